@@ -1,0 +1,319 @@
+"""Angel One SmartAPI WebSocket 2.0 ("SmartStream"): the wire format, both directions.
+
+Requests are JSON text; ticks are binary little-endian packets, one per frame, in three sizes
+(LTP 51 bytes, Quote 123, SnapQuote 379). Each size is one precompiled :class:`struct.Struct`, so
+a packet is packed or unpacked in a single call. Prices on the wire are integer paise (10^-7 rupee
+for currency derivatives); :func:`normalise` turns a packet into FeedPool's tick in rupees.
+
+Both the adapter (decoding) and the exchange simulator (encoding) use this module, so the two
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+# Subscription modes, shared by the broker protocol and the client API.
+LTP, QUOTE, SNAP_QUOTE = 1, 2, 3
+MODES = (LTP, QUOTE, SNAP_QUOTE)
+MODE_NAMES = {LTP: "LTP", QUOTE: "QUOTE", SNAP_QUOTE: "DEPTH"}
+
+SUBSCRIBE, UNSUBSCRIBE = 1, 0
+
+# FeedPool exchange -> SmartStream exchangeType.
+EXCHANGE_TYPES = {
+    "NSE": 1,
+    "NSE_INDEX": 1,
+    "NFO": 2,
+    "BSE": 3,
+    "BSE_INDEX": 3,
+    "BFO": 4,
+    "MCX": 5,
+    "CDS": 13,
+}
+CURRENCY_EXCHANGE_TYPE = 13
+VALID_EXCHANGE_TYPES = frozenset({1, 2, 3, 4, 5, 7, 13})
+
+# The text the broker sends with each refusal.
+ERROR_INVALID_PAYLOAD = ("E1001", "Invalid Request Payload")
+ERROR_SUBSCRIPTION_LIMIT = ("E1002", "Invalid Request. Subscription Limit Exceeded")
+HTTP_AUTH_ERRORS = {
+    "Authorization": "Invalid Auth token",
+    "x-client-code": "Invalid Client Code",
+    "x-api-key": "Invalid API Key",
+    "x-feed-token": "Invalid Feed Token",
+}
+HTTP_CONNECTION_LIMIT = "Invalid Request. Connection Limit Exceeded."
+
+MAX_CORRELATION_ID = 10
+TOKEN_FIELD_SIZE = 25
+DEPTH_LEVELS = 5
+
+_HEADER = "<BB25sqqq"  # mode, exchange type, token, sequence, exchange timestamp, ltp
+_QUOTE_TAIL = "qqqddqqqq"  # ltq, avg price, volume, total buy, total sell, open, high, low, close
+_SNAP_TAIL = "qqq" + "HqqH" * (2 * DEPTH_LEVELS) + "qqqq"  # ltt, oi, oi change, book, circuits
+
+LTP_PACKET = struct.Struct(_HEADER)
+QUOTE_PACKET = struct.Struct(_HEADER + _QUOTE_TAIL)
+SNAP_QUOTE_PACKET = struct.Struct(_HEADER + _QUOTE_TAIL + _SNAP_TAIL)
+PACKETS = {LTP: LTP_PACKET, QUOTE: QUOTE_PACKET, SNAP_QUOTE: SNAP_QUOTE_PACKET}
+_SIZES = {LTP_PACKET.size: LTP, QUOTE_PACKET.size: QUOTE, SNAP_QUOTE_PACKET.size: SNAP_QUOTE}
+
+assert (LTP_PACKET.size, QUOTE_PACKET.size, SNAP_QUOTE_PACKET.size) == (51, 123, 379)
+
+
+class ProtocolError(ValueError):
+    """A frame or request that does not follow the SmartStream protocol."""
+
+
+@dataclass(slots=True)
+class Level:
+    """One side of one best-five level, as on the wire (price in paise)."""
+
+    is_buy: bool
+    quantity: int
+    price: int
+    orders: int
+
+
+@dataclass(slots=True)
+class Packet:
+    """One tick packet, field for field, with prices in paise as on the wire.
+
+    Fields past the packet's mode keep their defaults: an LTP packet has no OHLC.
+    """
+
+    mode: int
+    exchange_type: int
+    token: str
+    sequence: int
+    exchange_timestamp: int
+    ltp: int
+    last_traded_quantity: int = 0
+    average_price: int = 0
+    volume: int = 0
+    total_buy_quantity: float = 0.0
+    total_sell_quantity: float = 0.0
+    open: int = 0
+    high: int = 0
+    low: int = 0
+    close: int = 0
+    last_traded_timestamp: int = 0
+    open_interest: int = 0
+    open_interest_change: int = 0
+    depth: tuple[Level, ...] = ()
+    upper_circuit: int = 0
+    lower_circuit: int = 0
+    week52_high: int = 0
+    week52_low: int = 0
+
+
+def encode(packet: Packet) -> bytes:
+    """The binary frame for ``packet`` at its own mode."""
+    fields: list[Any] = [
+        packet.mode,
+        packet.exchange_type,
+        packet.token.encode("ascii"),
+        packet.sequence,
+        packet.exchange_timestamp,
+        packet.ltp,
+    ]
+    if packet.mode >= QUOTE:
+        fields += [
+            packet.last_traded_quantity,
+            packet.average_price,
+            packet.volume,
+            packet.total_buy_quantity,
+            packet.total_sell_quantity,
+            packet.open,
+            packet.high,
+            packet.low,
+            packet.close,
+        ]
+    if packet.mode == SNAP_QUOTE:
+        if len(packet.depth) != 2 * DEPTH_LEVELS:
+            raise ProtocolError(f"a SnapQuote packet needs {2 * DEPTH_LEVELS} book levels")
+        fields += [packet.last_traded_timestamp, packet.open_interest, packet.open_interest_change]
+        for level in packet.depth:
+            fields += [int(level.is_buy), level.quantity, level.price, level.orders]
+        fields += [packet.upper_circuit, packet.lower_circuit, packet.week52_high, packet.week52_low]
+    return PACKETS[packet.mode].pack(*fields)
+
+
+def decode(frame: bytes) -> Packet:
+    """The packet in one binary frame; :class:`ProtocolError` if its size or mode is wrong."""
+    mode = _SIZES.get(len(frame))
+    if mode is None or frame[0] != mode:
+        raise ProtocolError(f"binary frame of {len(frame)} bytes with mode byte {frame[:1].hex()}")
+    values = PACKETS[mode].unpack(frame)
+    token = values[2].split(b"\0", 1)[0].decode("ascii", "replace")
+    packet = Packet(mode, values[1], token, values[3], values[4], values[5])
+    if mode >= QUOTE:
+        (
+            packet.last_traded_quantity,
+            packet.average_price,
+            packet.volume,
+            packet.total_buy_quantity,
+            packet.total_sell_quantity,
+            packet.open,
+            packet.high,
+            packet.low,
+            packet.close,
+        ) = values[6:15]
+    if mode == SNAP_QUOTE:
+        packet.last_traded_timestamp, packet.open_interest, packet.open_interest_change = values[
+            15:18
+        ]
+        book = values[18:58]
+        packet.depth = tuple(
+            Level(book[i] == 1, book[i + 1], book[i + 2], book[i + 3]) for i in range(0, 40, 4)
+        )
+        (
+            packet.upper_circuit,
+            packet.lower_circuit,
+            packet.week52_high,
+            packet.week52_low,
+        ) = values[58:62]
+    return packet
+
+
+def price_divisor(exchange_type: int) -> float:
+    """Wire units per rupee: paise everywhere, 10^7 for currency derivatives."""
+    return 1e7 if exchange_type == CURRENCY_EXCHANGE_TYPE else 100.0
+
+
+def normalise(packet: Packet, symbol: str, exchange: str) -> dict[str, Any]:
+    """FeedPool's tick (the ``data`` object of a ``market_data`` message) for ``packet``.
+
+    Prices become rupees. ``timestamp`` is the exchange timestamp in ms; ``ltt`` is the last trade
+    time in ms (the exchange timestamp where the packet carries none).
+    """
+    div = price_divisor(packet.exchange_type)
+    ltp = packet.ltp / div
+    ltt = packet.last_traded_timestamp or packet.exchange_timestamp
+    if ltt < 100_000_000_000:  # the broker sends the last trade time in seconds
+        ltt *= 1000
+    tick: dict[str, Any] = {
+        "symbol": symbol,
+        "exchange": exchange,
+        "mode": packet.mode,
+        "ltp": ltp,
+        "ltt": ltt,
+        "timestamp": packet.exchange_timestamp,
+    }
+    if packet.mode >= QUOTE:
+        close = packet.close / div
+        change = ltp - close if close else 0.0
+        average = packet.average_price / div
+        tick.update(
+            open=packet.open / div,
+            high=packet.high / div,
+            low=packet.low / div,
+            close=close,
+            volume=packet.volume,
+            last_trade_quantity=packet.last_traded_quantity,
+            average_price=average,
+            avg_trade_price=average,
+            total_buy_quantity=int(packet.total_buy_quantity),
+            total_sell_quantity=int(packet.total_sell_quantity),
+            change=round(change, 4),
+            change_percent=round(change / close * 100, 2) if close else 0.0,
+        )
+    if packet.mode == SNAP_QUOTE:
+        tick.update(
+            oi=packet.open_interest,
+            upper_circuit=packet.upper_circuit / div,
+            lower_circuit=packet.lower_circuit / div,
+            depth={
+                "buy": _side(packet.depth, True, div),
+                "sell": _side(packet.depth, False, div),
+            },
+        )
+    return tick
+
+
+def _side(levels: tuple[Level, ...], is_buy: bool, div: float) -> list[dict[str, Any]]:
+    side = [
+        {"price": lv.price / div, "quantity": lv.quantity, "orders": lv.orders}
+        for lv in levels
+        if lv.is_buy == is_buy
+    ]
+    side += [{"price": 0.0, "quantity": 0, "orders": 0}] * (DEPTH_LEVELS - len(side))
+    return side[:DEPTH_LEVELS]
+
+
+def request(
+    action: int, mode: int, tokens: dict[int, list[str]], correlation_id: str = ""
+) -> str:
+    """A subscribe (action 1) or unsubscribe (action 0) request for ``{exchangeType: tokens}``."""
+    message: dict[str, Any] = {
+        "action": action,
+        "params": {
+            "mode": mode,
+            "tokenList": [
+                {"exchangeType": ex, "tokens": list(toks)} for ex, toks in tokens.items() if toks
+            ],
+        },
+    }
+    if correlation_id:
+        message = {"correlationID": correlation_id[:MAX_CORRELATION_ID], **message}
+    return json.dumps(message, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A parsed subscribe or unsubscribe request."""
+
+    correlation_id: str
+    action: int
+    mode: int
+    tokens: tuple[tuple[int, str], ...]  # (exchangeType, token)
+
+
+def parse_request(text: str) -> Request:
+    """The request in a text frame; :class:`ProtocolError` (answered with E1001) if malformed."""
+    try:
+        message = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ProtocolError("request is not JSON") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("request is not a JSON object")
+    correlation_id = message.get("correlationID", "")
+    if not isinstance(correlation_id, str) or len(correlation_id) > MAX_CORRELATION_ID:
+        raise ProtocolError("correlationID must be a string of at most 10 characters")
+    action = message.get("action")
+    params = message.get("params")
+    if action not in (SUBSCRIBE, UNSUBSCRIBE) or isinstance(action, bool):
+        raise ProtocolError("action must be 0 or 1")
+    if not isinstance(params, dict):
+        raise ProtocolError("params must be an object")
+    mode = params.get("mode")
+    if mode not in MODES or isinstance(mode, bool):
+        raise ProtocolError("mode must be 1, 2 or 3")
+    token_list = params.get("tokenList")
+    if not isinstance(token_list, list) or not token_list:
+        raise ProtocolError("tokenList must be a non-empty list")
+    tokens: list[tuple[int, str]] = []
+    for entry in token_list:
+        if not isinstance(entry, dict):
+            raise ProtocolError("tokenList entries must be objects")
+        exchange_type = entry.get("exchangeType")
+        entry_tokens = entry.get("tokens")
+        if exchange_type not in VALID_EXCHANGE_TYPES or isinstance(exchange_type, bool):
+            raise ProtocolError(f"unknown exchangeType {exchange_type!r}")
+        if not isinstance(entry_tokens, list) or not all(
+            isinstance(t, str) and 0 < len(t) < TOKEN_FIELD_SIZE and t.isascii()
+            for t in entry_tokens
+        ):
+            raise ProtocolError("tokens must be a list of token strings")
+        tokens += [(exchange_type, t) for t in entry_tokens]
+    return Request(correlation_id, action, mode, tuple(tokens))
+
+
+def error_frame(code_and_message: tuple[str, str], correlation_id: str = "") -> str:
+    """The text frame the broker sends to refuse a request."""
+    code, message = code_and_message
+    return json.dumps({"correlationID": correlation_id, "errorCode": code, "errorMessage": message})
