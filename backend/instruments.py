@@ -137,7 +137,14 @@ def read_csv_master(path: Path) -> list[Instrument]:
 
 
 # Angel One's exch_seg -> FeedPool exchange; index rows (instrumenttype AMXIDX) go to *_INDEX.
-_ANGEL_SEGMENTS = {"NSE": "NSE", "BSE": "BSE", "NFO": "NFO", "BFO": "BFO", "MCX": "MCX", "CDS": "CDS"}
+_ANGEL_SEGMENTS = {
+    "NSE": "NSE",
+    "BSE": "BSE",
+    "NFO": "NFO",
+    "BFO": "BFO",
+    "MCX": "MCX",
+    "CDS": "CDS",
+}
 _ANGEL_INDEX_SEGMENTS = {"NSE": "NSE_INDEX", "BSE": "BSE_INDEX"}
 
 
@@ -197,7 +204,7 @@ def read_angel_master(path: Path) -> list[Instrument]:
 
 
 def load_master(path: Path | str | None = None) -> InstrumentMaster:
-    """The master at ``path`` (``.json``: Angel One's format; otherwise the CSV), or the bundled one."""
+    """The master at ``path`` (Angel One JSON if ``.json``, else CSV), or the bundled one."""
     path = Path(path) if path else resource_path("instruments.csv")
     if not path.is_file():
         raise MasterFormatError(f"instrument master not found: {path}")

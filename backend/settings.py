@@ -81,7 +81,9 @@ def _integer(low: int, high: int) -> Callable[[str, str], int]:
         try:
             value = int(str(text).strip())
         except ValueError:
-            raise SettingsError(name, text, f"expected a whole number from {low} to {high}") from None
+            raise SettingsError(
+                name, text, f"expected a whole number from {low} to {high}"
+            ) from None
         if not low <= value <= high:
             raise SettingsError(name, text, f"expected a whole number from {low} to {high}")
         return value

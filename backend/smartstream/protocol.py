@@ -139,7 +139,12 @@ def encode(packet: Packet) -> bytes:
         fields += [packet.last_traded_timestamp, packet.open_interest, packet.open_interest_change]
         for level in packet.depth:
             fields += [int(level.is_buy), level.quantity, level.price, level.orders]
-        fields += [packet.upper_circuit, packet.lower_circuit, packet.week52_high, packet.week52_low]
+        fields += [
+            packet.upper_circuit,
+            packet.lower_circuit,
+            packet.week52_high,
+            packet.week52_low,
+        ]
     return PACKETS[packet.mode].pack(*fields)
 
 
@@ -245,9 +250,7 @@ def _side(levels: tuple[Level, ...], is_buy: bool, div: float) -> list[dict[str,
     return side[:DEPTH_LEVELS]
 
 
-def request(
-    action: int, mode: int, tokens: dict[int, list[str]], correlation_id: str = ""
-) -> str:
+def request(action: int, mode: int, tokens: dict[int, list[str]], correlation_id: str = "") -> str:
     """A subscribe (action 1) or unsubscribe (action 0) request for ``{exchangeType: tokens}``."""
     message: dict[str, Any] = {
         "action": action,

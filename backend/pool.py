@@ -1,0 +1,548 @@
+"""The connection pool: a trader's subscriptions spread over the few connections a broker allows.
+
+Rules (see DESIGN.md):
+
+- A symbol takes one slot on one connection whatever modes it is held in; the connection holds
+  it at the highest mode anyone holds, and moves it down when the highest holder lets go.
+- Placement fills first: a symbol already held stays where it is; a new one goes to the first
+  connection with room; a new connection opens only when every open one is full; past
+  ``MAX_WEBSOCKET_CONNECTIONS`` the answer is ``MAX_CAPACITY_REACHED``.
+- Holds are counted per holder (a client, the desktop watchlist): the broker is told to
+  unsubscribe only when the last holder lets go.
+- When the broker allows less than the settings do (a connection refused with HTTP 429, a
+  subscription refused with E1002), the pool believes the broker: that connection is full, or
+  the connection cap is what is open, and the symbol goes elsewhere if it can. Nothing is dropped
+  without an error that says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.adapter import (
+    CONNECTED,
+    BrokerAdapter,
+    BrokerConnectionError,
+    BrokerError,
+    ConnectionLimitError,
+    Refusal,
+    pooled_creation,
+)
+from backend.bus import POOL_TOPIC, ZmqPublisher
+from backend.instruments import Instrument, InstrumentMaster, UnknownSymbolError
+from backend.smartstream.protocol import EXCHANGE_TYPES, MODES
+
+log = logging.getLogger("feedpool.pool")
+
+MAX_CAPACITY_REACHED = "MAX_CAPACITY_REACHED"
+INVALID_PARAMETERS = "INVALID_PARAMETERS"
+NOT_SUBSCRIBED = "NOT_SUBSCRIBED"
+MILESTONE = 100  # a [POOL] line each time a connection's load crosses a multiple of this
+
+AdapterFactory = Callable[[int], BrokerAdapter]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one symbol in a subscribe or unsubscribe request."""
+
+    symbol: str
+    exchange: str
+    mode: int
+    ok: bool
+    code: str = ""
+    message: str = ""
+    connection: int | None = None  # the pooled connection holding the symbol
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One symbol on one connection, and who holds it in which modes."""
+
+    instrument: Instrument
+    connection: int
+    holders: dict[int, set[Hashable]] = field(default_factory=dict)  # mode -> holders
+
+    @property
+    def mode(self) -> int:
+        return max(self.holders)
+
+
+@dataclass(slots=True)
+class _Connection:
+    adapter: BrokerAdapter
+    capacity: int
+    symbols: int = 0
+    peak: int = 0
+    ticks_seen: int = 0
+    rate: float = 0.0
+
+
+class ConnectionPool:
+    """Subscriptions of one broker account, balanced over its pooled connections."""
+
+    def __init__(
+        self,
+        broker: str,
+        user_id: str,
+        master: InstrumentMaster,
+        adapter_factory: AdapterFactory,
+        publisher: ZmqPublisher,
+        *,
+        max_symbols_per_connection: int = 1000,
+        max_connections: int = 3,
+    ) -> None:
+        self.broker = broker
+        self.user_id = user_id
+        self.master = master
+        self.publisher = publisher
+        self.max_symbols_per_connection = max_symbols_per_connection
+        self.max_connections = max_connections
+        self._connection_cap = max_connections  # lowered when the broker refuses a connection
+        self._cap_reason = ""
+        self._factory = adapter_factory
+        self._connections: list[_Connection] = []
+        self._slots: dict[tuple[str, str], _Slot] = {}
+        self._lock = asyncio.Lock()
+        self._peak_symbols = 0
+        self._peak_connections = 0
+        self._rate_at = time.monotonic()
+        log.info(
+            "[POOL] Created pool for %s/%s: %d connections x %d symbols = %d capacity",
+            broker,
+            user_id,
+            max_connections,
+            max_symbols_per_connection,
+            self.capacity,
+        )
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        return self.max_connections * self.max_symbols_per_connection
+
+    @property
+    def total_symbols(self) -> int:
+        return len(self._slots)
+
+    @property
+    def adapters(self) -> list[BrokerAdapter]:
+        return [c.adapter for c in self._connections]
+
+    @property
+    def subscription_map(self) -> dict[tuple[str, str, int], int]:
+        """``(symbol, exchange, mode) -> connection index`` for every mode held."""
+        return {
+            (symbol, exchange, mode): slot.connection
+            for (symbol, exchange), slot in self._slots.items()
+            for mode in slot.holders
+        }
+
+    def holds(self, holder: Hashable) -> list[tuple[str, str, int]]:
+        """Everything ``holder`` holds, as ``(symbol, exchange, mode)``."""
+        return [
+            (symbol, exchange, mode)
+            for (symbol, exchange), slot in self._slots.items()
+            for mode, holders in slot.holders.items()
+            if holder in holders
+        ]
+
+    def get_stats(self) -> dict[str, Any]:
+        """Capacity, load and health of the pool and of each connection."""
+        now = time.monotonic()
+        elapsed = now - self._rate_at
+        if elapsed >= 0.5:
+            for connection in self._connections:
+                received = connection.adapter.ticks_received
+                connection.rate = (received - connection.ticks_seen) / elapsed
+                connection.ticks_seen = received
+            self._rate_at = now
+        total = self.total_symbols
+        return {
+            "broker": self.broker,
+            "user_id": self.user_id,
+            "max_connections": self.max_connections,
+            "max_symbols_per_connection": self.max_symbols_per_connection,
+            "capacity": self.capacity,
+            "total_symbols": total,
+            "active_connections": len(self._connections),
+            "peak_symbols": self._peak_symbols,
+            "peak_connections": self._peak_connections,
+            "utilisation_percent": round(100 * total / self.capacity, 2) if self.capacity else 0.0,
+            "connections": [
+                {
+                    "index": c.adapter.index,
+                    "symbols": c.symbols,
+                    "capacity": c.capacity,
+                    "state": c.adapter.state,
+                    "reason": c.adapter.state_reason,
+                    "ticks_per_second": round(c.rate, 1),
+                    "last_tick_age_ms": (
+                        round((now - c.adapter.last_tick_at) * 1000)
+                        if c.adapter.last_tick_at
+                        else None
+                    ),
+                    "peak_symbols": c.peak,
+                }
+                for c in self._connections
+            ],
+        }
+
+    def publish_stats(self) -> None:
+        self.publisher.publish(POOL_TOPIC, self.get_stats())
+
+    # -- subscribe ----------------------------------------------------------------------------
+
+    async def subscribe(self, symbol: str, exchange: str, mode: int, holder: Hashable) -> Outcome:
+        return (await self.subscribe_many([(symbol, exchange)], mode, holder))[0]
+
+    async def subscribe_many(
+        self, symbols: Sequence[tuple[str, str]], mode: int, holder: Hashable
+    ) -> list[Outcome]:
+        """Hold each ``(symbol, exchange)`` at ``mode`` for ``holder``; one outcome per symbol."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        keys = list(dict.fromkeys(symbols))
+        outcomes: dict[tuple[str, str], Outcome] = {}
+        async with self._lock:
+            upgrades: dict[int, list[_Slot]] = {}
+            new: list[Instrument] = []
+            for symbol, exchange in keys:
+                slot = self._slots.get((symbol, exchange))
+                if slot is None:
+                    try:
+                        new.append(self._instrument(symbol, exchange))
+                    except (UnknownSymbolError, ValueError) as exc:
+                        outcomes[symbol, exchange] = Outcome(
+                            symbol, exchange, mode, False, INVALID_PARAMETERS, str(exc)
+                        )
+                elif mode > slot.mode:
+                    upgrades.setdefault(slot.connection, []).append(slot)
+                else:
+                    slot.holders.setdefault(mode, set()).add(holder)
+                    outcomes[symbol, exchange] = self._held_outcome(slot, mode)
+            for index, slots in upgrades.items():
+                refused = await self._adapter(index).hold([s.instrument for s in slots], mode)
+                outcomes.update(self._apply_upgrade(slots, refused, mode, holder))
+            for outcome in await self._place(new, mode):
+                if outcome.ok:
+                    self._slots[outcome.symbol, outcome.exchange].holders[mode] = {holder}
+                outcomes[outcome.symbol, outcome.exchange] = outcome
+            self._note_peaks()
+            refused_for_capacity = sum(o.code == MAX_CAPACITY_REACHED for o in outcomes.values())
+            if refused_for_capacity:
+                log.warning(
+                    "[POOL] Capacity exhausted: %d/%d symbols on %d connections; %d refused",
+                    self.total_symbols,
+                    self._room(),
+                    len(self._connections),
+                    refused_for_capacity,
+                )
+        self.publish_stats()
+        return [outcomes[key] for key in keys]
+
+    def _instrument(self, symbol: str, exchange: str) -> Instrument:
+        if exchange not in EXCHANGE_TYPES:
+            raise ValueError(
+                f"unknown exchange {exchange!r} for {symbol!r}; "
+                f"expected one of {', '.join(EXCHANGE_TYPES)}"
+            )
+        return self.master.get(symbol, exchange)
+
+    @staticmethod
+    def _held_outcome(slot: _Slot, mode: int) -> Outcome:
+        instrument = slot.instrument
+        return Outcome(
+            instrument.symbol, instrument.exchange, mode, True, connection=slot.connection
+        )
+
+    def _apply_upgrade(
+        self, slots: list[_Slot], refused: list[Refusal], mode: int, holder: Hashable
+    ) -> dict[tuple[str, str], Outcome]:
+        reasons = {(r.instrument.symbol, r.instrument.exchange): r for r in refused}
+        outcomes = {}
+        for slot in slots:
+            key = (slot.instrument.symbol, slot.instrument.exchange)
+            refusal = reasons.get(key)
+            if refusal is None:
+                slot.holders.setdefault(mode, set()).add(holder)
+                outcomes[key] = self._held_outcome(slot, mode)
+            else:
+                outcomes[key] = Outcome(*key, mode, False, BrokerError.code, _refusal_text(refusal))
+        return outcomes
+
+    async def _place(self, instruments: list[Instrument], mode: int) -> list[Outcome]:
+        """Put new symbols on connections, filling first and opening connections as needed."""
+        outcomes: list[Outcome] = []
+        queue = list(instruments)
+        while queue:
+            connection = self._connection_with_room()
+            if connection is None:
+                try:
+                    connection = await self._open_connection()
+                except BrokerConnectionError as exc:
+                    outcomes += [self._failure(i, mode, exc) for i in queue]
+                    break
+            if connection is None:
+                message = self._capacity_message()
+                outcomes += [
+                    Outcome(i.symbol, i.exchange, mode, False, MAX_CAPACITY_REACHED, message)
+                    for i in queue
+                ]
+                break
+            batch = queue[: connection.capacity - connection.symbols]
+            del queue[: len(batch)]
+            refused = await connection.adapter.hold(batch, mode)
+            by_key = {(r.instrument.symbol, r.instrument.exchange): r for r in refused}
+            accepted = [i for i in batch if (i.symbol, i.exchange) not in by_key]
+            self._take(connection, accepted)
+            outcomes += [
+                Outcome(i.symbol, i.exchange, mode, True, connection=connection.adapter.index)
+                for i in accepted
+            ]
+            outcomes += [
+                Outcome(
+                    r.instrument.symbol,
+                    r.instrument.exchange,
+                    mode,
+                    False,
+                    BrokerError.code,
+                    _refusal_text(r),
+                )
+                for r in refused
+                if not r.is_capacity
+            ]
+            over = [r for r in refused if r.is_capacity]
+            if over:
+                self._believe_full(connection, over[0])
+                queue[:0] = [r.instrument for r in over]
+        return outcomes
+
+    def _connection_with_room(self) -> _Connection | None:
+        return next((c for c in self._connections if c.symbols < c.capacity), None)
+
+    async def _open_connection(self) -> _Connection | None:
+        """A new connection, or ``None`` when the pool may not open another."""
+        if len(self._connections) >= self._connection_cap:
+            return None
+        index = len(self._connections) + 1
+        if self._connections:
+            previous = self._connections[-1]
+            log.info(
+                "[POOL] Opening connection %d: connection %d is full (%d/%d)",
+                index,
+                previous.adapter.index,
+                previous.symbols,
+                previous.capacity,
+            )
+        with pooled_creation(self.publisher):
+            adapter = self._factory(index)
+        try:
+            await adapter.connect()
+        except ConnectionLimitError as exc:
+            await adapter.close()
+            self._connection_cap = len(self._connections)
+            self._cap_reason = f"the broker refused connection {index}: {exc}"
+            log.error(
+                "[POOL] Broker allows only %d connections (configured %d): %s",
+                self._connection_cap,
+                self.max_connections,
+                exc,
+            )
+            return None
+        except BrokerConnectionError:
+            await adapter.close()
+            raise
+        adapter.state_listeners.append(self._on_state)
+        adapter.refusal_listeners.append(self._on_refused_after_reconnect)
+        connection = _Connection(adapter, self.max_symbols_per_connection)
+        self._connections.append(connection)
+        log.info("[POOL] Connection %d started", index, extra={"connection": index})
+        return connection
+
+    def _take(self, connection: _Connection, instruments: list[Instrument]) -> None:
+        index = connection.adapter.index
+        for instrument in instruments:
+            self._slots[instrument.symbol, instrument.exchange] = _Slot(instrument, index)
+        before = connection.symbols
+        connection.symbols += len(instruments)
+        connection.peak = max(connection.peak, connection.symbols)
+        after = connection.symbols
+        extra = {"connection": index}
+        if after >= connection.capacity > before:
+            log.info(
+                "[POOL] Connection %d full: %d/%d symbols",
+                index,
+                after,
+                connection.capacity,
+                extra=extra,
+            )
+        elif after // MILESTONE > before // MILESTONE:
+            log.info(
+                "[POOL] Connection %d: %d/%d symbols",
+                index,
+                after // MILESTONE * MILESTONE,
+                connection.capacity,
+                extra=extra,
+            )
+
+    def _believe_full(self, connection: _Connection, refusal: Refusal) -> None:
+        index = connection.adapter.index
+        connection.capacity = connection.symbols
+        self._cap_reason = (
+            f"the broker refused subscriptions on connection {index} past {connection.symbols} "
+            f"symbols ({refusal.code} {refusal.message})"
+        )
+        log.error(
+            "[POOL] Broker refused subscriptions on connection %d past %d symbols "
+            "(configured %d): %s %s; treating it as full",
+            index,
+            connection.symbols,
+            self.max_symbols_per_connection,
+            refusal.code,
+            refusal.message,
+            extra={"connection": index},
+        )
+
+    def _room(self) -> int:
+        """Symbols the pool can hold now, given what the broker has refused."""
+        open_room = sum(c.capacity for c in self._connections)
+        unopened = self._connection_cap - len(self._connections)
+        return open_room + unopened * self.max_symbols_per_connection
+
+    def _capacity_message(self) -> str:
+        message = (
+            f"Maximum capacity reached: {self.total_symbols}/{self._room()} symbols held on "
+            f"{len(self._connections)} connections (configured {self.max_connections} connections "
+            f"x {self.max_symbols_per_connection} symbols)"
+        )
+        if self._room() < self.capacity:
+            message += f"; the broker allows less than configured: {self._cap_reason}"
+        return message
+
+    @staticmethod
+    def _failure(instrument: Instrument, mode: int, exc: BrokerConnectionError) -> Outcome:
+        return Outcome(instrument.symbol, instrument.exchange, mode, False, exc.code, str(exc))
+
+    def _note_peaks(self) -> None:
+        self._peak_symbols = max(self._peak_symbols, self.total_symbols)
+        self._peak_connections = max(self._peak_connections, len(self._connections))
+
+    def _adapter(self, index: int) -> BrokerAdapter:
+        return self._connections[index - 1].adapter
+
+    # -- unsubscribe ---------------------------------------------------------------------------
+
+    async def unsubscribe(self, symbol: str, exchange: str, mode: int, holder: Hashable) -> Outcome:
+        return (await self.unsubscribe_many([(symbol, exchange, mode)], holder))[0]
+
+    async def unsubscribe_many(
+        self, subscriptions: Iterable[tuple[str, str, int]], holder: Hashable
+    ) -> list[Outcome]:
+        """Let go of each ``(symbol, exchange, mode)`` ``holder`` holds; one outcome each."""
+        outcomes = []
+        async with self._lock:
+            released: dict[int, list[Instrument]] = {}
+            moved: dict[tuple[int, int], list[Instrument]] = {}  # (connection, mode) -> moved down
+            for symbol, exchange, mode in subscriptions:
+                slot = self._slots.get((symbol, exchange))
+                holders = slot.holders.get(mode) if slot else None
+                if slot is None or holders is None or holder not in holders:
+                    outcomes.append(
+                        Outcome(
+                            symbol,
+                            exchange,
+                            mode,
+                            False,
+                            NOT_SUBSCRIBED,
+                            f"{symbol} on {exchange} is not subscribed in mode {mode}",
+                        )
+                    )
+                    continue
+                outcomes.append(self._held_outcome(slot, mode))
+                before = slot.mode
+                holders.discard(holder)
+                if not holders:
+                    del slot.holders[mode]
+                if not slot.holders:
+                    released.setdefault(slot.connection, []).append(slot.instrument)
+                    del self._slots[symbol, exchange]
+                elif slot.mode < before:
+                    moved.setdefault((slot.connection, slot.mode), []).append(slot.instrument)
+            await self._let_go(released, moved)
+        self.publish_stats()
+        return outcomes
+
+    async def release(self, holder: Hashable) -> int:
+        """Let go of everything ``holder`` holds (a client went away); returns how many."""
+        held = self.holds(holder)
+        await self.unsubscribe_many(held, holder)
+        return len(held)
+
+    async def _let_go(
+        self, released: dict[int, list[Instrument]], moved: dict[tuple[int, int], list[Instrument]]
+    ) -> None:
+        for index, instruments in released.items():
+            connection = self._connections[index - 1]
+            await connection.adapter.release(instruments)
+            connection.symbols -= len(instruments)
+        for (index, mode), instruments in moved.items():
+            await self._adapter(index).hold(instruments, mode)
+
+    # -- connection events -----------------------------------------------------------------------
+
+    def _on_state(self, adapter: BrokerAdapter, state: str, reason: str) -> None:
+        if state == CONNECTED or reason:
+            self.publish_stats()
+
+    def _on_refused_after_reconnect(self, adapter: BrokerAdapter, refused: list[Refusal]) -> None:
+        """A reconnected connection could not take back everything: place those elsewhere."""
+        asyncio.get_running_loop().create_task(self._replace(adapter.index, refused))
+
+    async def _replace(self, index: int, refused: list[Refusal]) -> None:
+        async with self._lock:
+            connection = self._connections[index - 1]
+            slots = [self._slots.pop((r.instrument.symbol, r.instrument.exchange)) for r in refused]
+            connection.symbols -= len(slots)
+            self._believe_full(connection, refused[0])
+            for slot in slots:
+                for outcome in await self._place([slot.instrument], slot.mode):
+                    if outcome.ok:
+                        self._slots[outcome.symbol, outcome.exchange].holders = slot.holders
+                    else:
+                        log.error(
+                            "[POOL] Lost %s on %s after connection %d reconnected: %s",
+                            outcome.symbol,
+                            outcome.exchange,
+                            index,
+                            outcome.message,
+                        )
+        self.publish_stats()
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close every connection and log the peak usage."""
+        async with self._lock:
+            for connection in self._connections:
+                await connection.adapter.close()
+            log.info(
+                "[POOL] Closed pool for %s/%s: peak %d symbols on %d connections",
+                self.broker,
+                self.user_id,
+                self._peak_symbols,
+                self._peak_connections,
+            )
+            self._connections.clear()
+            self._slots.clear()
+
+
+def _refusal_text(refusal: Refusal) -> str:
+    i = refusal.instrument
+    return f"broker refused {i.symbol} on {i.exchange}: {refusal.code} {refusal.message}"

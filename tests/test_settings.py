@@ -1,0 +1,82 @@
+"""Settings: the four layers in order, and a clear refusal of every bad value."""
+
+import json
+
+import pytest
+
+from backend.settings import Secret, SettingsError, load_settings
+
+
+@pytest.fixture
+def files(tmp_path):
+    return tmp_path / "settings.json", tmp_path / ".env"
+
+
+def test_defaults(files):
+    settings = load_settings({}, *files)
+    assert settings.MAX_SYMBOLS_PER_WEBSOCKET == 1000
+    assert settings.MAX_WEBSOCKET_CONNECTIONS == 3
+    assert settings.capacity == 3000
+    assert (settings.ZMQ_HOST, settings.ZMQ_PORT) == ("127.0.0.1", 5555)
+    assert (settings.WEBSOCKET_HOST, settings.WEBSOCKET_PORT) == ("127.0.0.1", 8765)
+    assert settings.BROKER == "simulator"
+
+
+def test_layers_override_in_order(files):
+    settings_file, env_file = files
+    settings_file.write_text(
+        json.dumps({"ZMQ_PORT": 6000, "WEBSOCKET_PORT": 9000, "BROKER": "angel"})
+    )
+    env_file.write_text("# comment\nexport WEBSOCKET_PORT=9100\nMAX_WEBSOCKET_CONNECTIONS='2'\n")
+    settings = load_settings({"MAX_WEBSOCKET_CONNECTIONS": "1", "PATH": "/bin"}, *files)
+    assert settings.ZMQ_PORT == 6000  # settings file
+    assert settings.WEBSOCKET_PORT == 9100  # .env beats the settings file
+    assert settings.MAX_WEBSOCKET_CONNECTIONS == 1  # environment beats .env
+    assert settings.BROKER == "angel"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("MAX_WEBSOCKET_CONNECTIONS", "zero", "whole number from 1 to 100"),
+        ("MAX_WEBSOCKET_CONNECTIONS", "0", "whole number from 1 to 100"),
+        ("ZMQ_PORT", "70000", "whole number from 0 to 65535"),
+        ("WEBSOCKET_PORT", "-1", "whole number from 0 to 65535"),
+        ("BROKER", "zerodha", "one of simulator, angel"),
+        ("ANGEL_WS_URL", "http://example", "ws:// or wss:// URL"),
+        ("SIMULATOR_TICKS_PER_SECOND", "fast", "a number from 0.0 to 1000.0"),
+    ],
+)
+def test_bad_values_name_the_setting_the_value_and_what_is_allowed(files, name, value, allowed):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: value}, *files)
+    message = str(caught.value)
+    assert name in message and repr(value) in message and allowed in message
+
+
+def test_unknown_key_in_the_settings_file_is_reported(files):
+    settings_file, env_file = files
+    settings_file.write_text(json.dumps({"MAX_SYMBOLS_PER_WEBSOKET": 10}))
+    with pytest.raises(SettingsError, match="MAX_SYMBOLS_PER_WEBSOKET"):
+        load_settings({}, settings_file, env_file)
+
+
+def test_garbage_settings_file_is_reported(files):
+    settings_file, env_file = files
+    settings_file.write_text("{not json")
+    with pytest.raises(SettingsError, match="settings.json"):
+        load_settings({}, settings_file, env_file)
+
+
+def test_credentials_never_show(files):
+    settings = load_settings({"ANGEL_API_KEY": "k-12345", "ANGEL_AUTH_TOKEN": "jwt-secret"}, *files)
+    assert settings.ANGEL_API_KEY == Secret("k-12345")
+    assert settings.ANGEL_API_KEY.reveal() == "k-12345"
+    assert "k-12345" not in repr(settings) and "jwt-secret" not in str(settings)
+
+
+def test_replace_validates(files):
+    settings = load_settings({}, *files)
+    assert settings.replace(WEBSOCKET_PORT="0").WEBSOCKET_PORT == 0
+    with pytest.raises(SettingsError, match="WEBSOCKET_PORT"):
+        settings.replace(WEBSOCKET_PORT="70000")
