@@ -64,7 +64,7 @@ def test_unknown_key_in_the_settings_file_is_reported(files):
 def test_garbage_settings_file_is_reported(files):
     settings_file, env_file = files
     settings_file.write_text("{not json")
-    with pytest.raises(SettingsError, match="settings.json"):
+    with pytest.raises(SettingsError, match=r"settings\.json"):
         load_settings({}, settings_file, env_file)
 
 
