@@ -375,19 +375,20 @@ class ConnectionPool:
         connection.peak = max(connection.peak, connection.symbols)
         after = connection.symbols
         extra = {"connection": index}
+        for milestone in range((before // MILESTONE + 1) * MILESTONE, after + 1, MILESTONE):
+            if milestone < connection.capacity:
+                log.info(
+                    "[POOL] Connection %d: %d/%d symbols",
+                    index,
+                    milestone,
+                    connection.capacity,
+                    extra=extra,
+                )
         if after >= connection.capacity > before:
             log.info(
                 "[POOL] Connection %d full: %d/%d symbols",
                 index,
                 after,
-                connection.capacity,
-                extra=extra,
-            )
-        elif after // MILESTONE > before // MILESTONE:
-            log.info(
-                "[POOL] Connection %d: %d/%d symbols",
-                index,
-                after // MILESTONE * MILESTONE,
                 connection.capacity,
                 extra=extra,
             )

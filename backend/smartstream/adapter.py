@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import time
 from collections import deque
@@ -50,6 +51,11 @@ RECONNECT_FIRST_DELAY = 0.5
 RECONNECT_MAX_DELAY = 30.0
 
 Key = tuple[int, str]  # (exchange type, token)
+
+#: The websockets library logs every request header at DEBUG, the credentials among them; its
+#: logger for broker connections is held at INFO so no configuration can make it do so.
+WIRE_LOG = logging.getLogger("feedpool.smartstream.wire")
+WIRE_LOG.setLevel(logging.INFO)
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ class SmartStreamAdapter(BrokerAdapter):
                 ping_interval=20,
                 ping_timeout=20,
                 max_size=2**20,
+                logger=WIRE_LOG,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -242,6 +249,7 @@ class SmartStreamAdapter(BrokerAdapter):
             if ws is None or not wanted:
                 return []  # a reconnect subscribes everything held
             refused = await self._request(ws, protocol.SUBSCRIBE, mode, wanted)
+            refused = await self._fill_up(ws, mode, refused)
             refused_keys = {self._key(r.instrument) for r in refused}
             moved: dict[int, list[Instrument]] = {}
             for instrument in wanted:
@@ -260,6 +268,28 @@ class SmartStreamAdapter(BrokerAdapter):
                 for instrument in instruments_moved:
                     self._routes.pop((*self._key(instrument), old_mode), None)
             return refused
+
+    async def _fill_up(
+        self, ws: ClientConnection, mode: int, refused: list[Refusal]
+    ) -> list[Refusal]:
+        """Subscribe as many capacity-refused instruments as still fit; return what does not.
+
+        The broker refuses a request that would pass its limit whole, so the room left may be
+        smaller than a request yet larger than zero. Halving the refused list finds it: when a
+        half is taken whole the other half is tried next; when any of it is refused, the other
+        half cannot fit either and the search goes on among the refused part.
+        """
+        final = [r for r in refused if not r.is_capacity]
+        pending = [r for r in refused if r.is_capacity]
+        while len(pending) > 1:
+            half, rest = pending[: len(pending) // 2], pending[len(pending) // 2 :]
+            again = await self._request(ws, protocol.SUBSCRIBE, mode, [r.instrument for r in half])
+            if again:
+                final += rest
+                pending = again
+            else:
+                pending = rest
+        return final + pending
 
     async def release(self, instruments: Sequence[Instrument]) -> None:
         async with self._lock:
