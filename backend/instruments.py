@@ -107,32 +107,38 @@ class InstrumentMaster:
 
 def read_csv_master(path: Path) -> list[Instrument]:
     """Instruments from a CSV in the bundled format."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = set(CSV_COLUMNS) - set(reader.fieldnames or ())
-        if missing:
-            raise MasterFormatError(f"{path}: missing columns {', '.join(sorted(missing))}")
-        instruments = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                instruments.append(
-                    Instrument(
-                        token=row["token"],
-                        symbol=row["symbol"],
-                        name=row["name"],
-                        exchange=row["exchange"],
-                        instrument_type=row["instrument_type"],
-                        lot_size=int(row["lot_size"]),
-                        tick_size=float(row["tick_size"]),
-                        expiry=row["expiry"],
-                        strike=float(row["strike"] or 0),
-                        price=float(row["price"] or 0),
-                    )
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return _read_csv_rows(path, csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise MasterFormatError(f"{path}: not a CSV instrument master ({exc})") from None
+
+
+def _read_csv_rows(path: Path, reader: csv.DictReader) -> list[Instrument]:
+    missing = set(CSV_COLUMNS) - set(reader.fieldnames or ())
+    if missing:
+        raise MasterFormatError(f"{path}: missing columns {', '.join(sorted(missing))}")
+    instruments = []
+    for line, row in enumerate(reader, start=2):
+        try:
+            instruments.append(
+                Instrument(
+                    token=row["token"],
+                    symbol=row["symbol"],
+                    name=row["name"],
+                    exchange=row["exchange"],
+                    instrument_type=row["instrument_type"],
+                    lot_size=int(row["lot_size"]),
+                    tick_size=float(row["tick_size"]),
+                    expiry=row["expiry"],
+                    strike=float(row["strike"] or 0),
+                    price=float(row["price"] or 0),
                 )
-            except (TypeError, ValueError) as exc:
-                raise MasterFormatError(f"{path}:{line}: {exc}") from None
-            if instruments[-1].exchange not in EXCHANGE_TYPES:
-                raise MasterFormatError(f"{path}:{line}: unknown exchange {row['exchange']!r}")
+            )
+        except (TypeError, ValueError) as exc:
+            raise MasterFormatError(f"{path}:{line}: {exc}") from None
+        if instruments[-1].exchange not in EXCHANGE_TYPES:
+            raise MasterFormatError(f"{path}:{line}: unknown exchange {row['exchange']!r}")
     return instruments
 
 
@@ -148,25 +154,52 @@ _ANGEL_SEGMENTS = {
 _ANGEL_INDEX_SEGMENTS = {"NSE": "NSE_INDEX", "BSE": "BSE_INDEX"}
 
 
-def angel_symbol(row: dict[str, str], exchange: str) -> str:
-    """FeedPool's symbol for an Angel One scrip-master row.
+# Angel's cash-market series suffixes that FeedPool drops (SBIN-EQ -> SBIN); other series stay.
+_CASH_SERIES = ("-EQ", "-BE", "-MF", "-SG")
+# Segments whose Angel trading symbols differ from OpenAlgo's; FeedPool rebuilds their derivatives.
+_REBUILT_SEGMENTS = ("MCX", "CDS")
+# Currency options, whose strikes Angel gives in 10^-7 rupee instead of paise.
+_CURRENCY_OPTIONS = ("OPTCUR", "OPTIRC")
 
-    Cash equities drop Angel's series suffix (``SBIN-EQ`` -> ``SBIN``); indices take Angel's
-    ``name`` without spaces (``NIFTY``, ``BANKNIFTY``); derivatives keep Angel's trading symbol,
-    which already reads like ``NIFTY29DEC2626000CE``.
+
+def angel_strike(row: dict[str, str], exchange: str) -> float:
+    """The strike of an Angel One scrip-master row in rupees, 0 unless an option."""
+    scale = 10**7 if exchange == "CDS" and row["instrumenttype"] in _CURRENCY_OPTIONS else 100
+    return max(float(row["strike"] or 0), 0.0) / scale
+
+
+def angel_symbol(row: dict[str, str], exchange: str) -> str:
+    """FeedPool's (OpenAlgo's) symbol for an Angel One scrip-master row.
+
+    Cash equities drop Angel's series suffix (``SBIN-EQ`` -> ``SBIN``, while BSE's
+    ``BAJAJ-AUTO`` stays whole); indices take Angel's ``name`` without spaces (``NIFTY``,
+    ``INDIAVIX``); MCX and CDS derivatives are rebuilt from name, expiry and strike
+    (``USDINR26DECFUT`` -> ``USDINR29DEC26FUT``, ``USDINR29DEC2683.25CE``); NFO and BFO keep
+    Angel's trading symbol, which already reads like ``NIFTY29DEC2626000CE``.
     """
     symbol = row["symbol"].strip()
     if exchange in ("NSE", "BSE"):
-        return symbol.rsplit("-", 1)[0] if "-" in symbol else symbol
+        series = next((s for s in _CASH_SERIES if symbol.endswith(s)), "")
+        return symbol.removesuffix(series)
     if exchange in ("NSE_INDEX", "BSE_INDEX"):
         return row["name"].strip().upper().replace(" ", "")
+    expiry = (row["expiry"] or "").strip().upper()
+    if exchange in _REBUILT_SEGMENTS and len(expiry) == 9:
+        base = row["name"].strip() + expiry[:5] + expiry[-2:]
+        kind = row["instrumenttype"][:3]
+        if kind == "FUT":
+            return base + "FUT"
+        if kind == "OPT":
+            strike = f"{angel_strike(row, exchange):f}".rstrip("0").rstrip(".")
+            return base + strike + symbol[-2:]
     return symbol
 
 
 def read_angel_master(path: Path) -> list[Instrument]:
     """Instruments from Angel One's scrip-master JSON; rows of other segments are skipped.
 
-    Angel gives strike and tick size in paise; they become rupees here.
+    Angel gives tick sizes and strikes in paise (currency option strikes in 10^-7 rupee); they
+    become rupees here.
     """
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))
@@ -195,7 +228,7 @@ def read_angel_master(path: Path) -> list[Instrument]:
                     lot_size=int(float(row["lotsize"] or 1)),
                     tick_size=float(row["tick_size"] or 0) / 100,
                     expiry=row["expiry"] or "",
-                    strike=max(float(row["strike"] or 0), 0.0) / 100,
+                    strike=angel_strike(row, exchange),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:

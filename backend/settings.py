@@ -157,6 +157,8 @@ _SPEC: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "INSTRUMENT_MASTER": ("", _text),
     "SIMULATOR_TICKS_PER_SECOND": ("1.0", _number(0.0, 1000.0)),
     "SIMULATOR_SEED": ("", _text),
+    "WS_MIN_INTERVAL_MS": ("0", _integer(0, 60_000)),
+    "FEEDPOOL_API_KEY": ("", _secret),
 }
 
 SECRET_SETTINGS = frozenset(name for name, (_, parse) in _SPEC.items() if parse is _secret)
@@ -184,6 +186,10 @@ class Settings:
     INSTRUMENT_MASTER: str = ""
     SIMULATOR_TICKS_PER_SECOND: float = 1.0
     SIMULATOR_SEED: str = ""
+    #: Per client, at most one update per symbol and mode in this many ms (the newest); 0: off.
+    WS_MIN_INTERVAL_MS: int = 0
+    #: The key clients authenticate with; empty: the generated key kept in the user config dir.
+    FEEDPOOL_API_KEY: Secret = field(default_factory=lambda: Secret(""))
 
     @property
     def capacity(self) -> int:

@@ -280,7 +280,7 @@ def parse_request(text: str) -> Request:
     """The request in a text frame; :class:`ProtocolError` (answered with E1001) if malformed."""
     try:
         message = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ProtocolError("request is not JSON") from None
     if not isinstance(message, dict):
         raise ProtocolError("request is not a JSON object")

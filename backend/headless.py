@@ -1,0 +1,92 @@
+"""``python -m backend.headless``: the backend without a window, pool statistics in the terminal.
+
+Starts the backend on the configured broker (the bundled simulator by default), subscribes a
+symbol list (the bundled sample watchlist unless a file is given), and prints one line of pool
+statistics a second until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import logging
+import sys
+import time
+from pathlib import Path
+
+from backend.pool import ConnectionPool
+from backend.resources import resource_path
+from backend.service import Backend
+from backend.settings import SettingsError, load_settings
+from backend.smartstream.protocol import MODES
+
+HOLDER = "headless"
+MODE_BY_NAME = {"ltp": 1, "quote": 2, "depth": 3, "1": 1, "2": 2, "3": 3}
+
+
+def read_symbol_csv(path: Path) -> dict[int, list[tuple[str, str]]]:
+    """``mode -> [(symbol, exchange)]`` from a CSV with ``symbol``, ``exchange`` (and ``mode``)."""
+    by_mode: dict[int, list[tuple[str, str]]] = {mode: [] for mode in MODES}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            mode = MODE_BY_NAME.get((row.get("mode") or "quote").strip().lower(), 2)
+            by_mode[mode].append((row["symbol"].strip(), row["exchange"].strip().upper()))
+    return by_mode
+
+
+def stats_line(pool: ConnectionPool) -> str:
+    stats = pool.get_stats()
+    parts = [
+        time.strftime("%H:%M:%S"),
+        f"{stats['total_symbols']:,}/{stats['capacity']:,} symbols "
+        f"({stats['utilisation_percent']:.0f}%), peak {stats['peak_symbols']:,}",
+    ]
+    for c in stats["connections"]:
+        parts.append(
+            f"#{c['index']} {c['state']} {c['symbols']}/{c['capacity']} "
+            f"{c['ticks_per_second']:.0f} ticks/s"
+        )
+    return " | ".join(parts)
+
+
+async def run(symbol_file: Path) -> None:
+    backend = Backend(load_settings())
+    await backend.start()
+    try:
+        for mode, symbols in read_symbol_csv(symbol_file).items():
+            if symbols:
+                outcomes = await backend.pool.subscribe_many(symbols, mode, HOLDER)
+                for outcome in outcomes:
+                    if not outcome.ok:
+                        print(f"{outcome.symbol} {outcome.exchange}: {outcome.message}")
+        while True:
+            print(stats_line(backend.pool), flush=True)
+            await asyncio.sleep(1)
+    finally:
+        await backend.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend.headless", description=__doc__)
+    parser.add_argument(
+        "symbols",
+        nargs="?",
+        type=Path,
+        default=resource_path("watchlists", "sample.csv"),
+        help="CSV with symbol, exchange and optional mode columns (default: the sample watchlist)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(args.symbols))
+    except SettingsError as exc:
+        print(f"FeedPool cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""``market_data`` frames, built from the bus's tick payloads with as little work as possible.
+
+A frame is ``{"type": "market_data", "symbol": S, "exchange": E, "mode": m, "data": {...},
+"broker": B}``. Everything but ``data`` is fixed for one subscription, so it is serialised once,
+as a prefix and a suffix (:class:`FrameParts`). A tick of the subscription's own mode becomes a
+frame by joining the prefix, the bus payload as it arrived, and the suffix: no JSON is parsed or
+written. A tick of a higher mode serving a lower-mode subscription is cut down to the lower mode's
+fields (:func:`trimmed`), once per mode, whatever the number of clients.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from backend.smartstream.protocol import LTP, QUOTE
+
+LTP_FIELDS = ("symbol", "exchange", "mode", "ltp", "ltt", "timestamp")
+QUOTE_FIELDS = (
+    *LTP_FIELDS,
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "last_trade_quantity",
+    "average_price",
+    "avg_trade_price",
+    "total_buy_quantity",
+    "total_sell_quantity",
+    "change",
+    "change_percent",
+)
+#: The ``data`` fields of each mode below Depth; Depth ticks carry every field.
+FIELDS = {LTP: LTP_FIELDS, QUOTE: QUOTE_FIELDS}
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class FrameParts:
+    """The fixed parts of one subscription's frames."""
+
+    prefix: bytes
+    suffix: bytes
+
+    @classmethod
+    def of(cls, symbol: str, exchange: str, mode: int, broker: str) -> FrameParts:
+        prefix = (
+            b'{"type":"market_data","symbol":'
+            + _json(symbol)
+            + b',"exchange":'
+            + _json(exchange)
+            + b',"mode":'
+            + _json(mode)
+            + b',"data":'
+        )
+        return cls(prefix, b',"broker":' + _json(broker) + b"}")
+
+    def frame(self, data: bytes) -> bytes:
+        """The frame for ``data``, a JSON object already serialised."""
+        return self.prefix + data + self.suffix
+
+
+def trimmed(tick: dict[str, Any], mode: int) -> bytes:
+    """The serialised ``data`` of ``tick`` cut down to ``mode``'s fields and tagged ``mode``."""
+    data = {field: tick.get(field) for field in FIELDS[mode]}
+    data["mode"] = mode
+    return _json(data)

@@ -1,0 +1,202 @@
+"""The WebSocket proxy: FeedPool's OpenAlgo-compatible client API, ``ws://127.0.0.1:8765``.
+
+Each connection is a :class:`~backend.proxy.session.ClientSession`; its messages are carried out
+one at a time by :class:`~backend.proxy.actions.Actions`; ticks reach it from the bus through the
+:class:`~backend.proxy.ticks.TickReader`. The URL path is ignored.
+
+- A client that has not authenticated within :data:`AUTH_TIMEOUT` seconds is closed with code
+  4401, reason ``auth timeout``.
+- A frame over :data:`~backend.proxy.messages.MAX_MESSAGE_BYTES` closes the connection with code
+  1009 (message too big).
+- A client whose outbox stays full for :data:`~backend.proxy.outbox.STALL_SECONDS` is closed with
+  code 1008 and a reason that says it is not reading.
+- When a client leaves, the pool lets go of exactly what it held; other clients' subscriptions
+  of the same symbols keep ticking.
+- :meth:`WebSocketProxy.close` closes every client with 1001 (going away) and cuts those that do
+  not answer in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+from backend.pool import ConnectionPool
+from backend.proxy.actions import Actions
+from backend.proxy.index import SubscriptionIndex
+from backend.proxy.messages import MAX_MESSAGE_BYTES
+from backend.proxy.outbox import OUTBOX_LIMIT, STALL_SECONDS
+from backend.proxy.session import ClientSession
+from backend.proxy.ticks import TickReader
+from backend.settings import Secret
+
+log = logging.getLogger("feedpool.proxy")
+
+AUTH_TIMEOUT = 15.0
+CLOSE_AUTH_TIMEOUT = 4401
+#: How long a client may take to answer the closing handshake when the proxy shuts down.
+SHUTDOWN_CLOSE_TIMEOUT = 0.5
+PING_INTERVAL = 20.0
+
+#: The websockets library's own records (a line per connection at INFO) stay below the proxy's.
+WIRE_LOG = logging.getLogger("feedpool.proxy.wire")
+WIRE_LOG.setLevel(logging.WARNING)
+
+
+class WebSocketProxy:
+    """Serves the client API for ``pool`` on ``host:port`` (port 0: a free port, see :attr:`url`).
+
+    Ticks are read from the bus at ``bus_endpoint``, by default where ``pool`` publishes.
+    ``min_interval_ms`` above 0 limits each client to one update per subscription per interval
+    (see :mod:`backend.proxy.throttle`). The other arguments exist for tests.
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        api_key: Secret,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        bus_endpoint: str | None = None,
+        min_interval_ms: int = 0,
+        auth_timeout: float = AUTH_TIMEOUT,
+        outbox_limit: int = OUTBOX_LIMIT,
+        stall_seconds: float = STALL_SECONDS,
+    ) -> None:
+        self.pool = pool
+        self.host = host
+        self.port = port
+        self.bus_endpoint = bus_endpoint or pool.publisher.endpoint
+        self.min_interval = min_interval_ms / 1000
+        self.auth_timeout = auth_timeout
+        self.outbox_limit = outbox_limit
+        self.stall_seconds = stall_seconds
+        self.index = SubscriptionIndex(pool.broker)
+        self.actions = Actions(pool, self.index, api_key)
+        #: Connected clients by number.
+        self.sessions: dict[int, ClientSession] = {}
+        self._numbers = itertools.count(1)
+        self._server: Server | None = None
+        self._reader: TickReader | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def url(self) -> str:
+        """Where clients connect, such as ``ws://127.0.0.1:8765``."""
+        return f"ws://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Start reading the bus and listening; :class:`OSError` if the port is taken."""
+        self._reader = TickReader(self.bus_endpoint, self.index)
+        self._reader_task = asyncio.get_running_loop().create_task(self._reader.run())
+        try:
+            self._server = await serve(
+                self._serve,
+                self.host,
+                self.port,
+                compression=None,
+                max_size=MAX_MESSAGE_BYTES,
+                ping_interval=PING_INTERVAL,
+                ping_timeout=PING_INTERVAL,
+                logger=WIRE_LOG,
+            )
+        except BaseException:
+            await self._stop_reader()
+            raise
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("Client API listening on %s", self.url)
+
+    async def _serve(self, websocket: ServerConnection) -> None:
+        session = ClientSession(
+            next(self._numbers),
+            websocket,
+            min_interval=self.min_interval,
+            outbox_limit=self.outbox_limit,
+            stall_seconds=self.stall_seconds,
+        )
+        self.sessions[session.number] = session
+        log.info("Client %d connected from %s", session.number, session.peer)
+        timer = asyncio.get_running_loop().call_later(
+            self.auth_timeout, self._auth_expired, session
+        )
+        try:
+            async for frame in websocket:
+                await self.actions.handle(session, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            timer.cancel()
+            await self._forget(session)
+
+    def _auth_expired(self, session: ClientSession) -> None:
+        if not session.authenticated:
+            log.warning(
+                "Client %d (%s): not authenticated within %g s; closing",
+                session.number,
+                session.peer,
+                self.auth_timeout,
+            )
+            session.close_soon(CLOSE_AUTH_TIMEOUT, "auth timeout")
+
+    async def _forget(self, session: ClientSession) -> None:
+        """A client left: stop its ticks and let the pool go of what it held."""
+        await session.stop()
+        held = len(session.subscriptions)
+        for key in session.subscriptions:
+            self.index.discard(session, *key)
+        session.subscriptions.clear()
+        if held and not self._closing:
+            await self.pool.release(session)
+        code, reason = session.websocket.close_code, session.websocket.close_reason
+        log.info(
+            "Client %d (%s) disconnected (%s): released %d subscriptions; "
+            "%d ticks sent, %d conflated, %d throttled",
+            session.number,
+            session.peer,
+            f"{code} {reason}".strip() if code else "connection lost",
+            held,
+            session.sent,
+            session.outbox.conflated,
+            session.throttle.superseded if session.throttle else 0,
+        )
+        del self.sessions[session.number]
+
+    def stats(self) -> dict[str, Any]:
+        """Clients, what they hold, and what was sent to them."""
+        return {
+            "url": self.url,
+            "clients": len(self.sessions),
+            "subscriptions": len(self.index),
+            "ticks_received": self._reader.received if self._reader else 0,
+            "sessions": [session.stats() for session in self.sessions.values()],
+        }
+
+    async def close(self, grace: float = SHUTDOWN_CLOSE_TIMEOUT) -> None:
+        """Stop listening, close every client with 1001 (cut after ``grace`` s), stop reading."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close(close_connections=False)
+            await asyncio.gather(
+                *(
+                    session.close(CloseCode.GOING_AWAY, "server shutting down", grace)
+                    for session in list(self.sessions.values())
+                )
+            )
+            await self._server.wait_closed()
+        await self._stop_reader()
+        log.info("Client API closed")
+
+    async def _stop_reader(self) -> None:
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            await asyncio.gather(self._reader_task, return_exceptions=True)
+        if self._reader is not None:
+            self._reader.close()

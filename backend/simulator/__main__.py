@@ -1,0 +1,191 @@
+"""Run the exchange simulator on its own: ``python -m backend.simulator --help``.
+
+Once listening it prints one JSON line on stdout,
+``{"event": "ready", "url": ..., "pid": ..., "client_code": ...}`` (never a secret), and runs until
+SIGINT or SIGTERM, then exits 0. Meanwhile it reads JSON commands on stdin, one per line, and
+answers each with one JSON line on stdout:
+
+- ``{"command": "drop", "connection": N}``: close connection N abruptly;
+  ``{"event": "dropped", "connection": N}``;
+- ``{"command": "connections"}``: ``{"event": "connections", "connections": [{"id",
+  "client_code", "token_count", "tokens": [[exchangeType, token], ...]}, ...]}``;
+- anything else: ``{"event": "error", "message": ...}``.
+
+The end of stdin ends the commands, not the simulator. Logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from backend.instruments import MasterFormatError, load_master
+from backend.resources import resource_path
+from backend.simulator.credentials import SimulatorCredentials
+from backend.simulator.server import ExchangeSimulator
+
+DEFAULTS = SimulatorCredentials()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m backend.simulator",
+        description="A local Angel One SmartStream 2.0 broker with simulated prices.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
+    parser.add_argument("--client-code", default=DEFAULTS.client_code, help="accepted client code")
+    parser.add_argument("--api-key", default=DEFAULTS.api_key, help="accepted API key")
+    parser.add_argument("--feed-token", default=DEFAULTS.feed_token, help="accepted feed token")
+    parser.add_argument("--auth-token", default=DEFAULTS.auth_token, help="accepted auth token")
+    parser.add_argument(
+        "--ticks-per-second",
+        type=float,
+        default=1.0,
+        help="mean ticks per second per subscribed token; 0 sends snapshots only",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="repeatable prices and timing; none: a fresh market"
+    )
+    parser.add_argument(
+        "--master",
+        default=str(resource_path("instruments.csv")),
+        help="instrument master: the bundled CSV format, or Angel One's scrip-master JSON",
+    )
+    parser.add_argument(
+        "--max-connections", type=int, default=3, help="concurrent connections per client code"
+    )
+    parser.add_argument("--max-tokens", type=int, default=1000, help="tokens per connection")
+    args = parser.parse_args(argv)
+    if args.ticks_per_second < 0:
+        parser.error("--ticks-per-second must be 0 or more")
+    if args.max_connections < 1 or args.max_tokens < 1:
+        parser.error("--max-connections and --max-tokens must be 1 or more")
+    return args
+
+
+def emit(event: dict[str, Any]) -> None:
+    """Print one JSON line on stdout, at once."""
+    print(json.dumps(event), flush=True)
+
+
+async def answer(simulator: ExchangeSimulator, line: str) -> dict[str, Any]:
+    """The reply to one command line."""
+    try:
+        command = json.loads(line)
+    except ValueError:
+        return {"event": "error", "message": "a command must be one JSON object per line"}
+    name = command.get("command") if isinstance(command, dict) else None
+    if name == "connections":
+        return {
+            "event": "connections",
+            "connections": [
+                {
+                    "id": info.id,
+                    "client_code": info.client_code,
+                    "token_count": info.token_count,
+                    "tokens": sorted(info.tokens),
+                }
+                for info in simulator.connections
+            ],
+        }
+    if name == "drop":
+        connection = command.get("connection")
+        if not isinstance(connection, int) or isinstance(connection, bool):
+            return {"event": "error", "message": "drop needs an integer 'connection'"}
+        try:
+            await simulator.drop(connection)
+        except KeyError:
+            return {"event": "error", "message": f"no open connection {connection}"}
+        return {"event": "dropped", "connection": connection}
+    return {"event": "error", "message": f"unknown command {name!r}; known: drop, connections"}
+
+
+async def read_commands(simulator: ExchangeSimulator) -> None:
+    """Answer command lines from stdin until it ends."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    try:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+        )
+    except (ValueError, OSError, NotImplementedError) as exc:
+        logging.getLogger("feedpool.simulator").warning("no commands on stdin: %s", exc)
+        return
+    try:
+        while line := await reader.readline():
+            if line.strip():
+                emit(await answer(simulator, line.decode("utf-8", "replace")))
+    finally:
+        transport.close()
+
+
+async def run(args: argparse.Namespace) -> int:
+    try:
+        master = load_master(args.master)
+    except MasterFormatError as exc:
+        emit({"event": "error", "message": str(exc)})
+        return 1
+    credentials = SimulatorCredentials(
+        args.client_code, args.api_key, args.feed_token, args.auth_token
+    )
+    simulator = ExchangeSimulator(
+        master,
+        credentials,
+        ticks_per_second=args.ticks_per_second,
+        seed=args.seed,
+        max_connections=args.max_connections,
+        max_tokens=args.max_tokens,
+    )
+    try:
+        await simulator.start(args.host, args.port)
+    except OSError as exc:
+        emit({"event": "error", "message": f"cannot listen on {args.host}:{args.port}: {exc}"})
+        return 1
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except NotImplementedError:  # Windows
+            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
+    emit(
+        {
+            "event": "ready",
+            "url": simulator.url,
+            "pid": os.getpid(),
+            "client_code": args.client_code,
+        }
+    )
+    commands = asyncio.create_task(read_commands(simulator))
+    try:
+        await stop.wait()
+    finally:
+        commands.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await commands
+        await simulator.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

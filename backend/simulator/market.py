@@ -1,0 +1,300 @@
+"""The simulated market: one random walk per instrument, packed straight into SmartStream frames.
+
+Each instrument trades around a plausible price: the master's reference price, a premium derived
+from the strike for an option the master gives no price, or a price drawn from a hash of the token
+for an instrument the master does not know. Every trade moves the last price by a whole number of
+ticks and updates the day's statistics the way an exchange would: high and low follow the price,
+open and previous close stay fixed, volume accumulates, the average price is the day's
+volume-weighted price.
+
+Prices are kept as integers in wire units (paise; 10^-7 rupee for currency derivatives), so a
+frame is one :meth:`struct.Struct.pack` call on values that are already in place.
+
+Every instrument draws from its own random generator, seeded from the market's seed and its token,
+so a seeded run repeats the same price sequence per token whatever else is subscribed and however
+the ticks interleave in time.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+from dataclasses import dataclass
+
+from backend.instruments import InstrumentMaster
+from backend.smartstream.protocol import (
+    DEPTH_LEVELS,
+    LTP,
+    LTP_PACKET,
+    QUOTE,
+    QUOTE_PACKET,
+    SNAP_QUOTE,
+    SNAP_QUOTE_PACKET,
+    price_divisor,
+)
+
+# Exchange types whose instruments are derivatives, and so have open interest.
+DERIVATIVE_EXCHANGE_TYPES = frozenset({2, 4, 5, 7, 13})
+
+# An instrument the master does not know: a price from 100 to 5000 rupees, tick 0.05.
+SYNTHETIC_PRICE_RANGE = (100.0, 5000.0)
+SYNTHETIC_TICK_SIZE = 0.05
+
+# An option the master gives no price: a premium from 0.5% to 4% of its strike.
+OPTION_PREMIUM_RANGE = (0.005, 0.04)
+
+# Circuit limits around the previous close: futures 10%, everything else 20%.
+FUTURES_CIRCUIT_BAND = 0.10
+CIRCUIT_BAND = 0.20
+
+# The lowest previous close, in ticks. With the 20% band the walk never goes below 16 ticks, so
+# five bid levels (at most 9 ticks under the last price) stay above zero.
+MIN_CLOSE_TICKS = 20
+
+# Standard deviation of one trade's price move, as a fraction of the previous close.
+VOLATILITY = 0.0003
+
+# Mean lots per trade, cash and derivatives; at most this many lots rest on one book level.
+CASH_TRADE_LOTS = 40
+DERIVATIVE_TRADE_LOTS = 4
+MAX_LEVEL_LOTS = 200
+MAX_LEVEL_ORDERS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What the price model knows about one instrument, prices in rupees."""
+
+    exchange_type: int
+    token: str
+    price: float
+    tick_size: float
+    lot_size: int
+    circuit_band: float
+
+    @property
+    def derivative(self) -> bool:
+        return self.exchange_type in DERIVATIVE_EXCHANGE_TYPES
+
+
+def _fraction(exchange_type: int, token: str) -> float:
+    """A number in [0, 1) fixed by the token, the same in every process."""
+    return zlib.crc32(f"{exchange_type}:{token}".encode()) / 2**32
+
+
+def listing(master: InstrumentMaster, exchange_type: int, token: str) -> Listing:
+    """The listing of a token: from the master, or synthetic for a token it does not hold."""
+    fraction = _fraction(exchange_type, token)
+    low, high = SYNTHETIC_PRICE_RANGE
+    synthetic_price = round(low + fraction * (high - low), 2)
+    instrument = master.by_token(exchange_type, token)
+    if instrument is None:
+        return Listing(exchange_type, token, synthetic_price, SYNTHETIC_TICK_SIZE, 1, CIRCUIT_BAND)
+    price = instrument.price
+    if not price and instrument.strike > 0:
+        low, high = OPTION_PREMIUM_RANGE
+        price = instrument.strike * (low + fraction * (high - low))
+    is_future = instrument.instrument_type.startswith("FUT")
+    return Listing(
+        exchange_type,
+        token,
+        price or synthetic_price,
+        instrument.tick_size or SYNTHETIC_TICK_SIZE,
+        max(instrument.lot_size, 1),
+        FUTURES_CIRCUIT_BAND if is_future else CIRCUIT_BAND,
+    )
+
+
+class PriceWalk:
+    """One instrument's trading day, advanced one trade at a time by :meth:`step`.
+
+    Attributes are the packet's fields in wire units; every price is a multiple of ``tick``.
+    ``sequence`` grows by one per trade; ``last_trade_time`` is in epoch seconds, as the broker
+    sends it.
+    """
+
+    __slots__ = (
+        "_book",
+        "_exchange_type",
+        "_lot",
+        "_rng",
+        "_sigma",
+        "_token",
+        "_trade_lots_rate",
+        "average",
+        "close",
+        "high",
+        "last_quantity",
+        "last_trade_time",
+        "low",
+        "lower_circuit",
+        "ltp",
+        "open",
+        "open_interest",
+        "sequence",
+        "tick",
+        "total_buy",
+        "total_sell",
+        "turnover",
+        "upper_circuit",
+        "volume",
+        "week52_high",
+        "week52_low",
+    )
+
+    def __init__(self, listing: Listing, rng: random.Random, now_ms: int) -> None:
+        self._rng = rng
+        self._exchange_type = listing.exchange_type
+        self._token = listing.token.encode("ascii")
+        self._lot = lot = listing.lot_size
+        self._trade_lots_rate = 1 / (
+            DERIVATIVE_TRADE_LOTS if listing.derivative else CASH_TRADE_LOTS
+        )
+        divisor = price_divisor(listing.exchange_type)
+        self.tick = tick = max(round(listing.tick_size * divisor), 1)
+
+        self.close = close = max(round(listing.price * divisor / tick), MIN_CLOSE_TICKS) * tick
+        self.upper_circuit = math.floor(close * (1 + listing.circuit_band) / tick) * tick
+        self.lower_circuit = math.ceil(close * (1 - listing.circuit_band) / tick) * tick
+        self._sigma = sigma = max(close * VOLATILITY / tick, 0.5)
+
+        # The day so far: an opening gap, a morning's drift, and a range around both.
+        self.open = self._clamp(close + round(rng.gauss(0, 10 * sigma)) * tick)
+        self.ltp = self._clamp(self.open + round(rng.gauss(0, 20 * sigma)) * tick)
+        spread = round(abs(rng.gauss(0, 8 * sigma))) * tick
+        self.high = self._clamp(max(self.open, self.ltp) + spread)
+        spread = round(abs(rng.gauss(0, 8 * sigma))) * tick
+        self.low = self._clamp(min(self.open, self.ltp) - spread)
+        self.week52_high = max(self.high, round(close * rng.uniform(1.05, 1.6) / tick) * tick)
+        self.week52_low = min(self.low, max(round(close * rng.uniform(0.4, 0.95) / tick), 1) * tick)
+
+        self.volume = lot * rng.randint(1_000, 200_000)
+        self.average = (self.low + self.high) // 2
+        self.turnover = self.average * self.volume
+        self.last_quantity = lot
+        self.total_buy = lot * rng.randint(500, 50_000)
+        self.total_sell = lot * rng.randint(500, 50_000)
+        self.open_interest = lot * rng.randint(1_000, 100_000) if listing.derivative else 0
+        self.sequence = 1
+        self.last_trade_time = now_ms // 1000
+        self._book: tuple[int, ...] | None = None
+
+    def _clamp(self, price: int) -> int:
+        return min(max(price, self.lower_circuit), self.upper_circuit)
+
+    def step(self, now_ms: int) -> None:
+        """One trade at ``now_ms`` (epoch ms): move the price, then the day's statistics."""
+        rng = self._rng
+        lot = self._lot
+        move = round(rng.gauss(0.0, self._sigma))
+        if move:
+            ltp = self.ltp + move * self.tick
+            if ltp > self.upper_circuit:
+                ltp = self.upper_circuit
+            elif ltp < self.lower_circuit:
+                ltp = self.lower_circuit
+            self.ltp = ltp
+            if ltp > self.high:
+                self.high = ltp
+                self.week52_high = max(self.week52_high, ltp)
+            elif ltp < self.low:
+                self.low = ltp
+                self.week52_low = min(self.week52_low, ltp)
+        quantity = lot * (1 + int(rng.expovariate(self._trade_lots_rate)))
+        self.last_quantity = quantity
+        self.volume += quantity
+        self.turnover += self.ltp * quantity
+        self.average = self.turnover // self.volume
+        self.total_buy = max(self.total_buy + int((rng.random() - 0.5) * 4 * quantity), lot)
+        self.total_sell = max(self.total_sell + int((rng.random() - 0.5) * 4 * quantity), lot)
+        if self.open_interest:  # a derivative: its open interest never falls to zero
+            self.open_interest = max(self.open_interest + round(rng.gauss(0, 2)) * lot, lot)
+        self.sequence += 1
+        self.last_trade_time = now_ms // 1000
+        self._book = None
+
+    def frame(self, mode: int, timestamp_ms: int) -> bytes:
+        """The current state as one ``mode`` packet stamped ``timestamp_ms`` (epoch ms)."""
+        if mode == LTP:
+            return LTP_PACKET.pack(
+                LTP, self._exchange_type, self._token, self.sequence, timestamp_ms, self.ltp
+            )
+        quote = (
+            self._exchange_type,
+            self._token,
+            self.sequence,
+            timestamp_ms,
+            self.ltp,
+            self.last_quantity,
+            self.average,
+            self.volume,
+            self.total_buy,
+            self.total_sell,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+        )
+        if mode == QUOTE:
+            return QUOTE_PACKET.pack(QUOTE, *quote)
+        return SNAP_QUOTE_PACKET.pack(
+            SNAP_QUOTE,
+            *quote,
+            self.last_trade_time,
+            self.open_interest,
+            0,  # open-interest change: official clients read it inconsistently
+            *(self._book or self._make_book()),
+            self.upper_circuit,
+            self.lower_circuit,
+            self.week52_high,
+            self.week52_low,
+        )
+
+    def _make_book(self) -> tuple[int, ...]:
+        """The best five as packed: five buy levels (flag 1) best first, then five sell (flag 0).
+
+        The best ask is at the last price or one tick above, the best bid one tick below it;
+        deeper levels are one or two ticks apart. The book is kept until the next trade.
+        """
+        random_ = self._rng.random
+        tick, lot = self.tick, self._lot
+        ask = self.ltp + tick if random_() < 0.5 else self.ltp
+        bid = self.ltp - tick
+        buys: list[int] = []
+        sells: list[int] = []
+        for _ in range(DEPTH_LEVELS):
+            lots = 1 + int(random_() * MAX_LEVEL_LOTS)
+            buys += (1, lots * lot, bid, 1 + int(random_() * min(lots, MAX_LEVEL_ORDERS)))
+            lots = 1 + int(random_() * MAX_LEVEL_LOTS)
+            sells += (0, lots * lot, ask, 1 + int(random_() * min(lots, MAX_LEVEL_ORDERS)))
+            bid -= tick if random_() < 0.7 else 2 * tick
+            ask += tick if random_() < 0.7 else 2 * tick
+        self._book = book = (*buys, *sells)
+        return book
+
+
+class Market:
+    """Every instrument's :class:`PriceWalk`, made on first use and shared by all connections.
+
+    ``seed`` (any int or str) makes the market repeatable; without one each market differs.
+    """
+
+    def __init__(self, master: InstrumentMaster, seed: int | str | None = None) -> None:
+        self._master = master
+        self._seed = random.SystemRandom().getrandbits(64) if seed is None else seed
+        self._walks: dict[tuple[int, str], PriceWalk] = {}
+
+    def walk(self, exchange_type: int, token: str, now_ms: int) -> PriceWalk:
+        """The walk of ``(exchange_type, token)``, started at ``now_ms`` if it is new."""
+        key = (exchange_type, token)
+        walk = self._walks.get(key)
+        if walk is None:
+            rng = self.random(f"{exchange_type}:{token}")
+            walk = PriceWalk(listing(self._master, exchange_type, token), rng, now_ms)
+            self._walks[key] = walk
+        return walk
+
+    def random(self, purpose: str) -> random.Random:
+        """A generator for ``purpose``, seeded from the market's seed."""
+        return random.Random(f"{self._seed}:{purpose}")

@@ -1,0 +1,158 @@
+"""Shared fixtures: the bundled master, a real simulator, a bus publisher, pools and bus readers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from backend.bus import ZmqPublisher
+from backend.instruments import load_master
+from backend.pool import ConnectionPool
+from backend.service import simulator_credentials
+from backend.simulator import ExchangeSimulator, SimulatorCredentials
+from backend.smartstream.adapter import SmartStreamAdapter
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _user_dirs(tmp_path_factory, monkeypatch):
+    """Settings, API keys and watchlists of a test go to a fresh folder, never the user's."""
+    home = tmp_path_factory.mktemp("home")
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+
+
+@pytest.fixture(scope="session")
+def master():
+    return load_master()
+
+
+@pytest.fixture
+def symbols(master) -> Callable[[int], list[tuple[str, str]]]:
+    """The first ``n`` instruments of the bundled master as ``(symbol, exchange)``."""
+    everything = [(i.symbol, i.exchange) for i in master]
+    return lambda n, start=0: everything[start : start + n]
+
+
+@pytest.fixture
+async def make_simulator(master):
+    started: list[ExchangeSimulator] = []
+
+    async def make(ticks_per_second: float = 1.0, **options) -> ExchangeSimulator:
+        simulator = ExchangeSimulator(master, ticks_per_second=ticks_per_second, seed=7, **options)
+        await simulator.start()
+        started.append(simulator)
+        return simulator
+
+    yield make
+    for simulator in started:
+        await simulator.stop()
+
+
+@pytest.fixture
+def publisher():
+    pub = ZmqPublisher(port=0)
+    yield pub
+    pub.close()
+
+
+@pytest.fixture
+async def make_pool(master, publisher):
+    pools: list[ConnectionPool] = []
+
+    def make(
+        simulator: ExchangeSimulator | None,
+        max_symbols: int = 1000,
+        max_connections: int = 3,
+        url: str | None = None,
+    ) -> ConnectionPool:
+        credentials = simulator_credentials(
+            simulator.credentials if simulator else SimulatorCredentials()
+        )
+        target = url or simulator.url
+
+        def adapter(index: int) -> SmartStreamAdapter:
+            return SmartStreamAdapter(
+                index, target, credentials, reconnect_first_delay=0.05, reconnect_max_delay=0.5
+            )
+
+        pool = ConnectionPool(
+            "simulator",
+            "TEST",
+            master,
+            adapter,
+            publisher,
+            max_symbols_per_connection=max_symbols,
+            max_connections=max_connections,
+        )
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        await pool.close()
+
+
+class BusReader:
+    """A SUB socket on the bus, read until a condition holds."""
+
+    def __init__(self, endpoint: str, *prefixes: str) -> None:
+        self.socket = zmq.asyncio.Context.instance().socket(zmq.SUB)
+        self.socket.setsockopt(zmq.RCVHWM, 0)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        for prefix in prefixes or ("",):
+            self.socket.setsockopt_string(zmq.SUBSCRIBE, prefix)
+        self.socket.connect(endpoint)
+
+    async def until(self, done: Callable[[str, dict], bool], timeout: float = 20.0) -> None:
+        """Read messages until ``done(topic, payload)`` is true for one of them."""
+
+        async def read() -> None:
+            while True:
+                topic, payload = await self.socket.recv_multipart()
+                if done(topic.decode(), json.loads(payload)):
+                    return
+
+        await asyncio.wait_for(read(), timeout)
+
+    async def joined(self, timeout: float = 20.0) -> None:
+        """Wait for the first message: a SUB socket joins the bus asynchronously."""
+        await self.until(lambda topic, payload: True, timeout)
+
+    async def ticks_after(
+        self, since_ms: int, topics: set[str], timeout: float = 20.0
+    ) -> dict[str, dict]:
+        """The first tick on each of ``topics`` stamped after ``since_ms``."""
+        seen: dict[str, dict] = {}
+
+        def collect(topic: str, tick: dict) -> bool:
+            if topic in topics and tick.get("timestamp", 0) > since_ms:
+                seen.setdefault(topic, tick)
+            return len(seen) == len(topics)
+
+        await self.until(collect, timeout)
+        return seen
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+@pytest.fixture
+def bus(publisher):
+    readers: list[BusReader] = []
+
+    def make(*prefixes: str) -> BusReader:
+        reader = BusReader(publisher.endpoint, *prefixes)
+        readers.append(reader)
+        return reader
+
+    yield make
+    for reader in readers:
+        reader.close()

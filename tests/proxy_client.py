@@ -1,0 +1,130 @@
+"""A real WebSocket client of FeedPool's client API for the proxy tests, reading in the background.
+
+Replies and ticks are sorted into two queues as they arrive, so a test can wait for the next reply
+while ticks keep coming, and each tick is stamped with its receipt time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from backend.pool import ConnectionPool
+from backend.proxy import WebSocketProxy
+from backend.settings import Secret
+
+API_KEY = "test-api-key"
+
+
+async def start_proxy(pool: ConnectionPool, **options: Any) -> WebSocketProxy:
+    """A proxy for ``pool`` on a free port, accepting :data:`API_KEY`."""
+    proxy = WebSocketProxy(pool, Secret(API_KEY), port=0, **options)
+    await proxy.start()
+    return proxy
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+async def eventually(predicate: Callable[[], bool], within: float = 15.0) -> None:
+    """Wait until ``predicate()`` holds, checking every 10 ms."""
+    async with asyncio.timeout(within):
+        while True:
+            if predicate():
+                return
+            await asyncio.sleep(0.01)
+
+
+class Client:
+    """One connection to the proxy; :meth:`open` connects it and starts reading."""
+
+    def __init__(self, websocket: ClientConnection) -> None:
+        self.websocket = websocket
+        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.ticks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.received = 0
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def open(cls, url: str, api_key: str | None = API_KEY) -> Client:
+        """Connect to ``url`` and, unless ``api_key`` is None, authenticate."""
+        client = cls(await connect(url, compression=None, max_size=None))
+        if api_key is not None:
+            reply = await client.request({"action": "authenticate", "api_key": api_key})
+            assert reply["status"] == "success", reply
+        return client
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in self.websocket:
+                message = json.loads(frame)
+                if message.get("type") == "market_data":
+                    message["received_ms"] = now_ms()
+                    self.received += 1
+                    await self.ticks.put(message)
+                else:
+                    await self.replies.put(message)
+
+    async def send(self, message: dict[str, Any] | str | bytes) -> None:
+        await self.websocket.send(
+            message if isinstance(message, str | bytes) else json.dumps(message)
+        )
+
+    async def reply(self, within: float = 10.0) -> dict[str, Any]:
+        """The next message that is not a tick."""
+        return await asyncio.wait_for(self.replies.get(), within)
+
+    async def request(
+        self, message: dict[str, Any] | str | bytes, within: float = 30.0
+    ) -> dict[str, Any]:
+        await self.send(message)
+        return await self.reply(within)
+
+    async def subscribe(
+        self, symbols: list[tuple[str, str]], mode: int | str = 2, **fields: Any
+    ) -> dict[str, Any]:
+        return await self.request(
+            {
+                "action": "subscribe",
+                "symbols": [{"symbol": s, "exchange": e} for s, e in symbols],
+                "mode": mode,
+                **fields,
+            }
+        )
+
+    async def tick(self, within: float = 10.0, **match: Any) -> dict[str, Any]:
+        """The next tick whose top-level fields equal ``match``."""
+
+        async def find() -> dict[str, Any]:
+            while True:
+                tick = await self.ticks.get()
+                if all(tick.get(name) == value for name, value in match.items()):
+                    return tick
+
+        return await asyncio.wait_for(find(), within)
+
+    def drain_ticks(self) -> list[dict[str, Any]]:
+        """The ticks received and not yet taken."""
+        ticks = []
+        while not self.ticks.empty():
+            ticks.append(self.ticks.get_nowait())
+        return ticks
+
+    async def closed(self, within: float = 10.0) -> tuple[int | None, str | None]:
+        """Wait for the server to close the connection: its close code and reason."""
+        await asyncio.wait_for(self.websocket.wait_closed(), within)
+        return self.websocket.close_code, self.websocket.close_reason
+
+    async def close(self) -> None:
+        await self.websocket.close()
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader

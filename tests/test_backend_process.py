@@ -1,0 +1,208 @@
+"""``python -m backend`` as the desktop app runs it: ready line, bus, shutdown and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import BusReader
+from proxy_client import API_KEY, Client
+
+from backend.settings import log_dir
+
+START_TIMEOUT = 30.0
+
+
+class BackendProcess:
+    """A ``python -m backend`` subprocess; logs go to a file, the first stdout line is read."""
+
+    def __init__(self, process: asyncio.subprocess.Process, stderr: Path) -> None:
+        self.process = process
+        self.stderr = stderr
+
+    @classmethod
+    async def start(cls, workdir: Path, *args: str, **env: str) -> tuple[BackendProcess, dict]:
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("ANGEL_", "FEEDPOOL_"))},
+            "WEBSOCKET_PORT": "0",
+            "ZMQ_PORT": "0",
+            "FEEDPOOL_API_KEY": API_KEY,
+            "SIMULATOR_TICKS_PER_SECOND": "5",
+            "SIMULATOR_SEED": "7",
+            **env,
+        }
+        stderr = workdir / f"backend-{time.monotonic_ns()}.log"
+        with stderr.open("wb") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "backend",
+                *args,
+                cwd=workdir,  # no stray .env
+                env=environment,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+            )
+        backend = cls(process, stderr)
+        line = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)
+        assert line, f"no ready line; stderr:\n{stderr.read_text()}"
+        return backend, json.loads(line)
+
+    async def exited(self, within: float = 10.0) -> int:
+        return await asyncio.wait_for(self.process.wait(), within)
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+
+
+@pytest.fixture
+async def backends(tmp_path):
+    started: list[BackendProcess] = []
+
+    async def start(*args: str, **env: str) -> tuple[BackendProcess, dict]:
+        backend, line = await BackendProcess.start(tmp_path, *args, **env)
+        started.append(backend)
+        return backend, line
+
+    yield start
+    for backend in started:
+        backend.kill()
+        await backend.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_ready_line_then_clients_and_the_monitoring_bus(backends):
+    backend, ready = await backends()
+    assert ready == {
+        "event": "ready",
+        "ws": ready["ws"],
+        "zmq": ready["zmq"],
+        "pid": backend.process.pid,
+        "broker": "simulator",
+    }
+    assert ready["ws"].startswith("ws://127.0.0.1:") and ready["zmq"].startswith("tcp://127.0.0.1:")
+
+    bus = BusReader(ready["zmq"], "SYS.")
+    try:
+        await bus.until(lambda topic, _: topic == "SYS.POOL")  # the bus reader has joined
+        client = await Client.open(ready["ws"])
+        reply = await client.subscribe([("SBIN", "NSE"), ("INFY", "NSE")], mode=1)
+        assert reply["status"] == "success"
+        seen: dict[str, dict] = {}
+
+        def monitored(topic: str, payload: dict) -> bool:
+            if topic == "SYS.LOG" and payload["message"].startswith("[POOL] Connection 1 started"):
+                seen["log"] = payload
+            elif topic == "SYS.HEALTH" and payload.get("connection") == 1:
+                seen["health"] = payload
+            elif topic == "SYS.POOL" and payload["total_symbols"] == 2:
+                seen["pool"] = payload
+            elif topic == "SYS.CLIENTS" and payload["clients"] == 1:
+                seen["clients"] = payload
+            return len(seen) == 4
+
+        await bus.until(monitored)
+    finally:
+        bus.close()
+    assert seen["log"] == {
+        "time": seen["log"]["time"],
+        "level": "INFO",
+        "logger": "feedpool.pool",
+        "connection": 1,
+        "message": "[POOL] Connection 1 started",
+    }
+    assert abs(seen["log"]["time"] - time.time()) < 30
+    assert seen["health"]["state"] == "connected"
+    assert seen["pool"]["connections"][0]["state"] == "connected"
+    assert seen["clients"]["sessions"][0]["subscriptions"] == 2
+    await client.tick(mode=1)
+    await client.close()
+    assert (log_dir() / "backend.log").read_text().count("[POOL] Connection 1 started") == 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_a_signal_closes_clients_with_1001_and_exits_0_within_2_s(backends, signum):
+    backend, ready = await backends()
+    client = await Client.open(ready["ws"])
+    assert (await client.subscribe([("SBIN", "NSE")]))["status"] == "success"
+    await client.tick()
+    signalled = time.monotonic()
+    backend.process.send_signal(signum)
+    assert await client.closed() == (1001, "server shutting down")
+    assert await backend.exited() == 0
+    assert time.monotonic() - signalled < 2.0
+    assert "Closed pool" in backend.stderr.read_text()
+
+
+async def test_exits_when_its_parent_process_ends(backends):
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    try:
+        backend, ready = await backends("--parent-pid", str(parent.pid))
+        assert ready["event"] == "ready"
+    finally:
+        parent.kill()
+        await parent.wait()
+    assert await backend.exited(within=5) == 0
+    assert "Parent process" in backend.stderr.read_text()
+
+
+async def test_a_parent_already_gone_stops_it_at_once(backends):
+    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await parent.wait()
+    backend, _ = await backends("--parent-pid", str(parent.pid))
+    assert await backend.exited(within=5) == 0
+
+
+async def test_a_taken_websocket_port_is_an_error_line(backends):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        backend, line = await backends(WEBSOCKET_PORT=str(port))
+        assert await backend.exited() == 1
+    assert line["event"] == "error" and line["code"] == "WS_PORT_UNAVAILABLE"
+    assert f"127.0.0.1:{port}" in line["message"]
+
+
+async def test_a_bad_setting_is_an_error_line(backends):
+    backend, line = await backends(WS_MIN_INTERVAL_MS="-5")
+    assert await backend.exited() == 2
+    assert line == {
+        "event": "error",
+        "code": "INVALID_SETTING",
+        "message": "invalid setting WS_MIN_INTERVAL_MS='-5': "
+        "expected a whole number from 0 to 60000",
+    }
+
+
+async def test_an_unreachable_broker_is_an_error_line_without_credentials(backends):
+    url = f"ws://127.0.0.1:{free_port()}/smart-stream"
+    backend, line = await backends(
+        BROKER="angel",
+        ANGEL_WS_URL=url,
+        ANGEL_CLIENT_CODE="A123",
+        ANGEL_API_KEY="secret-api-key",
+        ANGEL_FEED_TOKEN="secret-feed-token",
+        ANGEL_AUTH_TOKEN="secret-auth-token",
+    )
+    assert await backend.exited() == 1
+    assert line["event"] == "error" and line["code"] == "BROKER_CONNECTION_ERROR"
+    assert line["message"].startswith(f"cannot reach the broker at {url}")
+    everything = json.dumps(line) + backend.stderr.read_text()
+    assert "secret" not in everything
