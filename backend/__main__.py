@@ -139,6 +139,8 @@ async def serve(settings: Settings, parent_pid: int | None) -> int:
         emit({"event": "error", "code": exc.code, "message": exc.message})
         await backend.stop()
         return EXIT_BAD_SETTING if exc.code == INVALID_SETTING else EXIT_CANNOT_START
+    import gc
+    gc.freeze()
     emit(
         {
             "event": "ready",

@@ -31,10 +31,10 @@ from backend.settings import Secret, Settings, SettingsError
 from backend.simulator import ExchangeSimulator, SimulatorCredentials
 from backend.smartstream.adapter import (
     OPEN_TIMEOUT,
-    WIRE_LOG,
     SmartStreamAdapter,
     SmartStreamCredentials,
 )
+from backend.wire_log import MaskedHeadersLogger
 
 log = logging.getLogger("feedpool.backend")
 
@@ -88,7 +88,7 @@ async def check_broker(url: str, credentials: SmartStreamCredentials) -> None:
             additional_headers=credentials.headers(),
             open_timeout=OPEN_TIMEOUT,
             compression=None,
-            logger=WIRE_LOG,
+            logger=MaskedHeadersLogger(logging.getLogger("websockets.client")),
         ):
             pass
     except InvalidStatus as exc:

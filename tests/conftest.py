@@ -114,13 +114,11 @@ class BusReader:
     async def until(self, done: Callable[[str, dict], bool], timeout: float = 20.0) -> None:
         """Read messages until ``done(topic, payload)`` is true for one of them."""
 
-        async def read() -> None:
+        async with asyncio.timeout(timeout):
             while True:
                 topic, payload = await self.socket.recv_multipart()
                 if done(topic.decode(), json.loads(payload)):
                     return
-
-        await asyncio.wait_for(read(), timeout)
 
     async def joined(self, timeout: float = 20.0) -> None:
         """Wait for the first message: a SUB socket joins the bus asynchronously."""

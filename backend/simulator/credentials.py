@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import hmac
-import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from websockets.datastructures import Headers
 
 from backend.smartstream.protocol import HTTP_AUTH_ERRORS
 
 BEARER = "Bearer "
-SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-feed-token"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,15 +47,3 @@ class SimulatorCredentials:
             if not hmac.compare_digest(value.encode("iso-8859-1"), expected[name].encode("utf-8")):
                 return name
         return None
-
-
-class MaskedHeadersLogger(logging.LoggerAdapter):
-    """A logger for websockets that masks the values of :data:`SECRET_HEADERS`.
-
-    At DEBUG level websockets logs each handshake header as ``("< %s: %s", name, value)``.
-    """
-
-    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if len(args) == 2 and isinstance(args[0], str) and args[0].lower() in SECRET_HEADERS:
-            args = (args[0], "***")
-        super().log(level, msg, *args, **kwargs)

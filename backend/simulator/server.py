@@ -18,10 +18,11 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from backend.instruments import InstrumentMaster
-from backend.simulator.credentials import MaskedHeadersLogger, SimulatorCredentials
+from backend.simulator.credentials import SimulatorCredentials
 from backend.simulator.market import Market
 from backend.simulator.session import ConnectionInfo, Session
 from backend.smartstream.protocol import HTTP_AUTH_ERRORS, HTTP_CONNECTION_LIMIT
+from backend.wire_log import MaskedHeadersLogger
 
 log = logging.getLogger("feedpool.simulator")
 

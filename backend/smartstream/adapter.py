@@ -40,6 +40,7 @@ from backend.bus import ZmqPublisher, tick_topic
 from backend.instruments import Instrument
 from backend.settings import Secret
 from backend.smartstream import protocol
+from backend.wire_log import MaskedHeadersLogger
 
 #: Tokens per subscribe request. The broker refuses a request that would pass its limit whole, so
 #: smaller requests waste less of a connection's room when one is refused.
@@ -51,11 +52,6 @@ RECONNECT_FIRST_DELAY = 0.5
 RECONNECT_MAX_DELAY = 30.0
 
 Key = tuple[int, str]  # (exchange type, token)
-
-#: The websockets library logs every request header at DEBUG, the credentials among them; its
-#: logger for broker connections is held at INFO so no configuration can make it do so.
-WIRE_LOG = logging.getLogger("feedpool.smartstream.wire")
-WIRE_LOG.setLevel(logging.INFO)
 
 
 @dataclass(frozen=True)
@@ -128,7 +124,7 @@ class SmartStreamAdapter(BrokerAdapter):
                 ping_interval=20,
                 ping_timeout=20,
                 max_size=2**20,
-                logger=WIRE_LOG,
+                logger=MaskedHeadersLogger(logging.getLogger("websockets.client")),
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
