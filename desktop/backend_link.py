@@ -1,0 +1,97 @@
+"""Keeping the main window connected to the backend the app runs.
+
+:class:`BackendLink` owns the app's three ties to the backend: the :class:`BackendProcess`, the
+:class:`BusMonitor` (gauges, log records, health) and the :class:`FeedClient` (the watchlist's
+subscriptions and ticks). When a run is ready, the bus monitor and the feed are pointed at the
+endpoints its ready line names, and the feed subscribes the whole watchlist, so after a crash
+and restart every row ticks again. Rows added and removed become subscribe and unsubscribe
+requests; settings applied in the settings dialog restart the backend.
+
+The backend's stderr: its log records reach the log pane through ``SYS.LOG``, so a stderr line is
+shown only while the bus is not delivering, which is from the start of a run to the first bus
+message (start-up records, the reason a start fails) and after the run ends. A crash traceback,
+which never reaches the bus, is logged with the reason the run ended (see
+:mod:`desktop.backend_process`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from PySide6.QtCore import QObject
+
+from backend.apikey import api_key
+from backend.settings import SettingsError, load_settings
+from desktop.backend_process import READY, BackendEndpoints, BackendProcess
+from desktop.bus_monitor import BusMonitor
+from desktop.feed_client import FeedClient
+from desktop.log_entry import entry_from_output
+from desktop.main_window import MainWindow
+
+log = logging.getLogger("feedpool.desktop.backend")
+
+
+def client_api_key(environ: Mapping[str, str]) -> str:
+    """The key the backend running with ``environ`` accepts (read as the backend reads it)."""
+    return api_key(load_settings(environ)).reveal()
+
+
+class BackendLink(QObject):
+    """Runs a backend for ``window`` and feeds the window from it."""
+
+    def __init__(
+        self,
+        window: MainWindow,
+        environment: Mapping[str, str] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.window = window
+        self.process = BackendProcess(environment, self)
+        self.bus = BusMonitor(window.handle_bus_message)
+        self.feed = FeedClient(window.handle_feed_message)
+        self._restarts: set[asyncio.Task[None]] = set()
+        self.process.state_changed.connect(self._state_changed)
+        self.process.ready.connect(self._ready)
+        self.process.output_line.connect(self._output)
+        window.watchlist_model.symbols_added.connect(self.feed.subscribe)
+        window.watchlist_model.symbols_removed.connect(self.feed.unsubscribe)
+        window.settings_applied.connect(self.restart)
+
+    def start(self) -> None:
+        """Start the backend; the watchlist is subscribed once it is ready."""
+        self.feed.subscribe(self.window.watchlist_model.entries())
+        self.process.start()
+
+    def restart(self) -> None:
+        """Restart the backend (with the settings saved now)."""
+        task = asyncio.ensure_future(self.process.restart())
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)
+
+    async def stop(self) -> None:
+        """Disconnect and stop the backend."""
+        self.feed.close()
+        self.bus.stop()
+        await self.process.stop()
+
+    def _state_changed(self, state: str, detail: str) -> None:
+        if state != READY:
+            self.feed.close()
+            self.bus.stop()
+        self.window.set_backend_state(state, detail)
+
+    def _ready(self, endpoints: BackendEndpoints) -> None:
+        try:
+            key = client_api_key(self.process.environ())
+        except SettingsError as exc:
+            log.error("Cannot read the API key to connect to the backend: %s", exc)
+            return
+        self.bus.start(endpoints.zmq)
+        self.feed.connect_to(endpoints.ws, key)
+
+    def _output(self, line: str) -> None:
+        if not self.bus.delivering:
+            self.window.log_model.append(entry_from_output(line))

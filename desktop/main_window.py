@@ -1,0 +1,258 @@
+"""FeedPool's main window: gauges on top, the watchlist in the centre, logs at the bottom.
+
+It assembles the panes and owns the menus, the status bar and the saved layout. It starts no
+backend: :class:`desktop.backend_link.BackendLink` feeds it through
+:meth:`MainWindow.handle_bus_message` (``SYS.*`` topics) and :meth:`MainWindow.handle_feed_message`
+(WebSocket API messages), reports the backend's state with :meth:`MainWindow.set_backend_state`,
+subscribes on ``watchlist_model.symbols_added`` and ``symbols_removed``, and restarts the backend
+on :attr:`MainWindow.settings_applied`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWidget
+
+from backend.instruments import InstrumentMaster
+from desktop.colours import state_colour
+from desktop.connection_gauges import ConnectionGauges
+from desktop.log_entry import entry_from_bus
+from desktop.log_export_dialog import LogExportDialog
+from desktop.log_model import LogModel
+from desktop.log_pane import LogPane
+from desktop.settings_dialog import SettingsDialog
+from desktop.watchlist_file import (
+    WatchlistFileError,
+    default_watchlist_path,
+    export_watchlist_csv,
+    load_watchlist,
+    save_watchlist,
+)
+from desktop.watchlist_model import WatchlistModel
+from desktop.watchlist_pane import WatchlistPane
+
+ORGANISATION = "FeedPool"
+APPLICATION = "FeedPool"
+DEFAULT_SIZE = QSize(1280, 860)
+GEOMETRY_KEY = "main_window/geometry"
+STATE_KEY = "main_window/state"
+STATUS_MESSAGE_MS = 8000
+
+logger = logging.getLogger("feedpool.desktop")
+
+
+class MainWindow(QMainWindow):
+    """The app's one window."""
+
+    #: The settings dialog saved new :class:`backend.settings.Settings`.
+    settings_applied = Signal(object)
+    #: The window was closed: the app is quitting.
+    closed = Signal()
+
+    def __init__(
+        self,
+        master: InstrumentMaster | None = None,
+        watchlist_path: Path | None = None,
+        settings_path: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("FeedPool")
+        self.watchlist_path = watchlist_path or default_watchlist_path()
+
+        self.gauges = ConnectionGauges(self)
+        self.log_model = LogModel(parent=self)
+        self.log_pane = LogPane(self.log_model, self)
+        self.watchlist_model = WatchlistModel(parent=self)
+        self.watchlist_pane = WatchlistPane(self.watchlist_model, master, self)
+        self.setCentralWidget(self.watchlist_pane)
+        self.gauges_dock = self._dock("Connections", "gauges_dock", self.gauges)
+        self.logs_dock = self._dock("Logs", "logs_dock", self.log_pane)
+        self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.gauges_dock)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.logs_dock)
+
+        self.backend_label = QLabel(self)
+        self.statusBar().addPermanentWidget(self.backend_label)
+        self.set_backend_state("not started")
+
+        self.settings_dialog = SettingsDialog(settings_path, self)
+        self.settings_dialog.applied.connect(self.settings_applied)
+        self.log_export_dialog = LogExportDialog(self.log_pane.proxy, parent=self)
+        self.log_export_dialog.exported.connect(
+            lambda path, count: self._tell(f"Exported {count:,} log records to {path}")
+        )
+        self._create_menus()
+
+        self._restore_watchlist()
+        self.watchlist_model.symbols_added.connect(self.save_watchlist)
+        self.watchlist_model.symbols_removed.connect(self.save_watchlist)
+
+        self.resize(DEFAULT_SIZE)
+        self._default_state = self.saveState()
+        self._restore_layout()
+
+    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # saveState() identifies docks by name
+        dock.setWidget(widget)
+        return dock
+
+    def _action(self, text: str, slot: Any, shortcut: Any = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        return action
+
+    def _create_menus(self) -> None:
+        self.import_action = self._action(
+            "&Import symbols...", self.import_symbols, QKeySequence.StandardKey.Open
+        )
+        self.export_watchlist_action = self._action("Export &watchlist...", self.export_watchlist)
+        self.export_logs_action = self._action(
+            "Export &logs...", self.log_export_dialog.open, QKeySequence("Ctrl+E")
+        )
+        self.settings_action = self._action(
+            "&Settings...", self.settings_dialog.open, QKeySequence("Ctrl+,")
+        )
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.reset_layout_action = self._action("&Reset layout", self.reset_layout)
+
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addActions([self.import_action, self.export_watchlist_action])
+        file_menu.addAction(self.export_logs_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addActions(
+            [self.gauges_dock.toggleViewAction(), self.logs_dock.toggleViewAction()]
+        )
+        view_menu.addSeparator()
+        view_menu.addAction(self.reset_layout_action)
+
+    # Hooks for the layer that runs the backend.
+
+    def handle_bus_message(self, topic: str, payload: Mapping[str, Any]) -> None:
+        """Show a monitoring message from the bus (``SYS.POOL``, ``SYS.LOG``, ``SYS.HEALTH``)."""
+        try:
+            if topic == "SYS.POOL":
+                self.gauges.update_stats(payload)
+            elif topic == "SYS.LOG":
+                self.log_model.append(entry_from_bus(payload))
+            elif topic == "SYS.HEALTH":
+                self.apply_health(payload)
+        except (TypeError, ValueError) as exc:
+            logger.warning("ignored a malformed %s message: %s", topic, exc)
+
+    def handle_feed_message(self, message: Mapping[str, Any]) -> None:
+        """Use a WebSocket API message: ticks go to the watchlist, subscribe replies set status."""
+        kind = message.get("type")
+        if kind == "market_data":
+            self.watchlist_model.push_tick(message)
+        elif kind == "subscribe":
+            self.watchlist_model.apply_subscribe_reply(message)
+
+    def apply_health(self, payload: Mapping[str, Any]) -> None:
+        """A ``SYS.HEALTH`` change: the backend's goes to the status bar, a connection's to its
+        gauge."""
+        state = str(payload.get("state") or "")
+        if payload.get("component") == "connection" and payload.get("connection") is not None:
+            self.gauges.set_connection_state(int(payload["connection"]), state)
+        elif payload.get("component") == "backend":
+            self.set_backend_state(state, str(payload.get("reason") or ""))
+
+    def set_backend_state(self, state: str, detail: str = "") -> None:
+        """Show the backend's state (e.g. starting, connected, down) and why."""
+        text = f"Backend: {state}" + (f" ({detail})" if detail else "")
+        self.backend_label.setText(text)
+        self.backend_label.setStyleSheet(f"color: {state_colour(state)}; font-weight: bold")
+
+    # Menu actions.
+
+    def import_symbols(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self,
+            "Import symbols",
+            str(Path.home()),
+            "Symbol lists (*.csv *.txt);;All files (*)",
+        )
+        if paths:
+            self.watchlist_pane.import_files([Path(path) for path in paths])
+
+    def export_watchlist(self) -> None:
+        chosen, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export watchlist",
+            str(Path.home() / "feedpool-watchlist.csv"),
+            "CSV (*.csv)",
+        )
+        if not chosen:
+            return
+        path = Path(chosen)
+        try:
+            count = export_watchlist_csv(self.watchlist_model.rows(), path)
+        except OSError as exc:
+            logger.error("could not export the watchlist to %s: %s", path, exc)
+            self._tell(f"Could not export the watchlist to {path}: {exc.strerror or exc}")
+            return
+        self._tell(f"Exported {count:,} symbols to {path}")
+
+    def save_watchlist(self) -> None:
+        """Save the watchlist where it is restored from at the next start."""
+        try:
+            save_watchlist(self.watchlist_model.entries(), self.watchlist_path)
+        except OSError as exc:
+            logger.error("could not save the watchlist to %s: %s", self.watchlist_path, exc)
+
+    def _restore_watchlist(self) -> None:
+        try:
+            entries = load_watchlist(self.watchlist_path)
+        except WatchlistFileError as exc:
+            logger.error("%s; starting with an empty watchlist", exc)
+            return
+        self.watchlist_model.add_entries(entries)
+
+    def _tell(self, message: str) -> None:
+        self.statusBar().showMessage(message, STATUS_MESSAGE_MS)
+
+    # Layout.
+
+    def _restore_layout(self) -> None:
+        settings = QSettings(ORGANISATION, APPLICATION)
+        geometry = settings.value(GEOMETRY_KEY)
+        state = settings.value(STATE_KEY)
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    def save_layout(self) -> None:
+        settings = QSettings(ORGANISATION, APPLICATION)
+        settings.setValue(GEOMETRY_KEY, self.saveGeometry())
+        settings.setValue(STATE_KEY, self.saveState())
+
+    def reset_layout(self) -> None:
+        """Put the docks back where they started, at the default size, and forget the saved
+        layout."""
+        self.restoreState(self._default_state)
+        for dock in (self.gauges_dock, self.logs_dock):
+            dock.setFloating(False)
+            dock.show()
+        self.showNormal()
+        self.resize(DEFAULT_SIZE)
+        settings = QSettings(ORGANISATION, APPLICATION)
+        settings.remove(GEOMETRY_KEY)
+        settings.remove(STATE_KEY)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        super().closeEvent(event)
+        self.closed.emit()

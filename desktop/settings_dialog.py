@@ -1,0 +1,159 @@
+"""The settings dialog: broker and credentials, pool limits and ports, saved to settings.json.
+
+Open it with ``open()``: it is window-modal and does not block the event loop. Saving checks the
+values with :mod:`backend.settings` first; a bad one is named in the dialog, which stays open.
+Credentials are password fields and are never logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.settings import SECRET_SETTINGS, SettingsError
+from desktop.colours import SUMMARY_COLOURS
+from desktop.settings_file import (
+    current_values,
+    default_settings_path,
+    default_values,
+    file_values,
+    validate,
+    write_settings,
+)
+
+BROKER_CHOICES = {"simulator": "Simulator", "angel": "Angel One"}
+ANGEL_FIELDS = {
+    "ANGEL_CLIENT_CODE": "Client code",
+    "ANGEL_API_KEY": "API key",
+    "ANGEL_FEED_TOKEN": "Feed token",
+    "ANGEL_AUTH_TOKEN": "Auth token",
+}
+POOL_FIELDS = {
+    "MAX_SYMBOLS_PER_WEBSOCKET": "Symbols per connection",
+    "MAX_WEBSOCKET_CONNECTIONS": "Connections",
+}
+PORT_FIELDS = {"ZMQ_PORT": "Bus port (ZeroMQ)", "WEBSOCKET_PORT": "WebSocket API port"}
+
+
+class SettingsDialog(QDialog):
+    """Edits the settings file; emits :attr:`applied` after saving."""
+
+    #: The saved :class:`backend.settings.Settings` (credentials masked in its repr): restart
+    #: the backend with them.
+    applied = Signal(object)
+
+    def __init__(self, path: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("FeedPool settings")
+        self.path = path or default_settings_path()
+        self.fields: dict[str, QLineEdit] = {}
+
+        self.broker_combo = QComboBox(self)
+        for broker, label in BROKER_CHOICES.items():
+            self.broker_combo.addItem(label, broker)
+        self.broker_combo.currentIndexChanged.connect(self._enable_broker_fields)
+        broker_form = QFormLayout()
+        broker_form.addRow("Broker", self.broker_combo)
+        self.angel_group = self._group("Angel One", ANGEL_FIELDS)
+        broker_form.addRow(self.angel_group)
+
+        self.error_label = QLabel(self)
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(f"color: {SUMMARY_COLOURS['error']}")
+        self.error_label.hide()
+
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(broker_form)
+        layout.addWidget(self._group("Pool limits", POOL_FIELDS))
+        layout.addWidget(self._group("Ports", PORT_FIELDS))
+        layout.addWidget(QLabel("The backend restarts with the new settings.", self))
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+        self.load()
+
+    def _group(self, title: str, labels: dict[str, str]) -> QGroupBox:
+        group = QGroupBox(title, self)
+        form = QFormLayout(group)
+        for name, label in labels.items():
+            field = QLineEdit(group)
+            field.setObjectName(name)
+            if name in SECRET_SETTINGS:
+                field.setEchoMode(QLineEdit.EchoMode.Password)
+            form.addRow(label, field)
+            self.fields[name] = field
+        return group
+
+    def load(self) -> None:
+        """Show the saved settings (defaults where nothing is saved)."""
+        problem = None
+        try:
+            values = current_values(self.path)
+        except SettingsError as exc:
+            values = default_values()
+            problem = f"{exc}. Saving replaces the file."
+        self._file_readable = problem is None
+        self.broker_combo.setCurrentIndex(max(self.broker_combo.findData(values["BROKER"]), 0))
+        for name, field in self.fields.items():
+            field.setText(values[name])
+        self._enable_broker_fields()
+        if problem:
+            self._show_error(problem)
+        else:
+            self.error_label.hide()
+
+    def open(self) -> None:
+        self.load()
+        super().open()
+
+    def values(self) -> dict[str, str]:
+        """The dialog's values by setting name, as typed."""
+        values = {name: field.text() for name, field in self.fields.items()}
+        values["BROKER"] = self.broker_combo.currentData()
+        return values
+
+    def save(self) -> bool:
+        """Check and save; on a bad value name it, focus its field and stay open."""
+        try:
+            settings = validate(self.values())
+        except SettingsError as exc:
+            self._show_error(str(exc))
+            field = self.fields.get(exc.name)
+            if field is not None:
+                field.setFocus()
+                field.selectAll()
+            return False
+        try:
+            values = file_values(settings, list(self.values()))
+            write_settings(values, self.path, merge=self._file_readable)
+        except OSError as exc:
+            self._show_error(f"Could not save {self.path}: {exc.strerror or exc}")
+            return False
+        self.error_label.hide()
+        self.applied.emit(settings)
+        self.accept()
+        return True
+
+    def _show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.show()
+
+    def _enable_broker_fields(self) -> None:
+        self.angel_group.setEnabled(self.broker_combo.currentData() == "angel")

@@ -1,0 +1,90 @@
+"""Reading, checking and writing ``settings.json``, the settings the dialog edits.
+
+The file is a JSON object of setting names (as in :mod:`backend.settings`) to values. It holds
+broker credentials, so it is written readable by its owner only (mode 0600), through a temporary
+file renamed over the old one. Values are checked with :meth:`backend.settings.Settings.replace`,
+whose :class:`~backend.settings.SettingsError` names the setting and never shows a secret.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from backend.settings import (
+    SECRET_SETTINGS,
+    SETTINGS_FILE_NAME,
+    Secret,
+    Settings,
+    SettingsError,
+    config_dir,
+    read_settings_file,
+)
+from desktop.atomic_write import write_atomically
+
+ANGEL_REQUIRED = ("ANGEL_CLIENT_CODE", "ANGEL_API_KEY", "ANGEL_FEED_TOKEN", "ANGEL_AUTH_TOKEN")
+FILE_MODE = 0o600
+
+
+def default_settings_path() -> Path:
+    return config_dir() / SETTINGS_FILE_NAME
+
+
+def read_saved_settings(path: Path) -> dict[str, Any]:
+    """The settings saved in ``path``; empty if there is no file yet."""
+    return read_settings_file(path) if path.is_file() else {}
+
+
+def default_values() -> dict[str, str]:
+    """Every setting's default as text."""
+    defaults = Settings()
+    return {name: _text(getattr(defaults, name)) for name in Settings.__dataclass_fields__}
+
+
+def current_values(path: Path) -> dict[str, str]:
+    """Every setting's text as the dialog shows it: saved values over the defaults."""
+    saved = read_saved_settings(path)
+    return {**default_values(), **{name: _text(value) for name, value in saved.items()}}
+
+
+def _text(value: object) -> str:
+    if isinstance(value, Secret):
+        return value.reveal()
+    return "" if value is None else str(value)
+
+
+def validate(values: Mapping[str, str]) -> Settings:
+    """The settings ``values`` describe, or :class:`SettingsError` for the first bad one.
+
+    Beyond each value's own check: Angel One needs all four credentials, and the bus and the
+    WebSocket API cannot share a port.
+    """
+    settings = Settings().replace(**values)
+    if settings.BROKER == "angel":
+        for name in ANGEL_REQUIRED:
+            if not getattr(settings, name):
+                raise SettingsError(name, values.get(name, ""), "required for the Angel One broker")
+    if settings.ZMQ_PORT and settings.ZMQ_PORT == settings.WEBSOCKET_PORT:
+        raise SettingsError("WEBSOCKET_PORT", settings.WEBSOCKET_PORT, "must differ from ZMQ_PORT")
+    return settings
+
+
+def file_values(settings: Settings, names: list[str]) -> dict[str, Any]:
+    """The named settings as JSON values: numbers as numbers, secrets revealed."""
+    values: dict[str, Any] = {}
+    for name in names:
+        value = getattr(settings, name)
+        values[name] = value.reveal() if name in SECRET_SETTINGS else value
+    return values
+
+
+def write_settings(values: Mapping[str, Any], path: Path, merge: bool = True) -> None:
+    """Write ``values`` to the settings file at ``path``, readable by its owner only.
+
+    With ``merge``, settings already in the file that ``values`` does not name are kept.
+    """
+    merged = {**read_saved_settings(path), **values} if merge else dict(values)
+    write_atomically(path, json.dumps(merged, indent=2))
+    path.chmod(FILE_MODE)

@@ -1,0 +1,79 @@
+"""Typing symbols: a line edit completing from the instrument master, an exchange and a mode.
+
+Type ``EXCHANGE:SYMBOL`` (the completer offers these), or a bare ``SYMBOL`` for the exchange
+chosen beside it; Enter, the Add button or picking a completion hands the text on with that
+exchange and mode.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtWidgets import QComboBox, QCompleter, QHBoxLayout, QLineEdit, QPushButton, QWidget
+
+from backend.instruments import EXCHANGES, InstrumentMaster
+from desktop.symbol_parsing import DEFAULT_MODE, MODE_NAMES
+
+MAX_VISIBLE_COMPLETIONS = 12
+
+
+class SymbolEntry(QWidget):
+    """Emits :attr:`entered` with the typed text, the chosen exchange and mode."""
+
+    #: text, default exchange (for a bare symbol), mode number
+    entered = Signal(str, str, int)
+
+    def __init__(self, master: InstrumentMaster | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.line_edit = QLineEdit(self)
+        self.line_edit.setPlaceholderText("Add symbol: NSE:SBIN or SBIN")
+        self.line_edit.setClearButtonEnabled(True)
+        self.exchange_combo = QComboBox(self)
+        self.exchange_combo.addItems(EXCHANGES)
+        self.exchange_combo.setToolTip("Exchange of a symbol typed without one")
+        self.mode_combo = QComboBox(self)
+        for mode, name in MODE_NAMES.items():
+            self.mode_combo.addItem(name, mode)
+        self.mode_combo.setCurrentIndex(self.mode_combo.findData(DEFAULT_MODE))
+        self.add_button = QPushButton("Add", self)
+
+        self.completer = QCompleter(self)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.completer.setMaxVisibleItems(MAX_VISIBLE_COMPLETIONS)
+        self._names = QStringListModel(self)
+        self.completer.setModel(self._names)
+        self.line_edit.setCompleter(self.completer)
+        if master is not None:
+            self.set_master(master)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.line_edit, 1)
+        layout.addWidget(self.exchange_combo)
+        layout.addWidget(self.mode_combo)
+        layout.addWidget(self.add_button)
+
+        self.line_edit.returnPressed.connect(self._on_return)
+        # Queued: the line edit connects its own setText to ``activated`` when it gets focus,
+        # after this connection, so a direct call would read the text before the completion.
+        self.completer.activated[str].connect(self.submit, Qt.ConnectionType.QueuedConnection)
+        self.add_button.clicked.connect(self.submit)
+
+    def set_master(self, master: InstrumentMaster) -> None:
+        """Complete from this master's ``EXCHANGE:SYMBOL`` names."""
+        self._names.setStringList(sorted(f"{i.exchange}:{i.symbol}" for i in master))
+
+    def _on_return(self) -> None:
+        # With a completion highlighted, Return goes on to the completer, which fills in the
+        # completion and then activates it; submitting now would submit twice.
+        popup = self.completer.popup()
+        if not (popup.isVisible() and popup.currentIndex().isValid()):
+            self.submit()
+
+    def submit(self) -> None:
+        text = self.line_edit.text().strip()
+        if text:
+            self.entered.emit(
+                text, self.exchange_combo.currentText(), self.mode_combo.currentData()
+            )
+            self.line_edit.clear()

@@ -1,0 +1,250 @@
+"""The app on the real backend: one app and its backend subprocess, shared by the tests in order.
+
+The backend runs as the app runs it (``python -m backend --parent-pid ...``) with OS-chosen ports
+and a low simulator rate. The tests follow a session: start, import a large watchlist, read the
+logs, refuse bad files, survive a killed backend, apply settings, quit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import psutil
+import pytest
+from drops import drop_files
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSettings
+
+from backend.instruments import load_master
+from backend.resources import resource_path
+from desktop.app import serve
+from desktop.backend_link import BackendLink
+from desktop.backend_process import READY, STOPPED
+from desktop.log_entry import LEVELS
+from desktop.log_handler import LogModelHandler
+from desktop.main_window import MainWindow
+
+START_MS = 20_000
+TICK_MS = 20_000
+API_KEY = "desktop-test-key"
+XDG_NAMES = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+
+
+@dataclass
+class RunningApp:
+    window: MainWindow
+    link: BackendLink
+    serving: object  # the asyncio task running desktop.app.serve
+
+    @property
+    def model(self):
+        return self.window.watchlist_model
+
+    @property
+    def pid(self) -> int | None:
+        return self.link.process.pid
+
+
+@pytest.fixture(scope="module")
+def app(qt_event_loop, qapp, tmp_path_factory):
+    """The app serving one backend, in dirs of its own; the backend is stopped at the end."""
+    home = tmp_path_factory.mktemp("app-home")
+    dirs = {name: str(home / name.lower()) for name in XDG_NAMES}
+    environment = {
+        **dirs,
+        "WEBSOCKET_PORT": "0",
+        "ZMQ_PORT": "0",
+        "SIMULATOR_TICKS_PER_SECOND": "2",
+        "SIMULATOR_SEED": "11",
+        "FEEDPOOL_API_KEY": API_KEY,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in dirs.items():
+            patch.setenv(name, value)  # the window's watchlist and settings files go here too
+        for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+            QSettings.setPath(fmt, QSettings.Scope.UserScope, str(home / "qsettings"))
+        window = MainWindow(load_master())
+        handler = LogModelHandler(window.log_model)
+        logging.getLogger().addHandler(handler)
+        window.resize(1200, 800)
+        window.show()
+        link = BackendLink(window, environment)
+        serving = qt_event_loop.create_task(serve(window, link))
+        yield RunningApp(window, link, serving)
+        if not serving.done():
+            window.close()
+            deadline = time.monotonic() + 10
+            while not serving.done() and time.monotonic() < deadline:
+                qapp.processEvents()
+        logging.getLogger().removeHandler(handler)
+
+
+def gauge_values(window: MainWindow) -> dict[object, str]:
+    """The big number on each gauge: ``"total"`` and each connection index."""
+    values: dict[object, str] = {"total": window.gauges.total.reading.value}
+    values.update((index, gauge.reading.value) for index, gauge in window.gauges.gauges.items())
+    return values
+
+
+def gauges_match_rows(window: MainWindow) -> bool:
+    """The gauges show as many symbols per connection as the watchlist's rows are on."""
+    rows = window.watchlist_model.rows()
+    held = Counter(row.connection for row in rows)
+    shown = gauge_values(window)
+    total = shown.pop("total")
+    return (
+        total == f"{len(rows):,}"
+        and all(shown.get(index) == f"{count:,}" for index, count in held.items())
+        and all(value == f"{held.get(index, 0):,}" for index, value in shown.items())
+    )
+
+
+def test_start_reports_ready(app, qtbot):
+    qtbot.waitUntil(lambda: app.link.process.state == READY, timeout=START_MS)
+    assert app.window.backend_label.text().startswith("Backend: ready (simulator, ws://127.0.0.1:")
+    qtbot.waitUntil(lambda: app.link.feed.connected and app.link.bus.delivering)
+    assert gauge_values(app.window) == {"total": "0"}
+
+
+def test_a_dropped_csv_fills_the_pool_and_ticks(app, qtbot):
+    drop_files(app.window.watchlist_pane, resource_path("watchlists", "fno_2500.csv"))
+    assert len(app.model.entries()) == 2500
+    expected = {"total": "2,500", 1: "1,000", 2: "1,000", 3: "500"}
+    qtbot.waitUntil(lambda: gauge_values(app.window) == expected, timeout=TICK_MS)
+    qtbot.waitUntil(lambda: all(row.ltp is not None for row in app.model.rows()), timeout=TICK_MS)
+    first = [row.ltp for row in app.model.rows()]
+    qtbot.waitUntil(
+        lambda: (
+            sum(row.ltp != ltp for row, ltp in zip(app.model.rows(), first, strict=True)) >= 500
+        ),
+        timeout=TICK_MS,
+    )
+
+    view = app.window.watchlist_pane.view
+    selection = QItemSelection(view.model().index(1900, 0), view.model().index(2499, 0))
+    view.selectionModel().select(
+        selection, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.Rows
+    )
+    view.remove_selected()
+    assert len(app.model.entries()) == 1900
+    qtbot.waitUntil(lambda: gauges_match_rows(app.window), timeout=TICK_MS)
+    assert gauge_values(app.window)["total"] == "1,900"
+
+
+def test_the_log_pane_shows_pool_lines_filters_and_exports(app, qtbot, tmp_path):
+    model, pane = app.window.log_model, app.window.log_pane
+    qtbot.waitUntil(
+        lambda: any(e.message.startswith("[POOL] Connection 3") for e in model.entries())
+    )
+    pane.set_paused(True)  # hold new records back while the view is checked
+    try:
+        assert any(entry.level == "INFO" for entry in pane.proxy.visible_entries())
+        pane.level_combo.setCurrentIndex(pane.level_combo.findData(LEVELS["WARNING"]))
+        assert all(entry.levelno >= LEVELS["WARNING"] for entry in pane.proxy.visible_entries())
+        pane.level_combo.setCurrentIndex(pane.level_combo.findData(LEVELS["INFO"]))
+        pane.search_edit.setText("[POOL]")
+        pane.apply_search()
+        visible = list(pane.proxy.visible_entries())
+        assert visible[0].message.startswith("[POOL] Created pool")  # from stderr, at start
+        assert len(visible) >= 4 and all("[POOL]" in entry.message for entry in visible)
+
+        dialog = app.window.log_export_dialog
+        dialog.open()
+        dialog.view_button.setChecked(True)
+        dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("jsonl"))
+        path = tmp_path / "pool.jsonl"
+        dialog.path_edit.setText(str(path))
+        with qtbot.waitSignal(dialog.exported):
+            dialog.export()
+        written = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        assert [record["message"] for record in written] == [e.message for e in visible]
+    finally:
+        pane.search_edit.clear()
+        pane.apply_search()
+        pane.set_paused(False)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            "chart.csv",
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+            "chart.csv is not a text file (it holds binary data). The watchlist is unchanged.",
+        ),
+        ("empty.csv", b"", "empty.csv is empty. The watchlist is unchanged."),
+        (
+            "unknown.csv",
+            b"symbol,exchange\nNOSUCH,NSE\nNOTHING,NFO\n",
+            "unknown.csv: added 0; unknown symbols 2 (NSE:NOSUCH, NFO:NOTHING)."
+            " The watchlist is unchanged.",
+        ),
+    ],
+)
+def test_bad_files_are_refused_with_a_reason(app, qtbot, tmp_path, case):
+    name, content, message = case
+    before = app.model.entries()
+    wanted = app.link.feed.wanted()
+    path = tmp_path / name
+    path.write_bytes(content)
+    with qtbot.waitSignal(app.window.watchlist_pane.import_finished) as finished:
+        drop_files(app.window.watchlist_pane, path)
+    assert finished.args[0].severity == "error"
+    assert app.window.watchlist_pane.summary_label.text() == message
+    assert app.model.entries() == before
+    assert app.link.feed.wanted() == wanted
+
+
+def test_a_killed_backend_is_restarted_and_every_symbol_ticks_again(app, qtbot):
+    states: list[tuple[str, str]] = []
+    app.link.process.state_changed.connect(lambda state, detail: states.append((state, detail)))
+    killed = app.pid
+    killed_ms = time.time() * 1000
+    os.kill(killed, signal.SIGKILL)
+
+    qtbot.waitUntil(lambda: bool(states))
+    assert app.window.backend_label.text().startswith("Backend: restarting (it crashed or was")
+    qtbot.waitUntil(lambda: app.link.process.state == READY, timeout=START_MS)
+    assert app.pid != killed
+    assert states[0] == (
+        "restarting",
+        "it crashed or was killed by signal 9; starting again in 0.5 s",
+    )
+    assert [state for state, _ in states[1:]] == ["starting", "ready"]
+    assert any(
+        e.message.startswith("The backend stopped: it crashed or was killed")
+        for e in app.window.log_model.entries()
+    )
+    qtbot.waitUntil(
+        lambda: all(row.last_tick and row.last_tick > killed_ms for row in app.model.rows()),
+        timeout=TICK_MS,
+    )
+    qtbot.waitUntil(lambda: gauges_match_rows(app.window), timeout=TICK_MS)
+
+
+def test_applied_settings_restart_the_backend(app, qtbot):
+    before = app.pid
+    dialog = app.window.settings_dialog
+    dialog.open()
+    dialog.fields["MAX_WEBSOCKET_CONNECTIONS"].setText("4")
+    assert dialog.save()
+    qtbot.waitUntil(lambda: app.link.process.state == READY and app.pid != before, timeout=START_MS)
+    qtbot.waitUntil(
+        lambda: "of 4 connections" in " ".join(app.window.gauges.total.reading.details),
+        timeout=TICK_MS,
+    )
+    qtbot.waitUntil(lambda: gauges_match_rows(app.window), timeout=TICK_MS)
+
+
+def test_quit_stops_the_backend(app, qtbot):
+    pid = app.pid
+    assert pid is not None and psutil.pid_exists(pid)
+    app.window.close()
+    qtbot.waitUntil(app.serving.done, timeout=10_000)
+    assert app.link.process.state == STOPPED
+    assert not psutil.pid_exists(pid)

@@ -1,0 +1,150 @@
+"""Connection gauges: one per pooled connection, showing the numbers of SYS.POOL."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPixmap
+
+from desktop.colours import STATE_COLOURS
+from desktop.connection_gauges import ConnectionGauges
+from desktop.gauge_readings import tick_age_text
+
+STATS = {
+    "broker": "simulator",
+    "user_id": "FEEDPOOL",
+    "max_connections": 3,
+    "max_symbols_per_connection": 1000,
+    "capacity": 3000,
+    "total_symbols": 1732,
+    "active_connections": 2,
+    "peak_symbols": 2800,
+    "peak_connections": 3,
+    "utilisation_percent": 57.73,
+    "connections": [
+        {
+            "index": 2,
+            "symbols": 732,
+            "capacity": 1000,
+            "state": "reconnecting",
+            "ticks_per_second": 0.0,
+            "last_tick_age_ms": 4200,
+            "peak_symbols": 900,
+        },
+        {
+            "index": 1,
+            "symbols": 1000,
+            "capacity": 1000,
+            "state": "connected",
+            "ticks_per_second": 812.5,
+            "last_tick_age_ms": 3,
+            "peak_symbols": 1000,
+        },
+    ],
+}
+
+
+@pytest.fixture
+def gauges(qtbot) -> ConnectionGauges:
+    widget = ConnectionGauges()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 280)
+    widget.show()
+    return widget
+
+
+def test_no_connection_gauge_before_the_pool_opens_one(gauges):
+    assert gauges.gauges == {}
+
+
+def test_one_gauge_per_connection_with_its_numbers(gauges):
+    gauges.update_stats(STATS)
+
+    assert sorted(gauges.gauges) == [1, 2]
+    first, second = gauges.gauges[1].reading, gauges.gauges[2].reading
+    assert first.headline == "1,000 / 1,000"
+    assert first.badge == "connected"
+    assert first.colour == STATE_COLOURS["connected"]
+    assert first.fraction == 1.0
+    assert "812.5 ticks/s" in first.details
+    assert "last tick 3 ms ago" in first.details
+    assert second.headline == "732 / 1,000"
+    assert second.badge == "reconnecting"
+    assert second.colour == STATE_COLOURS["reconnecting"]
+    assert second.fraction == pytest.approx(0.732)
+    assert "last tick 4.2 s ago" in second.details
+
+
+def test_total_gauge_shows_pool_total_capacity_and_peak(gauges):
+    gauges.update_stats(STATS)
+
+    total = gauges.total.reading
+    assert total.headline == "1,732 / 3,000"
+    assert total.badge == "57.7 % used"
+    assert "peak 2,800" in total.details
+    assert "2 of 3 connections (peak 3)" in total.details
+    assert "simulator/FEEDPOOL" in total.title
+
+
+def test_gauges_are_laid_out_in_connection_order(qtbot, gauges):
+    gauges.update_stats(STATS)
+    later = copy.deepcopy(STATS)
+    later["connections"].append({**STATS["connections"][0], "index": 3, "state": "connecting"})
+    gauges.update_stats(later)
+
+    qtbot.waitUntil(lambda: all(gauge.isVisible() for gauge in gauges.gauges.values()))
+    gauges.layout().activate()
+    lefts = [gauges.gauges[index].geometry().left() for index in (1, 2, 3)]
+    assert lefts == sorted(lefts)
+    assert gauges.total.geometry().left() < lefts[0]
+
+
+def test_a_connection_the_pool_no_longer_lists_loses_its_gauge(gauges):
+    gauges.update_stats(STATS)
+    fewer = {**STATS, "connections": [STATS["connections"][1]]}
+    gauges.update_stats(fewer)
+
+    assert sorted(gauges.gauges) == [1]
+
+
+def test_health_change_recolours_the_gauge_at_once(gauges):
+    gauges.update_stats(STATS)
+    gauges.set_connection_state(1, "down")
+
+    assert gauges.gauges[1].reading.badge == "down"
+    assert gauges.gauges[1].reading.colour == STATE_COLOURS["down"]
+    assert gauges.gauges[1].reading.value == "1,000"
+
+
+def test_gauges_paint_vectors_at_a_high_device_pixel_ratio(qtbot, gauges):
+    gauges.update_stats(STATS)
+    qtbot.waitUntil(lambda: all(gauge.isVisible() for gauge in gauges.gauges.values()))
+    for gauge in [gauges.total, *gauges.gauges.values()]:
+        pixmap = QPixmap(gauge.size() * 3)
+        pixmap.setDevicePixelRatio(3)
+        pixmap.fill(Qt.GlobalColor.white)
+        gauge.render(pixmap)
+        image = pixmap.toImage()
+        assert image.width() == gauge.width() * 3
+        accent = QColor(gauge.reading.colour).rgb()
+        # The arc is painted in the reading's colour at full resolution.
+        assert any(
+            image.pixel(x, y) == accent
+            for x in range(0, image.width(), 2)
+            for y in range(0, image.height() // 2, 2)
+        )
+
+
+def test_malformed_stats_raise_value_error(gauges):
+    with pytest.raises(ValueError):
+        gauges.update_stats({**STATS, "total_symbols": "lots"})
+
+
+@pytest.mark.parametrize(
+    ("age", "text"),
+    [(None, "no ticks yet"), (250, "last tick 250 ms ago"), (61_000, "last tick 1 min ago")],
+)
+def test_tick_age_text(age, text):
+    assert tick_age_text(age) == text

@@ -1,0 +1,226 @@
+"""The main window: panes in place, menus, hooks for the backend, saved and reset layout."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMessageBox
+
+from desktop.main_window import APPLICATION, DEFAULT_SIZE, ORGANISATION, STATE_KEY, MainWindow
+from desktop.symbol_parsing import WatchEntry
+
+POOL = {
+    "broker": "simulator",
+    "user_id": "FEEDPOOL",
+    "max_connections": 3,
+    "max_symbols_per_connection": 1000,
+    "capacity": 3000,
+    "total_symbols": 1,
+    "active_connections": 1,
+    "peak_symbols": 1,
+    "peak_connections": 1,
+    "utilisation_percent": 0.03,
+    "connections": [
+        {
+            "index": 1,
+            "symbols": 1,
+            "capacity": 1000,
+            "state": "connected",
+            "ticks_per_second": 1.0,
+            "last_tick_age_ms": 20,
+            "peak_symbols": 1,
+        }
+    ],
+}
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, small_master):
+    def make() -> MainWindow:
+        window = MainWindow(
+            small_master,
+            watchlist_path=tmp_path / "watchlist.json",
+            settings_path=tmp_path / "settings.json",
+        )
+        qtbot.addWidget(window)
+        return window
+
+    return make
+
+
+@pytest.fixture
+def window(make_window) -> MainWindow:
+    return make_window()
+
+
+def menu_texts(window: MainWindow) -> dict[str, list[str]]:
+    return {
+        menu.title(): [a.text() for a in menu.actions() if not a.isSeparator()]
+        for menu in (action.menu() for action in window.menuBar().actions())
+    }
+
+
+def test_panes_and_menus(window):
+    assert window.centralWidget() is window.watchlist_pane
+    assert window.gauges_dock.widget() is window.gauges
+    assert window.logs_dock.widget() is window.log_pane
+    assert window.dockWidgetArea(window.gauges_dock) == Qt.DockWidgetArea.TopDockWidgetArea
+    assert window.dockWidgetArea(window.logs_dock) == Qt.DockWidgetArea.BottomDockWidgetArea
+    menus = menu_texts(window)
+    assert menus["&File"] == [
+        "&Import symbols...",
+        "Export &watchlist...",
+        "Export &logs...",
+        "&Settings...",
+        "&Quit",
+    ]
+    assert "&Reset layout" in menus["&View"]
+    assert window.export_logs_action.shortcut() == QKeySequence("Ctrl+E")
+    assert window.backend_label.text() == "Backend: not started"
+
+
+def test_ctrl_e_opens_the_log_export_dialog_without_blocking(qtbot, window):
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(window.log_export_dialog.isVisible)
+
+
+def test_settings_action_opens_the_dialog_and_relays_applied(qtbot, window, tmp_path):
+    window.settings_action.trigger()
+    assert window.settings_dialog.isVisible()
+    window.settings_dialog.fields["WEBSOCKET_PORT"].setText("9100")
+    with qtbot.waitSignal(window.settings_applied) as applied:
+        window.settings_dialog.save()
+    assert applied.args[0].WEBSOCKET_PORT == 9100
+    assert json.loads((tmp_path / "settings.json").read_text())["WEBSOCKET_PORT"] == 9100
+
+
+def test_bus_messages_reach_gauges_logs_and_status(qtbot, window):
+    window.handle_bus_message("SYS.POOL", POOL)
+    assert window.gauges.gauges[1].reading.headline == "1 / 1,000"
+
+    window.handle_bus_message(
+        "SYS.LOG",
+        {
+            "time": 1764060000.5,
+            "level": "INFO",
+            "logger": "feedpool.pool",
+            "connection": None,
+            "message": "[POOL] pool created",
+        },
+    )
+    qtbot.waitUntil(lambda: window.log_model.rowCount() == 1)
+    assert window.log_model.entry(0).source == "pool"
+
+    window.handle_bus_message(
+        "SYS.HEALTH",
+        {
+            "component": "connection",
+            "connection": 1,
+            "state": "reconnecting",
+            "reason": "socket closed",
+        },
+    )
+    assert window.gauges.gauges[1].reading.badge == "reconnecting"
+    window.handle_bus_message(
+        "SYS.HEALTH",
+        {
+            "component": "backend",
+            "connection": None,
+            "state": "down",
+            "reason": "broker refused login",
+        },
+    )
+    assert window.backend_label.text() == "Backend: down (broker refused login)"
+
+
+def test_malformed_bus_message_is_logged_not_raised(window, caplog):
+    with caplog.at_level(logging.WARNING, logger="feedpool.desktop"):
+        window.handle_bus_message("SYS.POOL", {**POOL, "capacity": "many"})
+    assert "malformed SYS.POOL" in caplog.text
+
+
+def test_feed_messages_update_the_watchlist(qtbot, window):
+    window.watchlist_pane.import_pasted("NSE:SBIN")
+    window.handle_feed_message(
+        {
+            "type": "subscribe",
+            "status": "success",
+            "subscriptions": [
+                {
+                    "symbol": "SBIN",
+                    "exchange": "NSE",
+                    "status": "success",
+                    "mode": 2,
+                    "connection": 1,
+                }
+            ],
+        }
+    )
+    window.handle_feed_message(
+        {
+            "type": "market_data",
+            "symbol": "SBIN",
+            "exchange": "NSE",
+            "mode": 2,
+            "data": {"ltp": 801.45, "timestamp": 1764060000000},
+        }
+    )
+    model = window.watchlist_model
+    qtbot.waitUntil(lambda: model.data(model.index(0, 4)) == "801.45")
+    assert model.rows()[0].status == "subscribed" and model.rows()[0].connection == 1
+
+
+def test_watchlist_is_saved_on_change_and_restored_at_start(make_window, tmp_path):
+    first = make_window()
+    first.watchlist_pane.import_pasted("NSE:SBIN\nNSE:TCS")
+    first.watchlist_model.remove_keys([("SBIN", "NSE")])
+    second = make_window()
+    assert second.watchlist_model.entries() == [WatchEntry("TCS", "NSE")]
+
+
+def test_import_and_export_through_the_file_menu(window, tmp_path, monkeypatch):
+    source = tmp_path / "list.txt"
+    source.write_text("NSE:INFY\nNSE:RELIANCE\n", encoding="utf-8")
+    target = tmp_path / "out.csv"
+    monkeypatch.setattr(
+        "desktop.main_window.QFileDialog.getOpenFileNames", lambda *a, **k: ([str(source)], "")
+    )
+    monkeypatch.setattr(
+        "desktop.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), "")
+    )
+    window.import_action.trigger()
+    assert [e.symbol for e in window.watchlist_model.entries()] == ["INFY", "RELIANCE"]
+    window.export_watchlist_action.trigger()
+    assert target.read_text(encoding="utf-8").splitlines()[1].startswith("INFY,NSE,Quote")
+    assert "Exported 2 symbols" in window.statusBar().currentMessage()
+
+
+def test_layout_is_saved_on_close_restored_and_reset(qtbot, make_window):
+    first = make_window()
+    first.show()
+    first.resize(700, 500)
+    first.logs_dock.hide()
+    first.close()
+
+    second = make_window()
+    second.show()
+    qtbot.waitExposed(second)
+    assert (second.width(), second.height()) == (700, 500)
+    assert second.logs_dock.isHidden()
+
+    second.reset_layout_action.trigger()
+    assert not second.logs_dock.isHidden()
+    assert second.size() == DEFAULT_SIZE
+    assert QSettings(ORGANISATION, APPLICATION).value(STATE_KEY) is None
+
+
+def test_a_modal_dialog_fails_the_test_instead_of_hanging_it():
+    with pytest.raises(pytest.fail.Exception, match=r"blocking dialog: QMessageBox\.warning"):
+        QMessageBox.warning(None, "title", "text")

@@ -1,0 +1,144 @@
+"""The watchlist model: rows, signals, buffered ticks with exact change reports, statuses."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from desktop.cell_ranges import coalesce_cells
+from desktop.columns import column_index
+from desktop.symbol_parsing import WatchEntry
+from desktop.watchlist_columns import WATCHLIST_COLUMNS
+from desktop.watchlist_model import WatchlistModel
+
+LTP = column_index(WATCHLIST_COLUMNS, "ltp")
+VOLUME = column_index(WATCHLIST_COLUMNS, "volume")
+STATUS = column_index(WATCHLIST_COLUMNS, "status")
+CONNECTION = column_index(WATCHLIST_COLUMNS, "connection")
+ENTRIES = [WatchEntry("SBIN", "NSE"), WatchEntry("TCS", "NSE"), WatchEntry("INFY", "NSE", 1)]
+
+
+@pytest.fixture
+def model(qtbot) -> WatchlistModel:
+    model = WatchlistModel(flush_interval_ms=10_000)
+    model.add_entries(ENTRIES)
+    return model
+
+
+def tick(symbol: str, ltp: float, **data) -> dict:
+    return {
+        "type": "market_data",
+        "symbol": symbol,
+        "exchange": "NSE",
+        "mode": 2,
+        "data": {
+            "symbol": symbol,
+            "exchange": "NSE",
+            "ltp": ltp,
+            "timestamp": 1764060000000,
+            **data,
+        },
+    }
+
+
+def cell(model: WatchlistModel, row: int, column: int) -> str:
+    return model.data(model.index(row, column))
+
+
+def test_add_emits_only_new_entries(qtbot, model):
+    with qtbot.waitSignal(model.symbols_added) as blocker:
+        added = model.add_entries([WatchEntry("SBIN", "NSE", 3), WatchEntry("RELIANCE", "NSE")])
+    assert added == blocker.args[0] == [WatchEntry("RELIANCE", "NSE")]
+    assert model.rowCount() == 4
+    assert cell(model, 3, STATUS) == "pending"
+
+
+def test_remove_rows_emits_removed_entries_in_order(qtbot, model):
+    with qtbot.waitSignal(model.symbols_removed) as blocker:
+        model.remove_rows([2, 0])
+    assert blocker.args[0] == [ENTRIES[0], ENTRIES[2]]
+    assert model.entries() == [ENTRIES[1]]
+    assert model.row_of(("TCS", "NSE")) == 0
+
+
+def test_ticks_wait_for_the_flush_and_the_newest_wins(model):
+    model.push_tick(tick("TCS", 4000.0, volume=10))
+    model.push_tick(tick("TCS", 4001.5))
+    assert cell(model, 1, LTP) == ""
+    model.flush()
+    assert cell(model, 1, LTP) == "4,001.50"
+    assert cell(model, 1, VOLUME) == "10"
+
+
+def test_timer_flush_updates_ltp(qtbot):
+    model = WatchlistModel(flush_interval_ms=20)
+    model.add_entries(ENTRIES)
+    model.push_tick(tick("SBIN", 812.35, change_percent=1.25))
+    qtbot.waitUntil(lambda: cell(model, 0, LTP) == "812.35")
+    assert cell(model, 0, column_index(WATCHLIST_COLUMNS, "change_percent")) == "+1.25"
+
+
+def test_flush_reports_exactly_the_changed_cells(qtbot, model):
+    model.push_tick(tick("SBIN", 800.0, volume=5))
+    model.push_tick(tick("TCS", 4000.0, volume=5))
+    model.flush()
+    reports = []
+    model.dataChanged.connect(
+        lambda top, bottom, roles: reports.append(
+            (top.row(), bottom.row(), top.column(), bottom.column())
+        )
+    )
+    model.push_tick(tick("SBIN", 801.0, volume=5))  # only the price moves
+    model.push_tick(tick("TCS", 4000.0, volume=5))  # nothing changes
+    model.push_tick(tick("INFY", 1500.0, volume=9))
+    model.flush()
+    assert sorted(reports) == [(0, 0, LTP, LTP), (2, 2, LTP, LTP), (2, 2, VOLUME, VOLUME + 1)]
+
+
+def test_price_colour_follows_the_move(model):
+    model.push_tick(tick("SBIN", 800.0))
+    model.flush()
+    model.push_tick(tick("SBIN", 799.0))
+    model.flush()
+    colour = model.data(model.index(0, LTP), Qt.ItemDataRole.ForegroundRole)
+    assert colour.name() == "#dc2626"
+
+
+def test_ticks_of_unwatched_symbols_are_not_buffered(model):
+    model.push_tick(tick("WIPRO", 500.0))
+    model.flush()
+    assert [row.ltp for row in model.rows()] == [None, None, None]
+
+
+def test_subscribe_reply_sets_connection_and_rejection_reason(model):
+    model.apply_subscribe_reply(
+        {
+            "type": "subscribe",
+            "status": "partial",
+            "subscriptions": [
+                {
+                    "symbol": "SBIN",
+                    "exchange": "NSE",
+                    "status": "success",
+                    "mode": 2,
+                    "connection": 2,
+                },
+                {
+                    "symbol": "TCS",
+                    "exchange": "NSE",
+                    "status": "error",
+                    "code": "MAX_CAPACITY_REACHED",
+                    "message": "capacity 3000 reached",
+                },
+            ],
+        }
+    )
+    assert cell(model, 0, STATUS) == "subscribed"
+    assert cell(model, 0, CONNECTION) == "2"
+    assert cell(model, 1, STATUS) == "rejected: capacity 3000 reached"
+    assert cell(model, 2, STATUS) == "pending"
+
+
+def test_coalesce_cells_merges_neighbours_with_the_same_columns():
+    changes = {0: {4, 5}, 1: {4, 5}, 2: {4}, 5: {4, 6}}
+    assert coalesce_cells(changes) == [(0, 1, 4, 5), (2, 2, 4, 4), (5, 5, 4, 4), (5, 5, 6, 6)]
