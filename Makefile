@@ -4,7 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench package system-packages clean
+
+# Debian packages that the tests and the build need: the libraries Qt loads, even offscreen,
+# binutils (PyInstaller's objdump and strip) and the Python library the app bundles.
+PYTHON_VERSION = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+DEBIAN_PACKAGES = libglib2.0-0 libgl1 libegl1 libfontconfig1 libxkbcommon0 libdbus-1-3 \
+	binutils libpython$(PYTHON_VERSION)
+HAS_SYSTEM_PACKAGES := $(BIN)/python -c 'import PySide6.QtWidgets' && command -v objdump && \
+	$(BIN)/python -c 'from PyInstaller.depend.bindepend import get_python_library_path as f; assert f()'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,11 +21,28 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m backend.headless
+	$(BIN)/python -m desktop
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+	$(MAKE) package
+	dist/FeedPool/FeedPool --self-test
+
+# The one-folder app: dist/FeedPool/FeedPool (and dist/FeedPool.app on macOS).
+package: $(STAMP) system-packages
+	$(BIN)/pyinstaller --noconfirm --clean build.spec
+
+# Installs DEBIAN_PACKAGES when something is missing (on Debian, as root only).
+system-packages: $(STAMP)
+	@{ $(HAS_SYSTEM_PACKAGES); } >/dev/null 2>&1 || { \
+		[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null || { \
+			echo "Install these packages first: $(DEBIAN_PACKAGES)" >&2; exit 1; }; \
+		apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); }
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

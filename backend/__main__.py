@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import logging.handlers
@@ -29,10 +30,8 @@ import signal
 import sys
 from typing import Any
 
-import psutil
-
 from backend.apikey import api_key
-from backend.service import INVALID_SETTING, Backend, StartupError
+from backend.service import INVALID_SETTING, Backend, StartupError, process_ended
 from backend.settings import Settings, SettingsError, load_settings, log_dir
 
 log = logging.getLogger("feedpool.backend")
@@ -40,7 +39,6 @@ log = logging.getLogger("feedpool.backend")
 SHUTDOWN_SECONDS = 2.0
 #: Time left for the last steps of shutdown (the bus's linger) after the parts are closed.
 SHUTDOWN_MARGIN = 0.4
-PARENT_POLL_SECONDS = 0.25
 LOG_FILE_NAME = "backend.log"
 LOG_FILE_BYTES = 5 * 2**20
 LOG_FILE_COUNT = 5
@@ -98,23 +96,10 @@ def configure_logging() -> None:
 
 
 async def watch_parent(pid: int, stop: asyncio.Event) -> None:
-    """Set ``stop`` when process ``pid`` has ended (or is left a zombie)."""
-    try:
-        parent = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        parent = None
-    # Another process's end gives no event to wait on: poll it.
-    while parent is not None and _running(parent):  # noqa: ASYNC110
-        await asyncio.sleep(PARENT_POLL_SECONDS)
+    """Set ``stop`` when process ``pid`` has ended."""
+    await process_ended(pid)
     log.warning("Parent process %d has ended; stopping", pid)
     stop.set()
-
-
-def _running(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def on_signals(stop: asyncio.Event) -> None:
@@ -139,7 +124,8 @@ async def serve(settings: Settings, parent_pid: int | None) -> int:
         emit({"event": "error", "code": exc.code, "message": exc.message})
         await backend.stop()
         return EXIT_BAD_SETTING if exc.code == INVALID_SETTING else EXIT_CANNOT_START
-    import gc
+    # What start-up built (the instrument master above all) lives as long as the process: keep
+    # it out of the garbage collector's full passes, which would otherwise stall the ticks.
     gc.freeze()
     emit(
         {

@@ -55,7 +55,7 @@ def _tick_time(milliseconds: int) -> str:
 
 
 WATCHLIST_COLUMNS = (
-    Column("symbol", "Symbol", width=16),
+    Column("symbol", "Symbol", width=26),
     Column("exchange", "Exchange", width=9),
     Column("mode", "Mode", width=6, fmt=lambda mode: MODE_NAMES.get(mode, str(mode))),
     Column("connection", "Connection", width=10, align="right"),

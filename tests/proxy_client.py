@@ -1,7 +1,8 @@
 """A real WebSocket client of FeedPool's client API for the proxy tests, reading in the background.
 
 Replies and ticks are sorted into two queues as they arrive, so a test can wait for the next reply
-while ticks keep coming, and each tick is stamped with its receipt time.
+while ticks keep coming, and each tick is stamped with its receipt time. :class:`BusMonitor` reads
+a backend's monitoring bus.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import zmq
+import zmq.asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -41,6 +44,31 @@ async def eventually(predicate: Callable[[], bool], within: float = 15.0) -> Non
             if predicate():
                 return
             await asyncio.sleep(0.01)
+
+
+class BusMonitor:
+    """A SUB socket on a backend's bus (``SYS.`` topics), read until a condition holds.
+
+    (``tests/conftest.py`` has the like for in-process publishers; a test module cannot import
+    it, since ``tests/desktop`` has a conftest of its own.)
+    """
+
+    def __init__(self, endpoint: str, prefix: str = "SYS.") -> None:
+        self.socket = zmq.asyncio.Context.instance().socket(zmq.SUB)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt_string(zmq.SUBSCRIBE, prefix)
+        self.socket.connect(endpoint)
+
+    async def until(self, done: Callable[[str, dict], bool], within: float = 20.0) -> None:
+        """Read messages until ``done(topic, payload)`` holds for one."""
+        async with asyncio.timeout(within):
+            while True:
+                topic, payload = await self.socket.recv_multipart()
+                if done(topic.decode(), json.loads(payload)):
+                    return
+
+    def close(self) -> None:
+        self.socket.close()
 
 
 class Client:

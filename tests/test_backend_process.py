@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
-from conftest import BusReader
-from proxy_client import API_KEY, Client
+from proxy_client import API_KEY, BusMonitor, Client
 
 from backend.settings import log_dir
 
@@ -96,25 +96,25 @@ async def test_ready_line_then_clients_and_the_monitoring_bus(backends):
     }
     assert ready["ws"].startswith("ws://127.0.0.1:") and ready["zmq"].startswith("tcp://127.0.0.1:")
 
-    bus = BusReader(ready["zmq"], "SYS.")
+    seen: dict[str, dict] = {}
+
+    def monitored(topic: str, payload: dict) -> bool:
+        if topic == "SYS.LOG" and payload["message"].startswith("[POOL] Connection 1 started"):
+            seen["log"] = payload
+        elif topic == "SYS.HEALTH" and payload.get("connection") == 1:
+            seen["health"] = payload
+        elif topic == "SYS.POOL" and payload["total_symbols"] == 2:
+            seen["pool"] = payload
+        elif topic == "SYS.CLIENTS" and payload["clients"] == 1:
+            seen["clients"] = payload
+        return len(seen) == 4
+
+    bus = BusMonitor(ready["zmq"])
     try:
-        await bus.until(lambda topic, _: topic == "SYS.POOL")  # the bus reader has joined
+        await bus.until(lambda topic, _: topic == "SYS.POOL")  # the monitor has joined the bus
         client = await Client.open(ready["ws"])
         reply = await client.subscribe([("SBIN", "NSE"), ("INFY", "NSE")], mode=1)
         assert reply["status"] == "success"
-        seen: dict[str, dict] = {}
-
-        def monitored(topic: str, payload: dict) -> bool:
-            if topic == "SYS.LOG" and payload["message"].startswith("[POOL] Connection 1 started"):
-                seen["log"] = payload
-            elif topic == "SYS.HEALTH" and payload.get("connection") == 1:
-                seen["health"] = payload
-            elif topic == "SYS.POOL" and payload["total_symbols"] == 2:
-                seen["pool"] = payload
-            elif topic == "SYS.CLIENTS" and payload["clients"] == 1:
-                seen["clients"] = payload
-            return len(seen) == 4
-
         await bus.until(monitored)
     finally:
         bus.close()
@@ -160,6 +160,16 @@ async def test_exits_when_its_parent_process_ends(backends):
         await parent.wait()
     assert await backend.exited(within=5) == 0
     assert "Parent process" in backend.stderr.read_text()
+
+
+async def test_the_simulator_process_does_not_outlive_a_killed_backend(backends):
+    backend, _ = await backends()
+    children = psutil.Process(backend.process.pid).children(recursive=True)
+    assert children  # the simulator and multiprocessing's resource tracker
+    backend.process.kill()
+    await backend.exited()
+    _, alive = await asyncio.to_thread(psutil.wait_procs, children, 5)
+    assert not alive
 
 
 async def test_a_parent_already_gone_stops_it_at_once(backends):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
+import websocket
 from proxy_client import API_KEY, Client, eventually, now_ms, start_proxy
 
 from backend.proxy.frames import LTP_FIELDS, QUOTE_FIELDS
@@ -268,3 +270,32 @@ async def test_disconnect_releases_exactly_what_the_client_held(serve, clients, 
         y[0]: 2,
         z[0]: 2,
     }
+
+
+def openalgo_sdk_session(url: str) -> list[dict]:
+    """What OpenAlgo's Python SDK does, with the library it uses (websocket-client): authenticate,
+    then one single-form subscribe per symbol at LTP with depth 5; the first LTP tick per symbol.
+    """
+    ws = websocket.create_connection(url, timeout=10)
+    try:
+        ws.send(json.dumps({"action": "authenticate", "api_key": API_KEY}))
+        assert json.loads(ws.recv())["status"] == "success"
+        for symbol in ("SBIN", "INFY"):
+            message = {"action": "subscribe", "symbol": symbol, "exchange": "NSE", "mode": 1}
+            ws.send(json.dumps({**message, "depth": 5}))
+        ticks: dict[str, dict] = {}
+        while len(ticks) < 2:
+            message = json.loads(ws.recv())
+            if message["type"] == "market_data" and message["mode"] == 1:
+                assert "ltp" in message["data"] and "timestamp" in message["data"]
+                ticks.setdefault(message["symbol"], message)
+        return list(ticks.values())
+    finally:
+        ws.close()
+
+
+async def test_a_client_written_for_openalgo_works_unchanged(serve):
+    proxy = await serve(ticks_per_second=5)
+    ticks = await asyncio.to_thread(openalgo_sdk_session, proxy.url)
+    assert {t["symbol"] for t in ticks} == {"SBIN", "INFY"}
+    assert all(t["exchange"] == "NSE" and t["broker"] == "simulator" for t in ticks)

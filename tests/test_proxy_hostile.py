@@ -180,7 +180,7 @@ async def test_nothing_but_authenticate_before_authentication(served, message):
     await still_served(bystander)
 
 
-async def test_a_failed_authentication_leaves_the_socket_open_for_a_retry(served):
+async def test_a_failed_authentication_leaves_the_socket_open_for_a_retry(served, caplog):
     _, bystander, client = served
     stranger = await client(api_key=None)
     for attempt in ({"action": "authenticate", "api_key": "wrong"}, {"action": "authenticate"}):
@@ -194,6 +194,9 @@ async def test_a_failed_authentication_leaves_the_socket_open_for_a_retry(served
     assert wrong_type["code"] == "AUTHENTICATION_ERROR"
     right = await stranger.request({"action": "authenticate", "api_key": API_KEY})
     assert right["type"] == "auth" and right["status"] == "success"
+    failures = [r for r in caplog.records if r.getMessage().endswith("authentication failed")]
+    assert len(failures) == 1  # a client retrying in a loop cannot flood the log
+    assert "wrong" not in caplog.text
     await still_served(bystander)
 
 

@@ -86,7 +86,9 @@ class Actions:
     async def authenticate(self, session: ClientSession, message: Message) -> replies.Reply:
         key = message.get("api_key", message.get("apikey"))
         if not isinstance(key, str) or not hmac.compare_digest(key.encode(), self._api_key):
-            log.warning("Client %d (%s): authentication failed", session.number, session.peer)
+            session.failed_authentications += 1
+            if session.failed_authentications == 1:  # a client retrying in a loop logs once
+                log.warning("Client %d (%s): authentication failed", session.number, session.peer)
             raise RequestError(AUTHENTICATION_ERROR, "Invalid API key")
         if not session.authenticated:
             session.authenticated = True

@@ -91,7 +91,8 @@ class WebSocketProxy:
     @property
     def url(self) -> str:
         """Where clients connect, such as ``ws://127.0.0.1:8765``."""
-        return f"ws://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
 
     async def start(self) -> None:
         """Start reading the bus and listening; :class:`OSError` if the port is taken."""
@@ -176,11 +177,15 @@ class WebSocketProxy:
             "clients": len(self.sessions),
             "subscriptions": len(self.index),
             "ticks_received": self._reader.received if self._reader else 0,
+            "ticks_malformed": self._reader.malformed if self._reader else 0,
             "sessions": [session.stats() for session in self.sessions.values()],
         }
 
     async def close(self, grace: float = SHUTDOWN_CLOSE_TIMEOUT) -> None:
-        """Stop listening, close every client with 1001 (cut after ``grace`` s), stop reading."""
+        """Stop listening, close every client with 1001 (cut after ``grace`` s), stop reading.
+
+        The pool is not told to let go of what the clients held: it closes next.
+        """
         self._closing = True
         if self._server is not None:
             self._server.close(close_connections=False)

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from backend.proxy import replies
 from backend.proxy.index import Key
@@ -47,6 +47,7 @@ class ClientSession:
         host, port = websocket.remote_address[:2]
         self.peer = f"{host}:{port}"
         self.authenticated = False
+        self.failed_authentications = 0
         #: ``(symbol, exchange, mode)`` this client holds, as the pool counts them.
         self.subscriptions: set[Key] = set()
         #: Frames written to the socket.
@@ -68,12 +69,25 @@ class ClientSession:
         return task
 
     async def _write(self) -> None:
-        send = self.websocket.send
-        with contextlib.suppress(ConnectionClosed):
+        """Write the outbox out a batch at a time.
+
+        Like the websockets library's ``broadcast``, this goes past ``send``: the connection's
+        protocol encodes each frame of the batch, the batch goes to the socket in one write, and
+        the writer then waits until the socket takes more. That costs a fifth of a ``send`` per
+        frame, which is most of the proxy's work per tick.
+        """
+        websocket = self.websocket
+        protocol = websocket.protocol
+        with contextlib.suppress(OSError):  # the connection is lost; the reader sees it too
             while True:
-                for frame in await self.outbox.take():
-                    await send(frame, text=True)
-                    self.sent += 1
+                frames = await self.outbox.take()
+                if protocol.state is not State.OPEN:
+                    return
+                for frame in frames:
+                    protocol.send_text(frame)
+                websocket.transport.write(b"".join(protocol.data_to_send()))
+                self.sent += len(frames)
+                await websocket.drain()
 
     async def reply(self, reply: replies.Reply) -> None:
         """Send a reply; waits while the client is not reading."""
@@ -106,8 +120,7 @@ class ClientSession:
         if self.throttle is not None:
             self.throttle.close()
         self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        await asyncio.gather(self._writer, return_exceptions=True)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 
 import zmq
 import zmq.asyncio
@@ -20,8 +19,6 @@ import zmq.asyncio
 from backend.proxy.frames import trimmed
 from backend.proxy.index import Route, SubscriptionIndex
 from backend.smartstream.protocol import EXCHANGE_TYPES
-
-log = logging.getLogger("feedpool.proxy")
 
 BATCH = 500
 #: Messages the SUB socket may queue; the publisher queues as many more per subscriber.
@@ -33,7 +30,6 @@ class TickReader:
     """Reads ticks from the bus at ``endpoint`` into the clients of ``index``."""
 
     def __init__(self, endpoint: str, index: SubscriptionIndex) -> None:
-        self.endpoint = endpoint
         self.index = index
         #: Ticks read from the bus, and those that could not be parsed.
         self.received = 0

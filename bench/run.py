@@ -1,0 +1,377 @@
+"""``make bench``: the real backend on the simulator, real WebSocket clients, measured.
+
+For each scenario the benchmark starts ``python -m backend`` (the simulator inside it, as the
+desktop app runs it) and client processes (``bench/client.py``) that subscribe their symbols at
+Quote. Once every client is subscribed and a warm-up has passed, it measures a window of
+``--seconds``:
+
+- published/s: ticks the adapters put on the bus, counted by an independent ZMQ subscriber;
+- delivered/s: ticks the clients received, summed over the clients;
+- lost: ticks published for a client's symbols in the window that it had not received by the
+  end of the window plus a grace period;
+- p50, p99, max: latency from the simulator's exchange timestamp to the client's receipt, and
+  ``bus p50/p99``, the same to the independent bus subscriber;
+- conflated: ticks the proxy replaced with newer ones for clients that fell behind;
+- backend CPU (100% is one core; the ZMQ I/O threads run beside the event loop) and peak RSS,
+  and the CPU of its simulator process and of the clients;
+- other load: CPU used on the machine by processes that are not part of the benchmark, in
+  cores. Anything above a few percent means the figures are disturbed.
+
+``python bench/run.py --help`` runs a scenario of your own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import zmq
+
+from backend.bus import tick_topic
+from backend.instruments import load_master
+
+API_KEY = "bench-api-key"
+QUOTE = 2
+WARMUP_SECONDS = 2.0
+GRACE_SECONDS = 1.5
+CLIENT = Path(__file__).with_name("client.py")
+TICK_PREFIXES = ("NSE_", "BSE_", "NFO_", "BFO_")
+BUCKETS_PER_MS = 2  # latency histogram resolution, as in client.py
+SAMPLE_SECONDS = 0.25
+# The floors on this 2-core machine, from the issue.
+FLOOR_RATE = 12_000
+FLOOR_P99_MS = 20.0
+
+Histogram = dict[int, int]
+
+
+@dataclass
+class Scenario:
+    name: str
+    symbols: int  # subscribed in all
+    rate: float  # ticks per second per symbol
+    clients: int = 1
+    split: bool = False  # True: the clients share the symbols out; False: each takes them all
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    seconds: float
+    published: int = 0
+    delivered: int = 0
+    lost: int = 0
+    conflated: int = 0
+    latency: Histogram = field(default_factory=dict)
+    bus_latency: Histogram = field(default_factory=dict)
+    cpu: float = 0.0  # cores
+    peak_rss: int = 0  # bytes
+    simulator_cpu: float = 0.0
+    clients_cpu: float = 0.0
+    other_cpu: float = 0.0
+
+    @property
+    def meets_floors(self) -> bool:
+        return (
+            self.published / self.seconds >= FLOOR_RATE * 0.98
+            and self.lost == 0
+            and percentile(self.latency, 0.99) < FLOOR_P99_MS
+        )
+
+    def row(self) -> dict[str, str]:
+        return {
+            "scenario": self.scenario.name,
+            "published/s": f"{self.published / self.seconds:,.0f}",
+            "delivered/s": f"{self.delivered / self.seconds:,.0f}",
+            "lost": f"{self.lost:,}",
+            "conflated": f"{self.conflated:,}",
+            "p50 ms": f"{percentile(self.latency, 0.5):.1f}",
+            "p99 ms": f"{percentile(self.latency, 0.99):.1f}",
+            "max ms": f"{percentile(self.latency, 1.0):.1f}",
+            "bus p50/p99 ms": f"{percentile(self.bus_latency, 0.5):.1f}/"
+            f"{percentile(self.bus_latency, 0.99):.1f}",
+            "backend CPU": f"{self.cpu:.0%}",
+            "peak RSS": f"{self.peak_rss / 2**20:.0f} MB",
+            "simulator CPU": f"{self.simulator_cpu:.0%}",
+            "clients CPU": f"{self.clients_cpu:.0%}",
+            "other load": f"{self.other_cpu:.0%}",
+        }
+
+
+def percentile(histogram: Histogram, fraction: float) -> float:
+    """The latency in ms below which ``fraction`` of the histogram's ticks fall."""
+    rank, seen = fraction * sum(histogram.values()), 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return (bucket + 1) / BUCKETS_PER_MS
+    return float("nan")
+
+
+def merge(into: Histogram, histogram: dict[Any, int]) -> None:
+    for bucket, count in histogram.items():
+        into[int(bucket)] = into.get(int(bucket), 0) + count
+
+
+class BusCounter(threading.Thread):
+    """An independent subscriber on the bus: each tick's topic, exchange timestamp and receipt."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[tuple[bytes, int, float]] = []
+        self.clients_stats: dict[str, Any] = {}
+        self._socket = zmq.Context.instance().socket(zmq.SUB)
+        self._socket.setsockopt(zmq.RCVHWM, 0)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        for prefix in (*TICK_PREFIXES, "SYS.CLIENTS"):
+            self._socket.setsockopt_string(zmq.SUBSCRIBE, prefix)
+        self._socket.connect(endpoint)
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._socket, zmq.POLLIN)
+        marker, clock = b'"timestamp":', time.time
+        while not self._stopping.is_set():
+            if not poller.poll(100):
+                continue
+            while True:
+                try:
+                    topic, payload = self._socket.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                if topic == b"SYS.CLIENTS":
+                    self.clients_stats = json.loads(payload)
+                    continue
+                start = end = payload.index(marker) + len(marker)
+                while payload[end] in b"0123456789":
+                    end += 1
+                self.samples.append((topic, int(payload[start:end]), clock() * 1000))
+        self._socket.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
+
+    def published(self, start_ms: int, end_ms: int) -> tuple[dict[bytes, int], Histogram]:
+        """Ticks per topic stamped in ``[start_ms, end_ms)``, and their latency on the bus."""
+        counts: dict[bytes, int] = {}
+        histogram: Histogram = {}
+        for topic, stamp, at in self.samples:
+            if start_ms <= stamp < end_ms:
+                counts[topic] = counts.get(topic, 0) + 1
+                bucket = int((at - stamp) * BUCKETS_PER_MS)
+                histogram[bucket] = histogram.get(bucket, 0) + 1
+        return counts, histogram
+
+
+@contextmanager
+def backend_process(rate: float, home: Path) -> Iterator[tuple[subprocess.Popen, dict]]:
+    """``python -m backend`` on the simulator at ``rate``, with its files under ``home``."""
+    env = {
+        **os.environ,
+        "WEBSOCKET_PORT": "0",
+        "ZMQ_PORT": "0",
+        "FEEDPOOL_API_KEY": API_KEY,
+        "SIMULATOR_TICKS_PER_SECOND": str(rate),
+        "SIMULATOR_SEED": "1",
+        **{name: str(home / name.lower()) for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")},
+    }
+    with (home / "backend.log").open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backend"],
+            cwd=home,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    try:
+        ready = json.loads(process.stdout.readline() or b"{}")
+        if ready.get("event") != "ready":
+            raise SystemExit(f"the backend did not start: {ready}; see {home / 'backend.log'}")
+        yield process, ready
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+@contextmanager
+def client_processes(url: str, shares: list[list], home: Path) -> Iterator[list[subprocess.Popen]]:
+    """One ``bench/client.py`` per share of symbols, each subscribed when this yields."""
+    clients = []
+    try:
+        for n, share in enumerate(shares):
+            path = home / f"symbols-{n}.json"
+            path.write_text(json.dumps(share))
+            clients.append(
+                subprocess.Popen(
+                    [sys.executable, str(CLIENT), url, API_KEY, str(QUOTE), str(path)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        for client in clients:
+            subscribed = read_event(client, "subscribed")
+            if subscribed["failed"]:
+                raise SystemExit(f"a client could not subscribe everything: {subscribed}")
+        yield clients
+    finally:
+        for client in clients:
+            if client.poll() is None:
+                client.kill()
+            client.wait()
+
+
+def read_event(process: subprocess.Popen, event: str) -> dict[str, Any]:
+    line = process.stdout.readline()
+    message = json.loads(line) if line else {}
+    if message.get("event") != event:
+        raise SystemExit(f"a client failed: expected {event!r}, got {line!r}")
+    return message
+
+
+class Usage:
+    """CPU time of the benchmark's processes and of the whole machine; the backend's peak RSS."""
+
+    def __init__(self, backend: int, clients: list[int]) -> None:
+        self.backend = psutil.Process(backend)
+        self.simulator = self.backend.children(recursive=True)  # and multiprocessing's helper
+        self.clients = [psutil.Process(pid) for pid in clients]
+        self.ours = [self.backend, *self.simulator, *self.clients, psutil.Process()]
+        self.peak_rss = 0
+
+    @staticmethod
+    def _cpu(processes: list[psutil.Process]) -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+    def snapshot(self) -> tuple[float, ...]:
+        """CPU seconds of the backend, its simulator, the clients, all ours and the machine."""
+        machine = psutil.cpu_times()
+        return (
+            self._cpu([self.backend]),
+            self._cpu(self.simulator),
+            self._cpu(self.clients),
+            self._cpu(self.ours),
+            sum(machine) - machine.idle - getattr(machine, "iowait", 0.0),
+        )
+
+    def sample_until(self, deadline_ms: float) -> None:
+        while time.time() * 1000 < deadline_ms:
+            self.peak_rss = max(self.peak_rss, self.backend.memory_info().rss)
+            time.sleep(SAMPLE_SECONDS)
+
+
+def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> Result:
+    """Start the backend and the clients of ``scenario`` and measure one window."""
+    chosen = symbols[: scenario.symbols]
+    if scenario.split:
+        shares = [chosen[n :: scenario.clients] for n in range(scenario.clients)]
+    else:
+        shares = [chosen] * scenario.clients
+    result = Result(scenario, seconds)
+    with tempfile.TemporaryDirectory(prefix="feedpool-bench-") as temporary:
+        home = Path(temporary)
+        with backend_process(scenario.rate, home) as (backend, ready):
+            counter = BusCounter(ready["zmq"])
+            counter.start()
+            with client_processes(ready["ws"], shares, home) as clients:
+                start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
+                end_ms = start_ms + int(seconds * 1000)
+                window = {"start_ms": start_ms, "end_ms": end_ms, "grace_s": GRACE_SECONDS}
+                for client in clients:
+                    client.stdin.write(json.dumps(window) + "\n")
+                    client.stdin.flush()
+                usage = Usage(backend.pid, [client.pid for client in clients])
+                usage.sample_until(start_ms)
+                before = usage.snapshot()
+                usage.sample_until(end_ms)
+                after = usage.snapshot()
+                outcomes = [read_event(client, "result") for client in clients]
+            counter.stop()
+    backend, simulator, clients, ours, machine = (
+        (b - a) / seconds for a, b in zip(before, after, strict=True)
+    )
+    result.cpu, result.simulator_cpu, result.clients_cpu = backend, simulator, clients
+    result.other_cpu = max(0.0, machine - ours)
+    result.peak_rss = usage.peak_rss
+    published, result.bus_latency = counter.published(start_ms, end_ms)
+    result.published = sum(published.values())
+    for share, outcome in zip(shares, outcomes, strict=True):
+        expected = sum(published.get(tick_topic(e, s, "QUOTE").encode(), 0) for s, e in share)
+        result.delivered += outcome["received"]
+        result.lost += expected - outcome["received"]
+        merge(result.latency, outcome["histogram"])
+    result.conflated = sum(s["conflated"] for s in counter.clients_stats.get("sessions", []))
+    return result
+
+
+def table(results: list[Result]) -> str:
+    rows = [r.row() for r in results]
+    widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in rows[0]}
+    lines = [" | ".join(c.ljust(w) for c, w in widths.items())]
+    lines.append("-|-".join("-" * w for w in widths.values()))
+    lines += [" | ".join(row[c].ljust(w) for c, w in widths.items()) for row in rows]
+    return "\n".join(lines)
+
+
+def suite(symbols: int, rate: float) -> list[Scenario]:
+    """The opening peak with 1 and 10 clients, then one client at rising rates."""
+    peak = f"{symbols} x {rate:g}/s"
+    return [
+        Scenario(f"1 client, {peak}", symbols, rate),
+        Scenario(f"10 clients sharing {peak}", symbols, rate, clients=10, split=True),
+        Scenario(f"10 clients, each {peak}", symbols, rate, clients=10),
+        *(Scenario(f"1 client, {symbols} x {r:g}/s", symbols, r) for r in (6, 8, 10, 12)),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
+    parser.add_argument("--symbols", type=int, default=3000, help="symbols subscribed in all")
+    parser.add_argument("--rate", type=float, default=4.0, help="ticks per second per symbol")
+    parser.add_argument("--clients", type=int, help="run one scenario with this many clients")
+    parser.add_argument("--split", action="store_true", help="clients share the symbols out")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    symbols = [(i.symbol, i.exchange) for i in load_master() if i.exchange in ("NSE", "NFO")]
+    if args.clients:
+        name = f"{args.clients} client(s), {args.symbols} x {args.rate:g}/s"
+        scenarios = [Scenario(name, args.symbols, args.rate, args.clients, args.split)]
+    else:
+        scenarios = suite(args.symbols, args.rate)
+    print(f"FeedPool benchmark: {os.cpu_count()} CPUs, {args.seconds:g} s windows", flush=True)
+    results = []
+    for scenario in scenarios:
+        results.append(run(scenario, args.seconds, symbols))
+        print(f"\n{table(results[-1:])}", flush=True)
+    print(f"\nAll scenarios:\n{table(results)}")
+    first = results[0]
+    verdict = "met" if first.meets_floors else "NOT met"
+    print(
+        f"\nFloors for '{first.scenario.name}' ({FLOOR_RATE:,} ticks/s to one client, nothing "
+        f"lost, p99 < {FLOOR_P99_MS:g} ms): {verdict}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps([r.row() for r in results], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
