@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import csv
 import logging
 import sys
 import time
@@ -20,19 +19,21 @@ from backend.pool import ConnectionPool
 from backend.resources import resource_path
 from backend.service import Backend
 from backend.settings import SettingsError, load_settings
-from backend.smartstream.protocol import MODES
+from backend.symbol_lists import EntryError, parse_file
 
 HOLDER = "headless"
-MODE_BY_NAME = {"ltp": 1, "quote": 2, "depth": 3, "1": 1, "2": 2, "3": 3}
 
 
-def read_symbol_csv(path: Path) -> dict[int, list[tuple[str, str]]]:
-    """``mode -> [(symbol, exchange)]`` from a CSV with ``symbol``, ``exchange`` (and ``mode``)."""
-    by_mode: dict[int, list[tuple[str, str]]] = {mode: [] for mode in MODES}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            mode = MODE_BY_NAME.get((row.get("mode") or "quote").strip().lower(), 2)
-            by_mode[mode].append((row["symbol"].strip(), row["exchange"].strip().upper()))
+def read_symbols(path: Path) -> dict[int, list[tuple[str, str]]]:
+    """``mode -> [(symbol, exchange)]`` from a symbol list; :class:`EntryError` if unreadable."""
+    result = parse_file(path)
+    if result.error:
+        raise EntryError(result.error)
+    for line in result.not_understood:
+        print(f"{path.name}: not understood: {line}")
+    by_mode: dict[int, list[tuple[str, str]]] = {}
+    for entry in result.entries:
+        by_mode.setdefault(entry.mode, []).append((entry.symbol, entry.exchange))
     return by_mode
 
 
@@ -55,7 +56,7 @@ async def run(symbol_file: Path) -> None:
     backend = Backend(load_settings())
     await backend.start()
     try:
-        for mode, symbols in read_symbol_csv(symbol_file).items():
+        for mode, symbols in read_symbols(symbol_file).items():
             if symbols:
                 outcomes = await backend.pool.subscribe_many(symbols, mode, HOLDER)
                 for outcome in outcomes:
@@ -75,14 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         type=Path,
         default=resource_path("watchlists", "sample.csv"),
-        help="CSV with symbol, exchange and optional mode columns (default: the sample watchlist)",
+        help="a .csv (symbol, exchange, optional mode columns) or .txt (EXCHANGE:SYMBOL lines) "
+        "symbol list (default: the sample watchlist)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run(args.symbols))
-    except SettingsError as exc:
+    except (SettingsError, EntryError) as exc:
         print(f"FeedPool cannot start: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -138,8 +138,8 @@ class SimulatorProcess:
     The simulator makes and sends every tick, about as much work per tick as the adapters do to
     receive it. In a process of its own it runs on the machine's other core, and the backend's
     event loop is left to the adapters and the clients: at the NSE opening peak (12,000 ticks/s)
-    on two cores, that loop is 55-70% busy instead of 85-95%, and its latency tail no longer
-    grows with every other load on the machine (see the README's benchmark).
+    on two cores, that loop is 62-72% busy instead of 80-100%, which keeps the latency tail
+    under 20 ms (see the README's benchmark).
 
     The child is started with ``spawn`` (a fork would copy the bus's threads and sockets). It
     accepts :class:`~backend.simulator.SimulatorCredentials`' defaults, ignores SIGINT (a Ctrl-C

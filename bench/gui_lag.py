@@ -40,9 +40,9 @@ from PySide6.QtWidgets import QApplication
 import qasync  # after PySide6: qasync uses the Qt binding already imported
 
 from backend.instruments import load_master
+from backend.symbol_lists import WatchEntry
 from desktop.backend_link import BackendLink
 from desktop.main_window import MainWindow
-from desktop.symbol_parsing import WatchEntry
 
 TIMER_MS = 10
 FLOOR_P99_MS = 50.0

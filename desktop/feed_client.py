@@ -24,7 +24,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from desktop.symbol_parsing import WatchEntry
+from backend.symbol_lists import WatchEntry
 
 log = logging.getLogger("feedpool.desktop.feed")
 

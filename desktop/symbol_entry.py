@@ -11,7 +11,7 @@ from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QCompleter, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
 from backend.instruments import EXCHANGES, InstrumentMaster
-from desktop.symbol_parsing import DEFAULT_MODE, MODE_NAMES
+from backend.symbol_lists import DEFAULT_MODE, MODE_NAMES
 
 MAX_VISIBLE_COMPLETIONS = 12
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from backend.symbol_lists import MODE_NAMES, WatchEntry
 from desktop.colours import WATCH_STATUS_COLOURS, sign_colour
 from desktop.columns import Column
-from desktop.symbol_parsing import MODE_NAMES, WatchEntry
 
 PENDING, SUBSCRIBED, REJECTED = "pending", "subscribed", "rejected"
 

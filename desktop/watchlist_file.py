@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from backend.settings import data_dir
+from backend.symbol_lists import DEFAULT_MODE, EntryError, WatchEntry, make_entry
 from desktop.atomic_write import write_atomically
 from desktop.columns import text_rows
-from desktop.symbol_parsing import DEFAULT_MODE, EntryError, WatchEntry, make_entry
 from desktop.watchlist_columns import WATCHLIST_COLUMNS, WatchRow
 
 WATCHLIST_FILE_NAME = "watchlist.json"

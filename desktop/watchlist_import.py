@@ -11,7 +11,7 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 
 from backend.instruments import InstrumentMaster
-from desktop.symbol_parsing import ParseResult, WatchEntry
+from backend.symbol_lists import ParseResult, WatchEntry
 
 LISTED_AT_MOST = 5  # items of a list named in the one-line summary; the details list more
 DETAILS_AT_MOST = 50

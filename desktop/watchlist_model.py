@@ -15,10 +15,10 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 
+from backend.symbol_lists import WatchEntry
 from desktop.cell_ranges import coalesce_cells
 from desktop.column_model import SORT_ROLE, ColumnTableModel
 from desktop.columns import column_index
-from desktop.symbol_parsing import WatchEntry
 from desktop.watchlist_columns import REJECTED, SUBSCRIBED, WATCHLIST_COLUMNS, WatchRow
 
 FLUSH_INTERVAL_MS = 100  # 10 Hz

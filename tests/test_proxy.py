@@ -263,7 +263,8 @@ async def test_disconnect_releases_exactly_what_the_client_held(serve, clients, 
     await eventually(lambda: len(proxy.sessions) == 1)
     assert pool.holds(gone) == []
     assert pool.subscription_map == {(*y, 2): 1, (*z, 2): 1}
-    assert proxy.index.holders(*y, 1) == frozenset() and len(proxy.index) == 2
+    index = proxy.subscription_index
+    assert index.holders(*y, 1) == frozenset() and len(index) == 2
     # The broker now streams y at Quote, the highest mode still held.
     adapter = pool.adapters[0]
     assert {instrument.symbol: mode for instrument, mode in adapter.held.values()} == {

@@ -44,11 +44,13 @@ Handler = Callable[[ClientSession, Message], Awaitable[replies.Reply]]
 
 
 class Actions:
-    """Carries out client messages against ``pool``, keeping ``index`` in step."""
+    """Carries out client messages against ``pool``, keeping ``subscription_index`` in step."""
 
-    def __init__(self, pool: ConnectionPool, index: SubscriptionIndex, api_key: Secret) -> None:
+    def __init__(
+        self, pool: ConnectionPool, subscription_index: SubscriptionIndex, api_key: Secret
+    ) -> None:
         self.pool = pool
-        self.index = index
+        self.subscription_index = subscription_index
         self._api_key = api_key.reveal().encode()
         self._handlers: dict[str, Handler] = {
             "authenticate": self.authenticate,
@@ -119,7 +121,7 @@ class Actions:
         for key in subscriptions:
             if key in session.subscriptions:
                 session.subscriptions.discard(key)
-                self.index.discard(session, *key)
+                self.subscription_index.discard(session, *key)
         if not subscriptions:
             return []
         return await self.pool.unsubscribe_many(subscriptions, session)
@@ -144,4 +146,4 @@ class Actions:
     def _hold(self, session: ClientSession, outcome: Outcome) -> None:
         key = (outcome.symbol, outcome.exchange, outcome.mode)
         session.subscriptions.add(key)
-        self.index.add(session, *key)
+        self.subscription_index.add(session, *key)

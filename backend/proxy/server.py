@@ -78,8 +78,8 @@ class WebSocketProxy:
         self.auth_timeout = auth_timeout
         self.outbox_limit = outbox_limit
         self.stall_seconds = stall_seconds
-        self.index = SubscriptionIndex(pool.broker)
-        self.actions = Actions(pool, self.index, api_key)
+        self.subscription_index = SubscriptionIndex(pool.broker)
+        self.actions = Actions(pool, self.subscription_index, api_key)
         #: Connected clients by number.
         self.sessions: dict[int, ClientSession] = {}
         self._numbers = itertools.count(1)
@@ -96,7 +96,7 @@ class WebSocketProxy:
 
     async def start(self) -> None:
         """Start reading the bus and listening; :class:`OSError` if the port is taken."""
-        self._reader = TickReader(self.bus_endpoint, self.index)
+        self._reader = TickReader(self.bus_endpoint, self.subscription_index)
         self._reader_task = asyncio.get_running_loop().create_task(self._reader.run())
         try:
             self._server = await serve(
@@ -149,11 +149,11 @@ class WebSocketProxy:
 
     async def _forget(self, session: ClientSession) -> None:
         """A client left: stop its ticks and let the pool go of what it held."""
-        await session.stop()
         held = len(session.subscriptions)
         for key in session.subscriptions:
-            self.index.discard(session, *key)
+            self.subscription_index.discard(session, *key)
         session.subscriptions.clear()
+        await session.stop()
         if held and not self._closing:
             await self.pool.release(session)
         code, reason = session.websocket.close_code, session.websocket.close_reason
@@ -175,7 +175,7 @@ class WebSocketProxy:
         return {
             "url": self.url,
             "clients": len(self.sessions),
-            "subscriptions": len(self.index),
+            "subscriptions": len(self.subscription_index),
             "ticks_received": self._reader.received if self._reader else 0,
             "ticks_malformed": self._reader.malformed if self._reader else 0,
             "sessions": [session.stats() for session in self.sessions.values()],

@@ -10,8 +10,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
+from backend.symbol_lists import WatchEntry
 from desktop.main_window import APPLICATION, DEFAULT_SIZE, ORGANISATION, STATE_KEY, MainWindow
-from desktop.symbol_parsing import WatchEntry
 
 POOL = {
     "broker": "simulator",

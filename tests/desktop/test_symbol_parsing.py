@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.symbol_parsing import WatchEntry, parse_file, parse_mode, parse_text
+from backend.symbol_lists import WatchEntry, parse_file, parse_mode, parse_text
 from desktop.watchlist_import import plan_import
 
 

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from desktop.symbol_parsing import WatchEntry, parse_file
+from backend.symbol_lists import WatchEntry, parse_file
 from desktop.watchlist_file import (
     WatchlistFileError,
     default_watchlist_path,

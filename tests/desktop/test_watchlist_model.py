@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from backend.symbol_lists import WatchEntry
 from desktop.cell_ranges import coalesce_cells
 from desktop.columns import column_index
-from desktop.symbol_parsing import WatchEntry
 from desktop.watchlist_columns import WATCHLIST_COLUMNS
 from desktop.watchlist_model import WatchlistModel
 

@@ -7,8 +7,8 @@ from drops import drop, drop_files
 from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtGui import QGuiApplication
 
+from backend.symbol_lists import WatchEntry
 from desktop.columns import column_index
-from desktop.symbol_parsing import WatchEntry
 from desktop.watchlist_columns import WATCHLIST_COLUMNS
 from desktop.watchlist_model import WatchlistModel
 from desktop.watchlist_pane import WatchlistPane
