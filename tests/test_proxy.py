@@ -300,3 +300,20 @@ async def test_a_client_written_for_openalgo_works_unchanged(serve):
     ticks = await asyncio.to_thread(openalgo_sdk_session, proxy.url)
     assert {t["symbol"] for t in ticks} == {"SBIN", "INFY"}
     assert all(t["exchange"] == "NSE" and t["broker"] == "simulator" for t in ticks)
+
+
+async def test_the_snapshot_after_a_subscription_reaches_the_client(serve, clients, symbols):
+    proxy = await serve(ticks_per_second=0)  # the simulator sends snapshots only
+    client = await clients(proxy.url)
+    assert (await client.subscribe(symbols(1000), mode="LTP"))["status"] == "success"
+    client.drain_ticks()
+    wanted = symbols(1500, 1000)
+    assert (await client.subscribe(wanted, mode="LTP"))["status"] == "success"
+    missing = set(wanted)
+
+    async def every_snapshot() -> None:
+        while missing:
+            tick = await client.ticks.get()
+            missing.discard((tick["symbol"], tick["exchange"]))
+
+    await asyncio.wait_for(every_snapshot(), 15)

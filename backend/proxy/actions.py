@@ -99,10 +99,22 @@ class Actions:
 
     async def subscribe(self, session: ClientSession, message: Message) -> replies.Reply:
         request = parse_subscribe(message)
+        # Routed before the pool subscribes, so the snapshot tick that follows a subscription
+        # reaches the client; what the pool refuses is unrouted after.
+        added = [
+            (symbol, exchange, request.mode)
+            for symbol, exchange in request.symbols
+            if (symbol, exchange, request.mode) not in session.subscriptions
+        ]
+        for key in added:
+            self.subscription_index.add(session, *key)
         outcomes = await self.pool.subscribe_many(request.symbols, request.mode, session)
         for outcome in outcomes:
+            key = (outcome.symbol, outcome.exchange, outcome.mode)
             if outcome.ok:
-                self._hold(session, outcome)
+                session.subscriptions.add(key)
+            elif key in added:
+                self.subscription_index.discard(session, *key)
         return replies.subscribed(outcomes, self.broker, request.depth, request_id(message))
 
     async def unsubscribe(self, session: ClientSession, message: Message) -> replies.Reply:
@@ -142,8 +154,3 @@ class Actions:
         if not states:
             return "idle"
         return next((state for state in states if state != CONNECTED), CONNECTED)
-
-    def _hold(self, session: ClientSession, outcome: Outcome) -> None:
-        key = (outcome.symbol, outcome.exchange, outcome.mode)
-        session.subscriptions.add(key)
-        self.subscription_index.add(session, *key)
