@@ -26,8 +26,6 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import psutil
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from backend.adapter import BrokerConnectionError
 from backend.apikey import api_key
@@ -39,11 +37,10 @@ from backend.proxy import WebSocketProxy
 from backend.settings import Secret, Settings, SettingsError
 from backend.simulator import ExchangeSimulator, SimulatorCredentials
 from backend.smartstream.adapter import (
-    OPEN_TIMEOUT,
     SmartStreamAdapter,
     SmartStreamCredentials,
+    open_connection,
 )
-from backend.wire_log import MaskedHeadersLogger
 
 log = logging.getLogger("feedpool.backend")
 
@@ -94,25 +91,8 @@ async def check_broker(url: str, credentials: SmartStreamCredentials) -> None:
     :class:`BrokerConnectionError` if the broker cannot be reached or refuses the connection, so
     a backend that could never stream says so at start rather than at the first subscription.
     """
-    try:
-        async with connect(
-            url,
-            additional_headers=credentials.headers(),
-            open_timeout=OPEN_TIMEOUT,
-            compression=None,
-            logger=MaskedHeadersLogger(logging.getLogger("websockets.client")),
-        ):
-            pass
-    except InvalidStatus as exc:
-        response = exc.response
-        reason = response.headers.get("x-error-message", "") or response.reason_phrase
-        raise BrokerConnectionError(
-            f"the broker at {url} refused the connection: HTTP {response.status_code} {reason}"
-        ) from None
-    except (OSError, InvalidHandshake, TimeoutError) as exc:
-        raise BrokerConnectionError(
-            f"cannot reach the broker at {url}: {exc or type(exc).__name__}"
-        ) from None
+    connection = await open_connection(url, credentials, "a test connection")
+    await connection.close()
 
 
 async def process_ended(pid: int) -> None:
@@ -270,13 +250,14 @@ class Backend:
         self._log_handler = BusLogHandler(self.publisher)
         logging.getLogger().addHandler(self._log_handler)
         url, credentials = await self._broker()
+        user_id = settings.BROKER_USER_ID or credentials.client_code
 
         def adapter(index: int) -> SmartStreamAdapter:
             return SmartStreamAdapter(index, url, credentials)
 
         self.pool = ConnectionPool(
             settings.BROKER,
-            settings.user_id,
+            user_id,
             master,
             adapter,
             self.publisher,

@@ -175,7 +175,7 @@ class Settings:
     WEBSOCKET_HOST: str = "127.0.0.1"
     WEBSOCKET_PORT: int = 8765
     BROKER: str = "simulator"
-    #: Who the pool belongs to; defaults to the Angel client code, or "simulator".
+    #: Who the pool belongs to; defaults to the broker client code.
     BROKER_USER_ID: str = ""
     ANGEL_CLIENT_CODE: str = ""
     ANGEL_API_KEY: Secret = field(default_factory=lambda: Secret(""))
@@ -195,10 +195,6 @@ class Settings:
     def capacity(self) -> int:
         """Symbols the pool may hold: connections times symbols per connection."""
         return self.MAX_SYMBOLS_PER_WEBSOCKET * self.MAX_WEBSOCKET_CONNECTIONS
-
-    @property
-    def user_id(self) -> str:
-        return self.BROKER_USER_ID or self.ANGEL_CLIENT_CODE or self.BROKER
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed, each validated like a loaded value."""

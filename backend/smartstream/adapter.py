@@ -73,6 +73,36 @@ class SmartStreamCredentials:
         }
 
 
+async def open_connection(
+    url: str, credentials: SmartStreamCredentials, what: str = "the connection"
+) -> ClientConnection:
+    """A SmartStream connection to ``url``, authenticated by ``credentials``.
+
+    :class:`ConnectionLimitError` when the broker refuses it for the account's connection limit
+    (HTTP 429), :class:`BrokerConnectionError` when it refuses it otherwise or cannot be reached.
+    ``what`` names the connection in those errors.
+    """
+    try:
+        return await connect(
+            url,
+            additional_headers=credentials.headers(),
+            open_timeout=OPEN_TIMEOUT,
+            ping_interval=20,
+            ping_timeout=20,
+            max_size=2**20,
+            logger=MaskedHeadersLogger(logging.getLogger("websockets.client")),
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        reason = exc.response.headers.get("x-error-message", "") or exc.response.reason_phrase
+        error = ConnectionLimitError if status == 429 else BrokerConnectionError
+        raise error(f"the broker at {url} refused {what}: HTTP {status} {reason}") from None
+    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        raise BrokerConnectionError(
+            f"cannot reach the broker at {url}: {exc or type(exc).__name__}"
+        ) from None
+
+
 class SmartStreamAdapter(BrokerAdapter):
     """One pooled SmartStream 2.0 connection."""
 
@@ -116,30 +146,7 @@ class SmartStreamAdapter(BrokerAdapter):
         self.set_state(CONNECTED)
 
     async def _open(self) -> ClientConnection:
-        try:
-            return await connect(
-                self.url,
-                additional_headers=self._credentials.headers(),
-                open_timeout=OPEN_TIMEOUT,
-                ping_interval=20,
-                ping_timeout=20,
-                max_size=2**20,
-                logger=MaskedHeadersLogger(logging.getLogger("websockets.client")),
-            )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            reason = exc.response.headers.get("x-error-message", "") or exc.response.reason_phrase
-            if status == 429:
-                raise ConnectionLimitError(
-                    f"broker refused connection {self.index}: HTTP 429 {reason}"
-                ) from None
-            raise BrokerConnectionError(
-                f"broker refused connection {self.index}: HTTP {status} {reason}"
-            ) from None
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
-            raise BrokerConnectionError(
-                f"cannot reach the broker at {self.url}: {exc or type(exc).__name__}"
-            ) from None
+        return await open_connection(self.url, self._credentials, f"connection {self.index}")
 
     def _start_session(self, ws: ClientConnection) -> None:
         self._spawn(self._read(ws))
