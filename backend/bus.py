@@ -89,7 +89,7 @@ class ZmqPublisher:
         payload = json.dumps(data, separators=(",", ":")).encode()
         with self._lock:
             if not self.closed:
-                self._socket.send_multipart((topic.encode(), payload), copy=False)
+                self._socket.send_multipart((topic.encode(), payload))
 
     def close(self) -> None:
         with self._lock:

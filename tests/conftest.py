@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 import zmq
 import zmq.asyncio
+from proxy_client import start_proxy
 
 from backend.bus import ZmqPublisher
 from backend.instruments import load_master
@@ -98,6 +99,22 @@ async def make_pool(master, publisher):
     yield make
     for pool in pools:
         await pool.close()
+
+
+@pytest.fixture
+async def serve(make_simulator, make_pool):
+    """Start a simulator at ``ticks_per_second``, a pool on it and a proxy for the pool."""
+    started = []
+
+    async def make(ticks_per_second: float, **options):
+        simulator = await make_simulator(ticks_per_second=ticks_per_second)
+        proxy = await start_proxy(make_pool(simulator), **options)
+        started.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in started:
+        await proxy.close()
 
 
 class BusReader:

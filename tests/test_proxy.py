@@ -8,28 +8,12 @@ import time
 
 import pytest
 import websocket
-from proxy_client import API_KEY, Client, eventually, now_ms, start_proxy
+from proxy_client import API_KEY, Client, eventually, now_ms
 
 from backend.proxy.frames import LTP_FIELDS, QUOTE_FIELDS
 
 DEPTH_FIELDS = {*QUOTE_FIELDS, "oi", "upper_circuit", "lower_circuit", "depth"}
 SBIN, RELIANCE = ("SBIN", "NSE"), ("RELIANCE", "NSE")
-
-
-@pytest.fixture
-async def serve(make_simulator, make_pool):
-    """Start a simulator at ``ticks_per_second``, a pool on it and a proxy for the pool."""
-    started = []
-
-    async def make(ticks_per_second: float, **options):
-        simulator = await make_simulator(ticks_per_second=ticks_per_second)
-        proxy = await start_proxy(make_pool(simulator), **options)
-        started.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in started:
-        await proxy.close()
 
 
 @pytest.fixture

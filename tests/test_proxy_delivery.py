@@ -8,30 +8,13 @@ import itertools
 import json
 import socket
 
-import pytest
-from proxy_client import API_KEY, Client, eventually, start_proxy
+from proxy_client import API_KEY, Client, eventually
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError
 from websockets.protocol import State
 
 STALL_SECONDS = 1.0
 OUTBOX_LIMIT = 300
-
-
-@pytest.fixture
-async def serve(make_simulator, make_pool):
-    """Start a simulator at ``ticks_per_second``, a pool on it and a proxy for the pool."""
-    started = []
-
-    async def make(ticks_per_second: float, **options):
-        simulator = await make_simulator(ticks_per_second=ticks_per_second)
-        proxy = await start_proxy(make_pool(simulator), **options)
-        started.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in started:
-        await proxy.close()
 
 
 async def stalled_client(url: str, symbols: list[tuple[str, str]]):
