@@ -43,6 +43,7 @@ system-packages: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python bench/gui_lag.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
