@@ -14,13 +14,16 @@ DEBIAN_PACKAGES = libglib2.0-0 libgl1 libegl1 libfontconfig1 libxkbcommon0 libdb
 HAS_SYSTEM_PACKAGES := $(BIN)/python -c 'import PySide6.QtWidgets' && command -v objdump && \
 	$(BIN)/python -c 'from PyInstaller.depend.bindepend import get_python_library_path as f; assert f()'
 
+# Debian's python3 keeps venv in a package of its own: installed here when missing (as root).
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv && \
+		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) system-packages
 	$(BIN)/python -m desktop
 
 test: $(STAMP) system-packages
