@@ -509,7 +509,8 @@ class ConnectionPool:
     async def _replace(self, index: int, refused: list[Refusal]) -> None:
         async with self._lock:
             connection = self._connections[index - 1]
-            slots = [self._slots.pop((r.instrument.symbol, r.instrument.exchange)) for r in refused]
+            keys = [(r.instrument.symbol, r.instrument.exchange) for r in refused]
+            slots = [self._slots.pop(key) for key in keys if key in self._slots]
             connection.symbols -= len(slots)
             self._believe_full(connection, refused[0])
             for slot in slots:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+from proxy_client import eventually
+
 from backend.pool import INVALID_PARAMETERS, MAX_CAPACITY_REACHED, NOT_SUBSCRIBED
 from backend.smartstream.protocol import LTP, QUOTE, SNAP_QUOTE
 
@@ -234,3 +236,20 @@ async def test_credentials_never_reach_a_log_line(make_simulator, make_pool, sym
     credentials = simulator.credentials
     for secret in (credentials.api_key, credentials.feed_token, credentials.auth_token):
         assert str(secret) not in text
+
+
+async def test_symbols_a_reconnected_connection_cannot_take_back_move_elsewhere(
+    make_simulator, make_pool, symbols
+):
+    simulator = await make_simulator(ticks_per_second=0)
+    pool = make_pool(simulator, max_symbols=100, max_connections=2)
+    wanted = symbols(100)
+    await pool.subscribe_many(wanted, LTP, WATCHLIST)
+    assert loads(pool) == [100]
+
+    simulator.max_tokens = 60  # the broker now allows fewer tokens per connection
+    await simulator.drop(simulator.connection_holding(*next(iter(pool.adapters[0].held))))
+
+    await eventually(lambda: loads(pool) == [60, 40])
+    assert sorted(c.token_count for c in simulator.connections) == [40, 60]
+    assert {(s, e) for s, e, _ in pool.holds(WATCHLIST)} == set(wanted)

@@ -219,7 +219,8 @@ class SmartStreamAdapter(BrokerAdapter):
             by_mode.setdefault(mode, []).append(instrument)
         refused: list[Refusal] = []
         for mode, instruments in by_mode.items():
-            refused += await self._request(ws, protocol.SUBSCRIBE, mode, instruments)
+            refusals = await self._request(ws, protocol.SUBSCRIBE, mode, instruments)
+            refused += await self._fill_up(ws, mode, refusals)
         for refusal in refused:
             self._forget(refusal.instrument)
         return refused
