@@ -31,7 +31,8 @@ import sys
 from typing import Any
 
 from backend.apikey import api_key
-from backend.service import INVALID_SETTING, Backend, StartupError, process_ended
+from backend.process_watch import process_ended
+from backend.service import INVALID_SETTING, Backend, StartupError
 from backend.settings import Settings, SettingsError, load_settings, log_dir
 
 log = logging.getLogger("feedpool.backend")

@@ -1,7 +1,7 @@
 """The backend's parts, started and stopped together: simulator, bus, log handler, pool and proxy.
 
 With ``BROKER=simulator`` the bundled exchange simulator runs in a child process
-(:class:`SimulatorProcess`).
+(:class:`~backend.simulator.child.SimulatorProcess`).
 
 Once started, the backend publishes on the bus:
 
@@ -16,16 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
-import multiprocessing
-import os
-import signal
 import time
-from multiprocessing.connection import Connection
 from typing import Any
-
-import psutil
 
 from backend.adapter import BrokerConnectionError
 from backend.apikey import api_key
@@ -35,7 +28,8 @@ from backend.log_bus import BusLogHandler
 from backend.pool import ConnectionPool
 from backend.proxy import WebSocketProxy
 from backend.settings import Secret, Settings, SettingsError
-from backend.simulator import ExchangeSimulator, SimulatorCredentials
+from backend.simulator import SimulatorCredentials
+from backend.simulator.child import SimulatorProcess, SimulatorStartError
 from backend.smartstream.adapter import (
     SmartStreamAdapter,
     SmartStreamCredentials,
@@ -45,9 +39,6 @@ from backend.smartstream.adapter import (
 log = logging.getLogger("feedpool.backend")
 
 STATS_INTERVAL = 1.0
-PARENT_POLL_SECONDS = 0.25
-SIMULATOR_START_TIMEOUT = 30.0
-SIMULATOR_STOP_TIMEOUT = 1.0
 CLIENTS_TOPIC = "SYS.CLIENTS"
 INVALID_SETTING = "INVALID_SETTING"
 _ANGEL_CREDENTIALS = ("ANGEL_CLIENT_CODE", "ANGEL_API_KEY", "ANGEL_FEED_TOKEN", "ANGEL_AUTH_TOKEN")
@@ -93,127 +84,6 @@ async def check_broker(url: str, credentials: SmartStreamCredentials) -> None:
     """
     connection = await open_connection(url, credentials, "a test connection")
     await connection.close()
-
-
-async def process_ended(pid: int) -> None:
-    """Return once process ``pid`` has ended (or is left a zombie); polls, as no event tells."""
-    try:
-        process = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    while _running(process):  # noqa: ASYNC110
-        await asyncio.sleep(PARENT_POLL_SECONDS)
-
-
-def _running(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-class SimulatorProcess:
-    """The bundled exchange simulator, serving in a child process.
-
-    The simulator makes and sends every tick, about as much work per tick as the adapters do to
-    receive it. In a process of its own it runs on the machine's other core, and the backend's
-    event loop is left to the adapters and the clients: at the NSE opening peak (12,000 ticks/s)
-    on two cores, that loop is 62-72% busy instead of 80-100%, which keeps the latency tail
-    under 20 ms (see the README's benchmark).
-
-    The child is started with ``spawn`` (a fork would copy the bus's threads and sockets). It
-    accepts :class:`~backend.simulator.SimulatorCredentials`' defaults, ignores SIGINT (a Ctrl-C
-    is the backend's to handle), ends when :meth:`stop` ends it, and ends on its own when the
-    backend dies.
-    """
-
-    def __init__(self, ticks_per_second: float, seed: int | None, master: str | None) -> None:
-        self.credentials = SimulatorCredentials()
-        #: Where the simulator listens, once started.
-        self.url = ""
-        self._arguments = (ticks_per_second, seed, master, os.getpid())
-        self._process: multiprocessing.process.BaseProcess | None = None
-
-    async def start(self) -> None:
-        """Start the child and wait until it listens; :class:`StartupError` if it cannot."""
-        context = multiprocessing.get_context("spawn")
-        receiver, sender = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=run_simulator,
-            args=(sender, *self._arguments),
-            name="feedpool-simulator",
-            daemon=True,
-        )
-        self._process.start()
-        sender.close()
-        try:
-            loop = asyncio.get_running_loop()
-            state, detail = await loop.run_in_executor(None, _first_word, receiver)
-        finally:
-            receiver.close()
-        if state != "ready":
-            raise StartupError("SIMULATOR_ERROR", detail)
-        self.url = detail
-        log.info("Exchange simulator serving on %s (process %d)", self.url, self._process.pid)
-
-    async def stop(self) -> None:
-        """End the child process."""
-        process = self._process
-        if process is None or not process.is_alive():
-            return
-        process.terminate()
-        await asyncio.get_running_loop().run_in_executor(None, process.join, SIMULATOR_STOP_TIMEOUT)
-        if process.is_alive():
-            process.kill()
-
-
-def _first_word(receiver: Connection) -> tuple[str, str]:
-    """``("ready", url)`` or ``("error", why)``: what the child says first."""
-    if not receiver.poll(SIMULATOR_START_TIMEOUT):
-        return "error", f"the simulator did not start within {SIMULATOR_START_TIMEOUT:g} s"
-    try:
-        return receiver.recv()
-    except EOFError:
-        return "error", "the simulator process ended before it listened"
-
-
-def run_simulator(
-    sender: Connection,
-    ticks_per_second: float,
-    seed: int | None,
-    master: str | None,
-    parent_pid: int,
-) -> None:
-    """The simulator's child process: serve until ended, or until process ``parent_pid`` ends.
-
-    Sends ``("ready", url)`` on ``sender`` once listening, or ``("error", why)``.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(_serve_simulator(sender, ticks_per_second, seed, master, parent_pid))
-
-
-async def _serve_simulator(
-    sender: Connection,
-    ticks_per_second: float,
-    seed: int | None,
-    master: str | None,
-    parent_pid: int,
-) -> None:
-    try:
-        simulator = ExchangeSimulator(
-            load_master(master), ticks_per_second=ticks_per_second, seed=seed
-        )
-        await simulator.start()
-    except (OSError, MasterFormatError) as exc:
-        sender.send(("error", f"cannot start the simulator: {exc}"))
-        return
-    gc.freeze()  # the master lives as long as the process; see backend.__main__
-    sender.send(("ready", simulator.url))
-    sender.close()
-    try:
-        await process_ended(parent_pid)
-    finally:
-        await simulator.stop()
 
 
 class Backend:
@@ -291,7 +161,10 @@ class Backend:
             self.simulator = SimulatorProcess(
                 settings.SIMULATOR_TICKS_PER_SECOND, seed, settings.INSTRUMENT_MASTER or None
             )
-            await self.simulator.start()
+            try:
+                await self.simulator.start()
+            except SimulatorStartError as exc:
+                raise StartupError("SIMULATOR_ERROR", str(exc)) from None
             return self.simulator.url, simulator_credentials(self.simulator.credentials)
         try:
             credentials = angel_credentials(settings)
