@@ -11,11 +11,9 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
@@ -23,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.colours import SUMMARY_COLOURS
+from desktop.dialog_parts import error_label, save_cancel_buttons
 from desktop.log_entry import LogEntry
 from desktop.log_export import EXPORT_FORMATS, default_export_name, write_log_export
 from desktop.log_filter import LogFilterProxy
@@ -72,16 +70,8 @@ class LogExportDialog(QDialog):
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(browse)
 
-        self.error_label = QLabel(self)
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(f"color: {SUMMARY_COLOURS['error']}")
-        self.error_label.hide()
-
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.export)
-        buttons.rejected.connect(self.reject)
+        self.error_label = error_label(self)
+        buttons = save_cancel_buttons(self, self.export, self.reject)
 
         form = QFormLayout()
         form.addRow("Records", self.all_button)

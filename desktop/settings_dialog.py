@@ -13,7 +13,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QGroupBox,
     QLabel,
@@ -23,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from backend.settings import SECRET_SETTINGS, SettingsError
-from desktop.colours import SUMMARY_COLOURS
+from desktop.dialog_parts import error_label, save_cancel_buttons
 from desktop.settings_file import (
     current_values,
     default_settings_path,
@@ -69,16 +68,8 @@ class SettingsDialog(QDialog):
         self.angel_group = self._group("Angel One", ANGEL_FIELDS)
         broker_form.addRow(self.angel_group)
 
-        self.error_label = QLabel(self)
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(f"color: {SUMMARY_COLOURS['error']}")
-        self.error_label.hide()
-
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
-        )
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
+        self.error_label = error_label(self)
+        buttons = save_cancel_buttons(self, self.save, self.reject)
 
         layout = QVBoxLayout(self)
         layout.addLayout(broker_form)
