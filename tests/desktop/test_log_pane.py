@@ -125,13 +125,18 @@ def add_records(model: LogModel, start: int, count: int) -> None:
     model.flush()
 
 
-def test_view_follows_the_tail_until_the_user_scrolls_up(qtbot):
-    model = LogModel(capacity=500, flush_interval_ms=10_000)
+def shown_pane(qtbot, model: LogModel) -> LogPane:
     pane = LogPane(model)
     qtbot.addWidget(pane)
     pane.resize(600, 300)
     pane.show()
     qtbot.waitExposed(pane)
+    return pane
+
+
+def test_view_follows_the_tail_until_the_user_scrolls_up(qtbot):
+    model = LogModel(capacity=500, flush_interval_ms=10_000)
+    pane = shown_pane(qtbot, model)
     bar = pane.view.verticalScrollBar()
 
     add_records(model, 0, 200)
@@ -153,11 +158,7 @@ def test_view_follows_the_tail_until_the_user_scrolls_up(qtbot):
 
 def test_rows_dropped_off_the_top_do_not_move_what_is_being_read(qtbot):
     model = LogModel(capacity=100, flush_interval_ms=10_000)
-    pane = LogPane(model)
-    qtbot.addWidget(pane)
-    pane.resize(600, 300)
-    pane.show()
-    qtbot.waitExposed(pane)
+    pane = shown_pane(qtbot, model)
     bar = pane.view.verticalScrollBar()
     add_records(model, 0, 100)
     qtbot.waitUntil(lambda: bar.maximum() > 0)
