@@ -1,8 +1,10 @@
-"""What every broker connection offers the pool, and how it finds the bus it publishes on.
+"""What every broker connection offers the pool, and the machinery they all share.
 
-A :class:`BrokerAdapter` is one market-data connection to a broker. It keeps the set of
-instruments it holds (each at one mode), publishes their ticks, and reconnects on its own, holding
-the same set afterwards.
+A :class:`BrokerAdapter` is one market-data WebSocket to a broker. It keeps the set of
+instruments it holds (each at one mode), publishes their ticks on the bus, and reconnects on its
+own with capped exponential backoff, subscribing everything it held again. A broker's package
+subclasses it with that broker's wire protocol: how to open the connection, how to ask for and
+drop instruments, and how to read what arrives.
 
 An adapter built by the pool is built inside :func:`pooled_creation`, a thread-local context that
 hands it the shared publisher; an adapter built alone opens a publisher of its own and closes it
@@ -11,19 +13,40 @@ with itself.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import random
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Coroutine, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
-from backend.bus import HEALTH_TOPIC, ZmqPublisher
-from backend.instruments import Instrument
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-CONNECTING, CONNECTED, RECONNECTING, DOWN = "connecting", "connected", "reconnecting", "down"
+from backend.bus import ZmqPublisher
+from backend.feed import (
+    BROKER_CONNECTION_ERROR,
+    BROKER_ERROR,
+    CONNECTED,
+    CONNECTING,
+    DOWN,
+    HEALTH_TOPIC,
+    MODES,
+    RECONNECTING,
+    tick_topic,
+)
+from backend.instruments import Instrument
+from backend.wire_log import MaskedLogger
+
+OPEN_TIMEOUT = 10.0
+RECONNECT_FIRST_DELAY = 0.5
+RECONNECT_MAX_DELAY = 30.0
+HTTP_TOO_MANY_REQUESTS = 429
 
 _creation = threading.local()
 
@@ -47,17 +70,50 @@ def pooled_publisher() -> ZmqPublisher | None:
 class BrokerError(Exception):
     """The broker refused or failed a request. ``code`` is the client API's error code."""
 
-    code = "BROKER_ERROR"
+    code = BROKER_ERROR
 
 
 class BrokerConnectionError(BrokerError):
     """The broker could not be reached, or refused the connection."""
 
-    code = "BROKER_CONNECTION_ERROR"
+    code = BROKER_CONNECTION_ERROR
 
 
 class ConnectionLimitError(BrokerConnectionError):
     """The broker refused a connection because the account has as many as it allows."""
+
+
+async def open_websocket(
+    url: str, what: str, *, shown_url: str = "", **options: Any
+) -> ClientConnection:
+    """A WebSocket to a broker at ``url``; ``options`` go to websockets' ``connect``.
+
+    :class:`ConnectionLimitError` when the broker refuses it for the account's connection limit
+    (HTTP 429), :class:`BrokerConnectionError` when it refuses it otherwise or cannot be reached.
+    ``what`` names the connection and ``shown_url`` (default ``url``) the broker in those errors,
+    so a URL that carries credentials is never shown.
+    """
+    shown = shown_url or url
+    try:
+        return await connect(
+            url,
+            open_timeout=OPEN_TIMEOUT,
+            ping_interval=20,
+            ping_timeout=20,
+            max_size=2**20,
+            compression=None,
+            logger=MaskedLogger(logging.getLogger("websockets.client")),
+            **options,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        reason = exc.response.headers.get("x-error-message", "") or exc.response.reason_phrase
+        error = ConnectionLimitError if status == HTTP_TOO_MANY_REQUESTS else BrokerConnectionError
+        raise error(f"the broker at {shown} refused {what}: HTTP {status} {reason}") from None
+    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        raise BrokerConnectionError(
+            f"cannot reach the broker at {shown}: {exc or type(exc).__name__}"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,25 +121,37 @@ class Refusal:
     """An instrument the broker would not subscribe, and why."""
 
     instrument: Instrument
-    code: str  # e.g. E1002
+    code: str  # the broker's code, e.g. E1002
     message: str
-
-    @property
-    def is_capacity(self) -> bool:
-        return self.code == "E1002"
+    #: Refused because the connection holds as many instruments as the broker allows.
+    capacity: bool = False
 
 
-StateListener = Callable[["BrokerAdapter", str, str], None]
-RefusalListener = Callable[["BrokerAdapter", list[Refusal]], None]
+#: A held instrument's routes are keyed ``(key, mode)``; the key is the broker's name for it.
+Route = tuple[str, str, str]  # (symbol, exchange, topic)
 
 
 class BrokerAdapter(ABC):
-    """One pooled broker connection. Subclasses speak one broker's protocol."""
+    """One pooled broker connection. Subclasses speak one broker's protocol.
+
+    A subclass implements :meth:`key`, :meth:`_open`, :meth:`_subscribe`, :meth:`_unsubscribe`
+    and :meth:`_on_message`; it may add a :meth:`_heartbeat`. The lock serialises every request
+    on the connection, so the broker sees them in the order they were made.
+    """
 
     broker = "broker"
 
-    def __init__(self, index: int, publisher: ZmqPublisher | None = None) -> None:
+    def __init__(
+        self,
+        index: int,
+        url: str,
+        publisher: ZmqPublisher | None = None,
+        *,
+        reconnect_first_delay: float = RECONNECT_FIRST_DELAY,
+        reconnect_max_delay: float = RECONNECT_MAX_DELAY,
+    ) -> None:
         self.index = index
+        self.url = url
         shared = publisher or pooled_publisher()
         self._owns_publisher = shared is None
         self.publisher = shared or ZmqPublisher(port=0)
@@ -91,37 +159,67 @@ class BrokerAdapter(ABC):
         self.state_reason = ""
         self.ticks_received = 0
         self.last_tick_at = 0.0  # time.monotonic() of the newest tick
-        self.state_listeners: list[StateListener] = []
-        #: Told when a reconnect could not subscribe again everything the connection held.
-        self.refusal_listeners: list[RefusalListener] = []
+        self.state_listeners: list[Any] = []
+        #: Told ``(adapter, refusals)`` when a reconnect could not subscribe again everything held.
+        self.refusal_listeners: list[Any] = []
         self.log = logging.LoggerAdapter(
             logging.getLogger(f"feedpool.{self.broker}"), {"connection": index}
         )
+        self._reconnect_delays = (reconnect_first_delay, reconnect_max_delay)
+        self._held: dict[Hashable, tuple[Instrument, int]] = {}
+        #: ``(key, mode) -> (symbol, exchange, topic)`` for every mode subscribed.
+        self._routes: dict[tuple[Hashable, int], Route] = {}
+        self._ws: ClientConnection | None = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
-    @property
+    # -- what a broker's adapter provides -------------------------------------------------------
+
+    @staticmethod
     @abstractmethod
-    def held(self) -> dict[tuple[int, str], tuple[Instrument, int]]:
-        """``(exchange type, token) -> (instrument, mode)`` for everything this connection holds."""
+    def key(instrument: Instrument) -> Hashable:
+        """The broker's name for an instrument on the wire, as its ticks carry it."""
 
     @abstractmethod
-    async def connect(self) -> None:
-        """Open the connection; :class:`BrokerConnectionError` if the broker is unreachable."""
+    async def _open(self) -> ClientConnection:
+        """An authenticated connection; raises what :func:`open_websocket` raises."""
 
     @abstractmethod
-    async def hold(self, instruments: Sequence[Instrument], mode: int) -> list[Refusal]:
-        """Hold each instrument at ``mode`` (subscribing it, or moving it to ``mode``).
+    async def _subscribe(
+        self,
+        ws: ClientConnection,
+        instruments: Sequence[Instrument],
+        mode: int,
+        previous: dict[Hashable, int],
+    ) -> list[Refusal]:
+        """Ask the broker for ``instruments`` at ``mode``; return those it refused.
 
-        Returns the instruments the broker refused; those are not held afterwards.
+        ``previous`` gives the mode each instrument was held in before, for those it moves.
         """
 
     @abstractmethod
-    async def release(self, instruments: Sequence[Instrument]) -> None:
-        """Stop holding the instruments (unsubscribing them at the mode they are held in)."""
+    async def _unsubscribe(
+        self, ws: ClientConnection, by_mode: dict[int, list[Instrument]]
+    ) -> None:
+        """Tell the broker to drop the instruments, each held at its mode."""
 
-    async def close(self) -> None:
-        """Close the connection and, if the adapter opened its own, its publisher."""
-        if self._owns_publisher:
-            self.publisher.close()
+    @abstractmethod
+    def _on_message(self, message: str | bytes) -> None:
+        """Handle one message from the broker."""
+
+    async def _heartbeat(self, ws: ClientConnection) -> None:  # noqa: B027 - optional hook
+        """Keep the connection alive, if the broker asks for more than protocol pings."""
+
+    def _session_ended(self, reason: str) -> None:  # noqa: B027 - optional hook
+        """The connection closed: wake whatever waits for the broker's answer."""
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def held(self) -> dict[Hashable, tuple[Instrument, int]]:
+        """``key -> (instrument, mode)`` for everything this connection holds."""
+        return self._held
 
     def set_state(self, state: str, reason: str = "") -> None:
         """Record a state change, publish it on ``SYS.HEALTH`` and tell the listeners."""
@@ -140,3 +238,154 @@ class BrokerAdapter(ABC):
             "reason": self.state_reason,
             "time": time.time(),
         }
+
+    # -- connection ---------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the connection; :class:`BrokerConnectionError` if the broker is unreachable."""
+        self._ws = await self._open()
+        self._start_session(self._ws)
+        self.log.info("Connection %d connected to %s", self.index, self.shown_url)
+        self.set_state(CONNECTED)
+
+    @property
+    def shown_url(self) -> str:
+        """The broker's URL as logs may show it."""
+        return self.url
+
+    def _start_session(self, ws: ClientConnection) -> None:
+        self._spawn(self._read(ws))
+        self._spawn(self._heartbeat(ws))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read(self, ws: ClientConnection) -> None:
+        closed_by = "connection closed"
+        try:
+            async for message in ws:
+                self._on_message(message)
+        except ConnectionClosed as exc:
+            closed_by = f"connection lost ({exc})"
+        finally:
+            self._session_ended(closed_by)
+        if not self._closing and self._ws is ws:
+            self._ws = None
+            self.log.warning("Connection %d: %s; reconnecting", self.index, closed_by)
+            self._spawn(self._reconnect(closed_by))
+
+    async def _reconnect(self, reason: str) -> None:
+        self.set_state(RECONNECTING, reason)
+        first, cap = self._reconnect_delays
+        for attempt in count():
+            delay = min(cap, first * 2**attempt) * random.uniform(0.8, 1.2)
+            await asyncio.sleep(delay)
+            try:
+                ws = await self._open()
+            except BrokerConnectionError as exc:
+                self.set_state(RECONNECTING, str(exc))
+                self.log.warning("Connection %d: %s; retrying", self.index, exc)
+                continue
+            self._ws = ws
+            self._start_session(ws)
+            async with self._lock:
+                refused = await self._subscribe_held(ws)
+            self.log.info(
+                "Connection %d reconnected; %d symbols subscribed again",
+                self.index,
+                len(self._held),
+            )
+            self.set_state(CONNECTED)
+            if refused:
+                for listener in self.refusal_listeners:
+                    listener(self, refused)
+            return
+
+    async def _subscribe_held(self, ws: ClientConnection) -> list[Refusal]:
+        by_mode: dict[int, list[Instrument]] = {}
+        for instrument, mode in self._held.values():
+            by_mode.setdefault(mode, []).append(instrument)
+        refused: list[Refusal] = []
+        for mode, instruments in by_mode.items():
+            refused += await self._subscribe(ws, instruments, mode, {})
+        for refusal in refused:
+            self._forget(refusal.instrument)
+        return refused
+
+    async def close(self) -> None:
+        """Close the connection and, if the adapter opened its own, its publisher."""
+        self._closing = True
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            await ws.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.set_state(DOWN, "closed")
+        if self._owns_publisher:
+            self.publisher.close()
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    async def hold(self, instruments: Sequence[Instrument], mode: int) -> list[Refusal]:
+        """Hold each instrument at ``mode`` (subscribing it, or moving it to ``mode``).
+
+        Returns the instruments the broker refused; those are held as before afterwards.
+        """
+        key = self.key
+        async with self._lock:
+            previous = {key(i): self._held[key(i)][1] for i in instruments if key(i) in self._held}
+            wanted = [i for i in instruments if previous.get(key(i)) != mode]
+            for instrument in wanted:
+                self._held[key(instrument)] = (instrument, mode)
+                self._add_route(instrument, mode)
+            ws = self._ws
+            if ws is None or not wanted:
+                return []  # a reconnect subscribes everything held
+            refused = await self._subscribe(ws, wanted, mode, previous)
+            refused_keys = {key(r.instrument) for r in refused}
+            for instrument in wanted:
+                k = key(instrument)
+                old_mode = previous.get(k)
+                if k in refused_keys:
+                    self._routes.pop((k, mode), None)
+                    if old_mode is None:
+                        del self._held[k]
+                    else:
+                        self._held[k] = (instrument, old_mode)
+                elif old_mode is not None:
+                    self._routes.pop((k, old_mode), None)
+            return refused
+
+    async def release(self, instruments: Sequence[Instrument]) -> None:
+        """Stop holding the instruments (unsubscribing them at the mode they are held in)."""
+        async with self._lock:
+            by_mode: dict[int, list[Instrument]] = {}
+            for instrument in instruments:
+                entry = self._held.get(self.key(instrument))
+                if entry is not None:
+                    by_mode.setdefault(entry[1], []).append(instrument)
+                    self._forget(instrument)
+            ws = self._ws
+            if ws is not None and by_mode:
+                await self._unsubscribe(ws, by_mode)
+
+    def _add_route(self, instrument: Instrument, mode: int) -> None:
+        topic = tick_topic(instrument.exchange, instrument.symbol, mode)
+        self._routes[self.key(instrument), mode] = (instrument.symbol, instrument.exchange, topic)
+
+    def _forget(self, instrument: Instrument) -> None:
+        key = self.key(instrument)
+        self._held.pop(key, None)
+        for mode in MODES:
+            self._routes.pop((key, mode), None)
+
+    # -- incoming -----------------------------------------------------------------------------
+
+    def _publish(self, topic: str, tick: dict[str, Any]) -> None:
+        """Put one normalised tick on the bus and count it."""
+        self.publisher.publish(topic, tick)
+        self.ticks_received += 1
+        self.last_tick_at = time.monotonic()

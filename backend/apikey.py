@@ -18,7 +18,8 @@ import secrets
 import stat
 from pathlib import Path
 
-from backend.settings import Secret, Settings, config_dir
+from backend.secret import Secret
+from backend.settings import Settings, config_dir
 
 log = logging.getLogger("feedpool.apikey")
 

@@ -1,8 +1,8 @@
 """The ZeroMQ bus: one PUB socket per process that every tick and monitoring record goes out on.
 
-Messages are two frames, ``[topic, JSON payload]``. Ticks use the topic
-``{EXCHANGE}_{SYMBOL}_{MODE}``; monitoring uses ``SYS.POOL``, ``SYS.LOG`` and ``SYS.HEALTH``.
-The publisher binds; subscribers connect.
+Messages are two frames, ``[topic, JSON payload]``; the topics are in :mod:`backend.feed`
+(``{EXCHANGE}_{SYMBOL}_{MODE}`` for ticks, ``SYS.*`` for monitoring). The publisher binds;
+subscribers connect.
 
 Socket options, chosen on purpose:
 
@@ -28,16 +28,6 @@ log = logging.getLogger("feedpool.bus")
 SEND_HIGH_WATER_MARK = 100_000
 LINGER_MS = 200
 PORT_SEARCH_SPAN = 100
-
-POOL_TOPIC = "SYS.POOL"
-LOG_TOPIC = "SYS.LOG"
-HEALTH_TOPIC = "SYS.HEALTH"
-SYSTEM_PREFIX = "SYS."
-
-
-def tick_topic(exchange: str, symbol: str, mode_name: str) -> str:
-    """The topic one symbol's ticks of one mode go out on, e.g. ``NSE_SBIN_QUOTE``."""
-    return f"{exchange}_{symbol}_{mode_name}"
 
 
 class BusBindError(OSError):

@@ -20,7 +20,8 @@ import logging
 import threading
 from typing import Any
 
-from backend.bus import LOG_TOPIC, ZmqPublisher
+from backend.bus import ZmqPublisher
+from backend.feed import LOG_TOPIC
 
 
 class BusLogHandler(logging.Handler):

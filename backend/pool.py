@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.adapter import (
-    CONNECTED,
     BrokerAdapter,
     BrokerConnectionError,
     BrokerError,
@@ -33,15 +32,20 @@ from backend.adapter import (
     Refusal,
     pooled_creation,
 )
-from backend.bus import POOL_TOPIC, ZmqPublisher
+from backend.bus import ZmqPublisher
+from backend.feed import (
+    CONNECTED,
+    EXCHANGES,
+    INVALID_PARAMETERS,
+    MAX_CAPACITY_REACHED,
+    MODES,
+    NOT_SUBSCRIBED,
+    POOL_TOPIC,
+)
 from backend.instruments import Instrument, InstrumentMaster, UnknownSymbolError
-from backend.smartstream.protocol import EXCHANGE_TYPES, MODES
 
 log = logging.getLogger("feedpool.pool")
 
-MAX_CAPACITY_REACHED = "MAX_CAPACITY_REACHED"
-INVALID_PARAMETERS = "INVALID_PARAMETERS"
-NOT_SUBSCRIBED = "NOT_SUBSCRIBED"
 MILESTONE = 100  # a [POOL] line each time a connection's load crosses a multiple of this
 
 AdapterFactory = Callable[[int], BrokerAdapter]
@@ -248,10 +252,10 @@ class ConnectionPool:
         return [outcomes[key] for key in keys]
 
     def _instrument(self, symbol: str, exchange: str) -> Instrument:
-        if exchange not in EXCHANGE_TYPES:
+        if exchange not in EXCHANGES:
             raise ValueError(
                 f"unknown exchange {exchange!r} for {symbol!r}; "
-                f"expected one of {', '.join(EXCHANGE_TYPES)}"
+                f"expected one of {', '.join(EXCHANGES)}"
             )
         return self.master.get(symbol, exchange)
 
@@ -316,9 +320,9 @@ class ConnectionPool:
                     _refusal_text(r),
                 )
                 for r in refused
-                if not r.is_capacity
+                if not r.capacity
             ]
-            over = [r for r in refused if r.is_capacity]
+            over = [r for r in refused if r.capacity]
             if over:
                 self._believe_full(connection, over[0])
                 queue[:0] = [r.instrument for r in over]

@@ -22,26 +22,21 @@ from typing import Any
 
 from backend.adapter import BrokerConnectionError
 from backend.apikey import api_key
-from backend.bus import HEALTH_TOPIC, BusBindError, SharedZmqPublisher
-from backend.instruments import InstrumentMaster, MasterFormatError, load_master
+from backend.bus import BusBindError, SharedZmqPublisher
+from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC
+from backend.instruments import InstrumentMaster, MasterFormatError
 from backend.log_bus import BusLogHandler
+from backend.master_source import broker_master, served_master
 from backend.pool import ConnectionPool
 from backend.proxy import WebSocketProxy
-from backend.settings import Secret, Settings, SettingsError
-from backend.simulator import SimulatorCredentials
+from backend.settings import SIMULATOR, Settings, SettingsError
 from backend.simulator.child import SimulatorProcess, SimulatorStartError
-from backend.smartstream.adapter import (
-    SmartStreamAdapter,
-    SmartStreamCredentials,
-    open_connection,
-)
 
 log = logging.getLogger("feedpool.backend")
 
 STATS_INTERVAL = 1.0
-CLIENTS_TOPIC = "SYS.CLIENTS"
 INVALID_SETTING = "INVALID_SETTING"
-_ANGEL_CREDENTIALS = ("ANGEL_CLIENT_CODE", "ANGEL_API_KEY", "ANGEL_FEED_TOKEN", "ANGEL_AUTH_TOKEN")
+MASTER_ERROR = "INSTRUMENT_MASTER_ERROR"
 
 
 class StartupError(Exception):
@@ -53,45 +48,24 @@ class StartupError(Exception):
         self.message = message
 
 
-def angel_credentials(settings: Settings) -> SmartStreamCredentials:
-    """The Angel One credentials from the settings; :class:`SettingsError` if any is missing."""
-    for name in _ANGEL_CREDENTIALS:
-        if not getattr(settings, name):
-            raise SettingsError(name, "", "required when BROKER=angel")
-    return SmartStreamCredentials(
-        settings.ANGEL_CLIENT_CODE,
-        settings.ANGEL_API_KEY,
-        settings.ANGEL_FEED_TOKEN,
-        settings.ANGEL_AUTH_TOKEN,
-    )
-
-
-def simulator_credentials(credentials: SimulatorCredentials) -> SmartStreamCredentials:
-    """What an adapter presents to the bundled simulator."""
-    return SmartStreamCredentials(
-        credentials.client_code,
-        Secret(credentials.api_key),
-        Secret(credentials.feed_token),
-        Secret(credentials.auth_token),
-    )
-
-
-async def check_broker(url: str, credentials: SmartStreamCredentials) -> None:
-    """Open one connection to the broker and close it again.
-
-    :class:`BrokerConnectionError` if the broker cannot be reached or refuses the connection, so
-    a backend that could never stream says so at start rather than at the first subscription.
-    """
-    connection = await open_connection(url, credentials, "a test connection")
-    await connection.close()
+def broker_credentials(settings: Settings) -> Any:
+    """The broker's credentials from the settings; :class:`SettingsError` if one is missing."""
+    broker = settings.broker
+    for setting in broker.settings:
+        if setting.required and not getattr(settings, setting.name):
+            raise SettingsError(setting.name, "", f"required when BROKER={broker.name}")
+    return broker.credentials(settings.broker_values)
 
 
 class Backend:
-    """The simulator (when ``BROKER=simulator``), the bus, the pool and the client API."""
+    """The simulator (when ``BROKER=simulator``), the bus, the pool and the client API.
+
+    ``master`` replaces the instrument master the broker (or the simulator) publishes.
+    """
 
     def __init__(self, settings: Settings, master: InstrumentMaster | None = None) -> None:
         self.settings = settings
-        self._master = master
+        self.master = master
         self.simulator: SimulatorProcess | None = None
         self.publisher: SharedZmqPublisher | None = None
         self.pool: ConnectionPool | None = None
@@ -99,40 +73,32 @@ class Backend:
         self._log_handler: BusLogHandler | None = None
         self._stats_task: asyncio.Task[None] | None = None
 
-    @property
-    def master(self) -> InstrumentMaster:
-        """The instrument master, loaded on first use."""
-        if self._master is None:
-            self._master = load_master(self.settings.INSTRUMENT_MASTER or None)
-        return self._master
-
     async def start(self) -> None:
         """Start every part; :class:`StartupError` says what failed (call :meth:`stop` then)."""
         settings = self.settings
-        try:
-            master = self.master
-        except (OSError, MasterFormatError) as exc:
-            raise StartupError("INSTRUMENT_MASTER_ERROR", str(exc)) from None
+        broker = settings.broker
         try:
             self.publisher = SharedZmqPublisher.get(settings.ZMQ_HOST, settings.ZMQ_PORT)
         except BusBindError as exc:
             raise StartupError("BUS_PORT_UNAVAILABLE", str(exc)) from None
         self._log_handler = BusLogHandler(self.publisher)
         logging.getLogger().addHandler(self._log_handler)
-        url, credentials = await self._broker()
-        user_id = settings.BROKER_USER_ID or credentials.client_code
+        for warning in settings.over_broker_limits():
+            log.warning("[POOL] %s", warning)
+        url, credentials, master = await self._broker()
+        self.master = master
 
-        def adapter(index: int) -> SmartStreamAdapter:
-            return SmartStreamAdapter(index, url, credentials)
+        def adapter(index: int):
+            return broker.adapter(index, url, credentials)
 
         self.pool = ConnectionPool(
             settings.BROKER,
-            user_id,
+            settings.BROKER_USER_ID or broker.user_id(credentials),
             master,
             adapter,
             self.publisher,
-            max_symbols_per_connection=settings.MAX_SYMBOLS_PER_WEBSOCKET,
-            max_connections=settings.MAX_WEBSOCKET_CONNECTIONS,
+            max_symbols_per_connection=settings.max_symbols_per_connection,
+            max_connections=settings.max_connections,
         )
         self.proxy = WebSocketProxy(
             self.pool,
@@ -153,28 +119,45 @@ class Backend:
         self._stats_task = asyncio.get_running_loop().create_task(self._publish_stats())
         self._health("ready")
 
-    async def _broker(self) -> tuple[str, SmartStreamCredentials]:
-        """The broker's URL and credentials, starting the simulator or checking the broker."""
+    async def _broker(self) -> tuple[str, Any, InstrumentMaster]:
+        """The broker's URL, credentials and master: the simulator's, or the real broker's."""
         settings = self.settings
-        if settings.BROKER == "simulator":
+        broker = settings.broker
+        if settings.BROKER == SIMULATOR:
             seed = int(settings.SIMULATOR_SEED) if settings.SIMULATOR_SEED.isdigit() else None
             self.simulator = SimulatorProcess(
-                settings.SIMULATOR_TICKS_PER_SECOND, seed, settings.INSTRUMENT_MASTER or None
+                broker.name,
+                settings.SIMULATOR_TICKS_PER_SECOND,
+                seed,
+                settings.INSTRUMENT_MASTER or None,
             )
             try:
                 await self.simulator.start()
             except SimulatorStartError as exc:
                 raise StartupError("SIMULATOR_ERROR", str(exc)) from None
-            return self.simulator.url, simulator_credentials(self.simulator.credentials)
+            credentials = broker.simulator_credentials(self.simulator.credentials)
+            master = self.master or await self._master(served_master(broker, self.simulator.master))
+            return self.simulator.url, credentials, master
         try:
-            credentials = angel_credentials(settings)
+            credentials = broker_credentials(settings)
         except SettingsError as exc:
             raise StartupError(INVALID_SETTING, str(exc)) from None
+        url = getattr(settings, broker.url_setting)
         try:
-            await check_broker(settings.ANGEL_WS_URL, credentials)
+            await broker.check(url, credentials)
         except BrokerConnectionError as exc:
             raise StartupError(exc.code, str(exc)) from None
-        return settings.ANGEL_WS_URL, credentials
+        master = self.master or await self._master(
+            broker_master(broker, settings.INSTRUMENT_MASTER)
+        )
+        return url, credentials, master
+
+    @staticmethod
+    async def _master(loading) -> InstrumentMaster:
+        try:
+            return await loading
+        except MasterFormatError as exc:
+            raise StartupError(MASTER_ERROR, str(exc)) from None
 
     def _health(self, state: str, reason: str = "") -> None:
         health: dict[str, Any] = {

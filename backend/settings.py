@@ -5,8 +5,12 @@ the working directory < the process environment. Every value is validated while 
 raises :class:`SettingsError` naming the setting, the value and what is allowed, so the backend can
 refuse to start with one clear line instead of failing later.
 
-Broker credentials are held as :class:`Secret`, whose ``str`` and ``repr`` are masked, so a
-settings object can be logged or shown in an error without leaking them.
+Each broker's own settings (its credentials and URL) come from its package's description in
+:data:`backend.brokers.BROKERS`. Credentials are held as :class:`Secret`, whose ``str`` and
+``repr`` are masked, so a settings object can be logged or shown in an error without leaking them.
+
+The pool's limits default to the broker's real ones (:attr:`Settings.max_symbols_per_connection`,
+:attr:`Settings.max_connections`); the ``MAX_*`` settings may change them.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from typing import Any
 
 import platformdirs
 
+from backend.brokers import BROKERS, Broker
+from backend.secret import Secret
+
 APP_NAME = "FeedPool"
 SETTINGS_FILE_NAME = "settings.json"
-BROKERS = ("simulator", "angel")
+SIMULATOR = "simulator"
 
 
 class SettingsError(ValueError):
@@ -33,32 +40,6 @@ class SettingsError(ValueError):
         shown = "***" if name in SECRET_SETTINGS else repr(value)
         super().__init__(f"invalid setting {name}={shown}: {allowed}")
         self.name = name
-
-
-class Secret:
-    """A credential: its text is only reachable through :meth:`reveal`."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('***')" if self._value else "Secret('')"
-
-    __str__ = __repr__
 
 
 def config_dir() -> Path:
@@ -121,6 +102,23 @@ def _choice(*choices: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _limit(high: int) -> Callable[[str, str], int]:
+    """A whole number from 1 to ``high``, or empty (:obj:`None`) for the broker's own limit."""
+    bounded = _integer(1, high)
+
+    def parse(name: str, text: str) -> int | None:
+        if not str(text).strip():
+            return None
+        try:
+            return bounded(name, text)
+        except SettingsError:
+            raise SettingsError(
+                name, text, f"expected a whole number from 1 to {high}, or empty for the broker's"
+            ) from None
+
+    return parse
+
+
 def _url(name: str, text: str) -> str:
     value = str(text).strip()
     if value and not value.startswith(("ws://", "wss://")):
@@ -139,50 +137,57 @@ def _secret(name: str, text: str) -> Secret:
 _PORT = _integer(1, 65535)
 _PORT_OR_ZERO = _integer(0, 65535)
 
+_PARSERS = {"text": _text, "secret": _secret, "url": _url}
+
 # name -> (default, parser). The names are the keys in every layer.
-_SPEC: dict[str, tuple[str, Callable[[str, str], Any]]] = {
-    "MAX_SYMBOLS_PER_WEBSOCKET": ("1000", _integer(1, 100_000)),
-    "MAX_WEBSOCKET_CONNECTIONS": ("3", _integer(1, 100)),
+_CORE_SPEC: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "MAX_SYMBOLS_PER_WEBSOCKET": ("", _limit(100_000)),
+    "MAX_WEBSOCKET_CONNECTIONS": ("", _limit(100)),
     "ZMQ_HOST": ("127.0.0.1", _host),
     "ZMQ_PORT": ("5555", _PORT_OR_ZERO),
     "WEBSOCKET_HOST": ("127.0.0.1", _host),
     "WEBSOCKET_PORT": ("8765", _PORT_OR_ZERO),
-    "BROKER": ("simulator", _choice(*BROKERS)),
+    "BROKER": (SIMULATOR, _choice(SIMULATOR, *BROKERS)),
+    "SIMULATOR_BROKER": ("angel", _choice(*BROKERS)),
     "BROKER_USER_ID": ("", _text),
-    "ANGEL_CLIENT_CODE": ("", _text),
-    "ANGEL_API_KEY": ("", _secret),
-    "ANGEL_FEED_TOKEN": ("", _secret),
-    "ANGEL_AUTH_TOKEN": ("", _secret),
-    "ANGEL_WS_URL": ("wss://smartapisocket.angelone.in/smart-stream", _url),
     "INSTRUMENT_MASTER": ("", _text),
     "SIMULATOR_TICKS_PER_SECOND": ("1.0", _number(0.0, 1000.0)),
     "SIMULATOR_SEED": ("", _text),
     "WS_MIN_INTERVAL_MS": ("0", _integer(0, 60_000)),
     "FEEDPOOL_API_KEY": ("", _secret),
 }
+_BROKER_SPEC = {
+    setting.name: (setting.default, _PARSERS[setting.kind])
+    for broker in BROKERS.values()
+    for setting in broker.settings
+}
+_SPEC = {**_CORE_SPEC, **_BROKER_SPEC}
 
 SECRET_SETTINGS = frozenset(name for name, (_, parse) in _SPEC.items() if parse is _secret)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every pool, bus and broker setting, validated. Field names are the settings' names."""
+    """Every pool, bus and broker setting, validated. Names are the settings' names.
 
-    MAX_SYMBOLS_PER_WEBSOCKET: int = 1000
-    MAX_WEBSOCKET_CONNECTIONS: int = 3
+    The core settings are fields; each broker's settings (``ANGEL_CLIENT_CODE``, ...) are read
+    as attributes too, from :attr:`broker_values`.
+    """
+
+    #: Symbols per pooled connection and pooled connections; None: the broker's real limit.
+    MAX_SYMBOLS_PER_WEBSOCKET: int | None = None
+    MAX_WEBSOCKET_CONNECTIONS: int | None = None
     ZMQ_HOST: str = "127.0.0.1"
     ZMQ_PORT: int = 5555
     WEBSOCKET_HOST: str = "127.0.0.1"
     WEBSOCKET_PORT: int = 8765
-    BROKER: str = "simulator"
-    #: Who the pool belongs to; defaults to the broker client code.
+    BROKER: str = SIMULATOR
+    #: The broker whose protocol the bundled simulator speaks when ``BROKER=simulator``.
+    SIMULATOR_BROKER: str = "angel"
+    #: Who the pool belongs to; defaults to what the broker's credentials say.
     BROKER_USER_ID: str = ""
-    ANGEL_CLIENT_CODE: str = ""
-    ANGEL_API_KEY: Secret = field(default_factory=lambda: Secret(""))
-    ANGEL_FEED_TOKEN: Secret = field(default_factory=lambda: Secret(""))
-    ANGEL_AUTH_TOKEN: Secret = field(default_factory=lambda: Secret(""))
-    ANGEL_WS_URL: str = "wss://smartapisocket.angelone.in/smart-stream"
-    #: A path to an instrument master (bundled CSV format or Angel One's scrip-master JSON).
+    #: The instrument master: a file or an http(s):// URL in the broker's format; with the
+    #: simulator, a CSV in the bundled format. Empty: the broker's published master.
     INSTRUMENT_MASTER: str = ""
     SIMULATOR_TICKS_PER_SECOND: float = 1.0
     SIMULATOR_SEED: str = ""
@@ -190,16 +195,68 @@ class Settings:
     WS_MIN_INTERVAL_MS: int = 0
     #: The key clients authenticate with; empty: the generated key kept in the user config dir.
     FEEDPOOL_API_KEY: Secret = field(default_factory=lambda: Secret(""))
+    #: Every broker's own settings, by name.
+    broker_values: Mapping[str, Any] = field(
+        default_factory=lambda: {name: _parse(name, d) for name, (d, _) in _BROKER_SPEC.items()}
+    )
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("broker_values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__!r} has no setting {name!r}")
+
+    @property
+    def broker(self) -> Broker:
+        """The broker whose protocol the pool speaks: the simulator plays SIMULATOR_BROKER."""
+        return BROKERS[self.SIMULATOR_BROKER if self.BROKER == SIMULATOR else self.BROKER]
+
+    @property
+    def max_symbols_per_connection(self) -> int:
+        return self.MAX_SYMBOLS_PER_WEBSOCKET or self.broker.max_symbols
+
+    @property
+    def max_connections(self) -> int:
+        return self.MAX_WEBSOCKET_CONNECTIONS or self.broker.max_connections
 
     @property
     def capacity(self) -> int:
         """Symbols the pool may hold: connections times symbols per connection."""
-        return self.MAX_SYMBOLS_PER_WEBSOCKET * self.MAX_WEBSOCKET_CONNECTIONS
+        return self.max_symbols_per_connection * self.max_connections
+
+    def over_broker_limits(self) -> list[str]:
+        """A sentence for each ``MAX_*`` setting above the broker's real limit."""
+        broker = self.broker
+        return [
+            f"{name}={value} is more than {broker.label} allows ({limit}); "
+            "the broker will refuse what is over"
+            for name, value, limit in (
+                ("MAX_SYMBOLS_PER_WEBSOCKET", self.MAX_SYMBOLS_PER_WEBSOCKET, broker.max_symbols),
+                (
+                    "MAX_WEBSOCKET_CONNECTIONS",
+                    self.MAX_WEBSOCKET_CONNECTIONS,
+                    broker.max_connections,
+                ),
+            )
+            if value is not None and value > limit
+        ]
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed, each validated like a loaded value."""
-        parsed = {name: _parse(name, value) for name, value in changes.items()}
-        return dataclasses.replace(self, **parsed)
+        return _build({**self.values(), **changes})
+
+    def values(self) -> dict[str, Any]:
+        """Every setting by name."""
+        core = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del core["broker_values"]
+        return {**core, **self.broker_values}
+
+
+def _build(values: Mapping[str, object]) -> Settings:
+    parsed = {name: _parse(name, value) for name, value in values.items()}
+    broker_values = {name: parsed.pop(name) for name in _BROKER_SPEC if name in parsed}
+    defaults = Settings().broker_values
+    return Settings(**parsed, broker_values={**defaults, **broker_values})
 
 
 def _parse(name: str, value: object) -> Any:
@@ -264,4 +321,4 @@ def load_settings(
     if env_file.is_file():
         merged.update({k: v for k, v in read_env_file(env_file).items() if k in _SPEC})
     merged.update({k: v for k, v in environ.items() if k in _SPEC})
-    return Settings(**{name: _parse(name, value) for name, value in merged.items()})
+    return _build(merged)

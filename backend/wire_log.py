@@ -1,22 +1,32 @@
 """A logger for the websockets library that never writes a credential.
 
-At DEBUG level websockets logs every handshake header as ``("> %s: %s", name, value)`` on the
-client and ``("< %s: %s", name, value)`` on the server. SmartStream authenticates with headers,
-so both the adapter and the simulator hand websockets a :class:`MaskedHeadersLogger`.
+At DEBUG level websockets logs the request line (``"> GET %s HTTP/1.1"``, the path with its
+query) and every handshake header as ``("> %s: %s", name, value)`` on the client and
+``("< %s: %s", name, value)`` on the server. SmartStream authenticates with headers, Kite with
+the query string, so the adapters and the simulator hand websockets a :class:`MaskedLogger`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-feed-token"})
+SECRET_QUERY = re.compile(r"((?:api_key|access_token)=)[^&\s]*")
 
 
-class MaskedHeadersLogger(logging.LoggerAdapter):
-    """A logger that masks the values of :data:`SECRET_HEADERS` in websockets' header lines."""
+def mask_query(text: str) -> str:
+    """``text`` with the values of credential query parameters replaced by ``***``."""
+    return SECRET_QUERY.sub(r"\1***", text)
+
+
+class MaskedLogger(logging.LoggerAdapter):
+    """A logger that masks :data:`SECRET_HEADERS` values and credential query parameters."""
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         if len(args) == 2 and isinstance(args[0], str) and args[0].lower() in SECRET_HEADERS:
             args = (args[0], "***")
+        else:
+            args = tuple(mask_query(a) if isinstance(a, str) else a for a in args)
         super().log(level, msg, *args, **kwargs)

@@ -40,11 +40,10 @@ from typing import Any
 import psutil
 import zmq
 
-from backend.bus import tick_topic
+from backend.feed import QUOTE, tick_topic
 from backend.instruments import load_master
 
 API_KEY = "bench-api-key"
-QUOTE = 2
 WARMUP_SECONDS = 2.0
 GRACE_SECONDS = 1.5
 CLIENT = Path(__file__).with_name("client.py")
@@ -312,7 +311,7 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
     published, result.bus_latency = counter.published(start_ms, end_ms)
     result.published = sum(published.values())
     for share, outcome in zip(shares, outcomes, strict=True):
-        expected = sum(published.get(tick_topic(e, s, "QUOTE").encode(), 0) for s, e in share)
+        expected = sum(published.get(tick_topic(e, s, QUOTE).encode(), 0) for s, e in share)
         result.delivered += outcome["received"]
         result.lost += expected - outcome["received"]
         merge(result.latency, outcome["histogram"])

@@ -16,7 +16,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from backend.bus import SYSTEM_PREFIX
+from backend.feed import SYSTEM_PREFIX
 
 log = logging.getLogger("feedpool.desktop.bus")
 

@@ -39,7 +39,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from backend.apikey import api_key
-from backend.bus import LOG_TOPIC, SYSTEM_PREFIX
+from backend.feed import LOG_TOPIC, SYSTEM_PREFIX
 from backend.instruments import Instrument, load_master
 from backend.settings import Settings, config_dir, data_dir, load_settings, log_dir
 from backend.simulator import SimulatorCredentials

@@ -12,12 +12,11 @@ import zmq
 import zmq.asyncio
 from proxy_client import start_proxy
 
+from backend.brokers import BROKERS
 from backend.bus import ZmqPublisher
-from backend.instruments import load_master
+from backend.instruments import InstrumentMaster, load_master
 from backend.pool import ConnectionPool
-from backend.service import simulator_credentials
 from backend.simulator import ExchangeSimulator, SimulatorCredentials
-from backend.smartstream.adapter import SmartStreamAdapter
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -47,6 +46,7 @@ async def make_simulator(master):
     started: list[ExchangeSimulator] = []
 
     async def make(ticks_per_second: float = 1.0, **options) -> ExchangeSimulator:
+        options.setdefault("max_tokens", 1000)
         simulator = ExchangeSimulator(master, ticks_per_second=ticks_per_second, seed=7, **options)
         await simulator.start()
         started.append(simulator)
@@ -74,20 +74,22 @@ async def make_pool(master, publisher):
         max_connections: int = 3,
         url: str | None = None,
     ) -> ConnectionPool:
-        credentials = simulator_credentials(
+        broker = simulator.broker if simulator else BROKERS["angel"]
+        credentials = broker.simulator_credentials(
             simulator.credentials if simulator else SimulatorCredentials()
         )
         target = url or simulator.url
+        pool_master = InstrumentMaster(simulator.instruments.values()) if simulator else master
 
-        def adapter(index: int) -> SmartStreamAdapter:
-            return SmartStreamAdapter(
+        def adapter(index: int):
+            return broker.adapter(
                 index, target, credentials, reconnect_first_delay=0.05, reconnect_max_delay=0.5
             )
 
         pool = ConnectionPool(
             "simulator",
             "TEST",
-            master,
+            pool_master,
             adapter,
             publisher,
             max_symbols_per_connection=max_symbols,

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from backend.pool import ConnectionPool
 from backend.proxy import WebSocketProxy
-from backend.settings import Secret
+from backend.secret import Secret
 
 API_KEY = "test-api-key"
 

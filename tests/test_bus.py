@@ -7,7 +7,10 @@ import pytest
 import zmq
 
 from backend.adapter import BrokerAdapter, pooled_creation, pooled_publisher
-from backend.bus import SharedZmqPublisher, ZmqPublisher, tick_topic
+from backend.brokers import BROKERS
+from backend.bus import SharedZmqPublisher, ZmqPublisher
+from backend.feed import LTP, tick_topic
+from backend.simulator import SimulatorCredentials
 
 THREADS, MESSAGES = 8, 2_000
 
@@ -50,7 +53,7 @@ def test_many_threads_publish_and_every_message_arrives_intact(publisher):
 
     def publish(thread: int) -> None:
         for n in range(MESSAGES):
-            publisher.publish(tick_topic("NSE", f"T{thread}", "LTP"), {"thread": thread, "n": n})
+            publisher.publish(tick_topic("NSE", f"T{thread}", LTP), {"thread": thread, "n": n})
 
     threads = [threading.Thread(target=publish, args=(t,)) for t in range(THREADS)]
     for t in threads:
@@ -89,25 +92,18 @@ def test_shared_publisher_is_one_per_process():
     assert SharedZmqPublisher.current() is None
 
 
-class _Idle(BrokerAdapter):
-    held = {}
-
-    async def connect(self):
-        pass
-
-    async def hold(self, instruments, mode):
-        return []
-
-    async def release(self, instruments):
-        pass
+def _unconnected(index: int) -> BrokerAdapter:
+    broker = BROKERS["angel"]
+    credentials = broker.simulator_credentials(SimulatorCredentials())
+    return broker.adapter(index, "ws://127.0.0.1:9/smart-stream", credentials)
 
 
 async def test_pooled_adapters_share_the_publisher_and_lone_ones_own_theirs(publisher):
     with pooled_creation(publisher):
-        pooled = _Idle(1)
+        pooled = _unconnected(1)
         assert pooled_publisher() is publisher
     assert pooled_publisher() is None
-    alone = _Idle(2)
+    alone = _unconnected(2)
     assert pooled.publisher is publisher
     assert alone.publisher is not publisher and alone.publisher.endpoint
     await pooled.close()

@@ -7,14 +7,17 @@ import json
 
 import pytest
 
+from backend.brokers.angel.master import read_master
+from backend.brokers.angel.protocol import EXCHANGE_TYPES
+from backend.feed import EXCHANGES
 from backend.instruments import (
     CSV_COLUMNS,
+    InstrumentMaster,
     MasterFormatError,
     UnknownSymbolError,
     load_master,
 )
 from backend.resources import resource_path
-from backend.smartstream.protocol import EXCHANGE_TYPES
 
 INSTRUMENT_TYPES = {"EQ", "AMXIDX", "FUTIDX", "OPTIDX", "FUTSTK", "FUTCOM", "FUTCUR"}
 
@@ -109,9 +112,11 @@ ANGEL_ROWS = [
 
 @pytest.fixture
 def angel_master(tmp_path):
-    path = tmp_path / "OpenAPIScripMaster.json"
-    path.write_text(json.dumps(ANGEL_ROWS), encoding="utf-8")
-    return load_master(path)
+    return InstrumentMaster(read_master(json.dumps(ANGEL_ROWS).encode(), "OpenAPIScripMaster.json"))
+
+
+def read_angel_file(path):
+    return read_master(path.read_bytes(), str(path))
 
 
 # The bundled master ---------------------------------------------------------------------------
@@ -119,7 +124,7 @@ def angel_master(tmp_path):
 
 def test_bundled_master_covers_every_exchange_and_instrument_type(master):
     assert len(master) >= 5000
-    assert {i.exchange for i in master} == set(EXCHANGE_TYPES)
+    assert {i.exchange for i in master} == set(EXCHANGES)
     assert {i.instrument_type for i in master} >= INSTRUMENT_TYPES
 
 
@@ -153,10 +158,9 @@ def test_bundled_csv_rows_are_unique_and_well_formed():
         assert float(row["price"]) > 0 and abs(ticks - round(ticks)) < 1e-6, row
 
 
-def test_lookups_by_symbol_and_by_token_agree(master):
+def test_lookups_by_symbol_agree(master):
     for instrument in master:
         assert master.get(instrument.symbol, instrument.exchange) is instrument
-        assert master.by_token(instrument.exchange_type, instrument.token) is instrument
 
 
 def test_unknown_symbol_names_symbol_and_exchange(master):
@@ -167,7 +171,6 @@ def test_unknown_symbol_names_symbol_and_exchange(master):
     with pytest.raises(UnknownSymbolError, match="NFO"):
         master.get("SBIN", "NFO")
     assert master.find("NOSUCHSTOCK", "NSE") is None
-    assert master.by_token(EXCHANGE_TYPES["NSE"], "999999999") is None
 
 
 # Angel One's scrip master ---------------------------------------------------------------------
@@ -192,7 +195,7 @@ def test_angel_master_maps_symbols_and_exchanges(angel_master):
     }
     sbin = angel_master.get("SBIN", "NSE")
     assert (sbin.token, sbin.instrument_type, sbin.lot_size) == ("3045", "EQ", 1)
-    assert angel_master.by_token(EXCHANGE_TYPES["NSE_INDEX"], "99926000").symbol == "NIFTY"
+    assert angel_master.get("NIFTY", "NSE_INDEX").token == "99926000"
 
 
 def test_angel_master_converts_paise_to_rupees(angel_master):
@@ -212,14 +215,14 @@ def test_garbage_angel_file_is_refused(tmp_path):
     path = tmp_path / "master.json"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
     with pytest.raises(MasterFormatError, match="not a JSON scrip master"):
-        load_master(path)
+        read_angel_file(path)
 
 
 def test_angel_file_that_is_not_a_list_is_refused(tmp_path):
     path = tmp_path / "master.json"
     path.write_text(json.dumps({"data": ANGEL_ROWS}), encoding="utf-8")
     with pytest.raises(MasterFormatError, match="expected a JSON list"):
-        load_master(path)
+        read_angel_file(path)
 
 
 def test_angel_scrip_without_a_field_is_refused(tmp_path):
@@ -228,7 +231,7 @@ def test_angel_scrip_without_a_field_is_refused(tmp_path):
     del row["exch_seg"]
     path.write_text(json.dumps([ANGEL_ROWS[1], row]), encoding="utf-8")
     with pytest.raises(MasterFormatError, match=r"scrip #1: .*exch_seg"):
-        load_master(path)
+        read_angel_file(path)
 
 
 def test_missing_master_file_is_refused(tmp_path):

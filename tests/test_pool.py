@@ -7,8 +7,9 @@ import time
 
 from proxy_client import eventually
 
-from backend.pool import INVALID_PARAMETERS, MAX_CAPACITY_REACHED, NOT_SUBSCRIBED
-from backend.smartstream.protocol import LTP, QUOTE, SNAP_QUOTE
+from backend.brokers.angel.adapter import SmartStreamAdapter
+from backend.feed import DEPTH as SNAP_QUOTE
+from backend.feed import INVALID_PARAMETERS, LTP, MAX_CAPACITY_REACHED, NOT_SUBSCRIBED, QUOTE
 
 WATCHLIST, SCRIPT = "watchlist", "script"
 
@@ -85,9 +86,7 @@ async def test_shared_symbol_keeps_ticking_when_one_holder_leaves(
     assert (await pool.unsubscribe(symbol, exchange, QUOTE, WATCHLIST)).ok
     assert pool.get_stats()["total_symbols"] == 0
     assert (
-        simulator.connection_holding(
-            pool.master.get(symbol, exchange).exchange_type, pool.master.get(symbol, exchange).token
-        )
+        simulator.connection_holding(SmartStreamAdapter.key(pool.master.get(symbol, exchange)))
         is None
     )
 
@@ -99,7 +98,7 @@ async def test_mode_upgrade_and_downgrade_stay_on_one_connection(
     pool = make_pool(simulator)
     symbol, exchange = symbols(1)[0]
     instrument = pool.master.get(symbol, exchange)
-    key = (instrument.exchange_type, instrument.token)
+    key = SmartStreamAdapter.key(instrument)
     reader = bus(f"{exchange}_{symbol}_")
     adapter = None
 
@@ -139,7 +138,7 @@ async def test_dropped_connection_reconnects_and_every_symbol_ticks_again(
     await reader.joined()
 
     dropped_at = now_ms()
-    connection = simulator.connection_holding(*next(iter(second.held)))
+    connection = simulator.connection_holding(next(iter(second.held)))
     await simulator.drop(connection)
 
     ticked: set[str] = set()
@@ -230,7 +229,7 @@ async def test_credentials_never_reach_a_log_line(make_simulator, make_pool, sym
     pool = make_pool(simulator, max_symbols=5)
     with caplog.at_level(logging.DEBUG):
         await pool.subscribe_many(symbols(12), LTP, WATCHLIST)
-        await simulator.drop(simulator.connection_holding(*next(iter(pool.adapters[0].held))))
+        await simulator.drop(simulator.connection_holding(next(iter(pool.adapters[0].held))))
         await pool.close()
     text = "\n".join(r.getMessage() for r in caplog.records)
     credentials = simulator.credentials
@@ -248,7 +247,7 @@ async def test_symbols_a_reconnected_connection_cannot_take_back_move_elsewhere(
     assert loads(pool) == [100]
 
     simulator.max_tokens = 60  # the broker now allows fewer tokens per connection
-    await simulator.drop(simulator.connection_holding(*next(iter(pool.adapters[0].held))))
+    await simulator.drop(simulator.connection_holding(next(iter(pool.adapters[0].held))))
 
     await eventually(lambda: loads(pool) == [60, 40])
     assert sorted(c.token_count for c in simulator.connections) == [40, 60]

@@ -10,7 +10,7 @@ import pytest
 import websocket
 from proxy_client import API_KEY, Client, eventually, now_ms
 
-from backend.proxy.frames import LTP_FIELDS, QUOTE_FIELDS
+from backend.feed import LTP_FIELDS, QUOTE_FIELDS
 
 DEPTH_FIELDS = {*QUOTE_FIELDS, "oi", "upper_circuit", "lower_circuit", "depth"}
 SBIN, RELIANCE = ("SBIN", "NSE"), ("RELIANCE", "NSE")
@@ -62,8 +62,8 @@ async def test_every_action_and_reply_shape(serve, clients):
     assert await client.request({"action": "get_supported_brokers"}) == {
         "type": "supported_brokers",
         "status": "success",
-        "brokers": ["simulator", "angel"],
-        "count": 2,
+        "brokers": ["simulator", "angel", "zerodha"],
+        "count": 3,
     }
 
     # The single form, as OpenAlgo's SDK sends it: no request_id, none echoed.

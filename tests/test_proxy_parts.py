@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from backend.proxy.errors import INVALID_MODE, RequestError
+from backend.feed import INVALID_MODE
+from backend.proxy.errors import RequestError
 from backend.proxy.frames import FrameParts, trimmed
 from backend.proxy.index import SubscriptionIndex
 from backend.proxy.messages import parse_mode, parse_subscribe, parse_unsubscribe

@@ -14,9 +14,10 @@ def files(tmp_path):
 
 def test_defaults(files):
     settings = load_settings({}, *files)
-    assert settings.MAX_SYMBOLS_PER_WEBSOCKET == 1000
-    assert settings.MAX_WEBSOCKET_CONNECTIONS == 3
+    assert settings.max_symbols_per_connection == 1000
+    assert settings.max_connections == 3
     assert settings.capacity == 3000
+    assert settings.over_broker_limits() == []
     assert (settings.ZMQ_HOST, settings.ZMQ_PORT) == ("127.0.0.1", 5555)
     assert (settings.WEBSOCKET_HOST, settings.WEBSOCKET_PORT) == ("127.0.0.1", 8765)
     assert settings.BROKER == "simulator"
@@ -42,7 +43,7 @@ def test_layers_override_in_order(files):
         ("MAX_WEBSOCKET_CONNECTIONS", "0", "whole number from 1 to 100"),
         ("ZMQ_PORT", "70000", "whole number from 0 to 65535"),
         ("WEBSOCKET_PORT", "-1", "whole number from 0 to 65535"),
-        ("BROKER", "zerodha", "one of simulator, angel"),
+        ("BROKER", "kite", "one of simulator, angel, zerodha"),
         ("ANGEL_WS_URL", "http://example", "ws:// or wss:// URL"),
         ("SIMULATOR_TICKS_PER_SECOND", "fast", "a number from 0.0 to 1000.0"),
     ],

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,10 +19,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
+from backend.brokers.angel import protocol
+from backend.brokers.angel.protocol import LTP, QUOTE, SNAP_QUOTE, Packet
 from backend.instruments import Instrument, InstrumentMaster
 from backend.simulator import ExchangeSimulator, SimulatorCredentials
-from backend.smartstream import protocol
-from backend.smartstream.protocol import LTP, QUOTE, SNAP_QUOTE, Packet
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 10.0  # seconds any single condition may take
@@ -37,9 +38,11 @@ INSTRUMENTS = [
     ("445003", "CRUDEOIL30DEC25FUT", "MCX", "FUTCOM", 100, 1.0, "30DEC2025", 0, 5600),
 ]
 MASTER = InstrumentMaster(
-    Instrument(token, symbol, symbol, *rest) for token, symbol, *rest in INSTRUMENTS
+    Instrument(token, symbol, re.match("[A-Z]+", symbol)[0], *rest)
+    for token, symbol, *rest in INSTRUMENTS
 )
-SBIN, RELIANCE, NIFTY_FUT, NIFTY_CE, USDINR, CRUDE = ((i.exchange_type, i.token) for i in MASTER)
+BY_KEY = {(protocol.EXCHANGE_TYPES[i.exchange], i.token): i for i in MASTER}
+SBIN, RELIANCE, NIFTY_FUT, NIFTY_CE, USDINR, CRUDE = BY_KEY
 UNKNOWN = (1, "987654")  # a token the master does not hold
 
 CREDENTIALS = SimulatorCredentials()
@@ -119,7 +122,7 @@ def error(code_and_message: tuple[str, str], correlation_id: str = "") -> dict[s
 
 
 def wire_tick(exchange_type: int, token: str) -> int:
-    instrument = MASTER.by_token(exchange_type, token)
+    instrument = BY_KEY.get((exchange_type, token))
     tick_size = instrument.tick_size if instrument else 0.05
     return round(tick_size * protocol.price_divisor(exchange_type))
 
@@ -215,7 +218,7 @@ async def test_no_log_line_shows_a_secret(start, caplog):
     with caplog.at_level(logging.DEBUG):
         async with client(simulator) as ws:
             await answer(ws, subscribe(LTP, SBIN))
-            await simulator.drop(simulator.connection_holding(*SBIN))
+            await simulator.drop(simulator.connection_holding(SBIN))
         with pytest.raises(InvalidStatus):
             async with client(simulator, {**HEADERS, "x-api-key": "wrong"}):
                 pass
@@ -295,7 +298,7 @@ async def test_the_1001st_token_is_refused_whole_and_the_others_keep_streaming(s
             '"params": {"mode": 1, "tokenList": [{"exchangeType": 6, "tokens": ["1"]}]}}',
             "x",
         ),
-        ('{"correlationID": "much-too-long", "action": 1}', ""),
+        ('{"correlationID": "a-long-correlation-id", "action": 1}', "a-long-correlation-id"),
         ("[" * 100_000, ""),
     ],
 )
@@ -444,13 +447,13 @@ async def test_unsubscribe_stops_a_mode_then_the_token(start):
         assert texts == []
         after = await ticks(ws, lambda t: sum(p.token == SBIN[1] for p in t) >= 20)
         assert keys_seen(after) == {(LTP, *SBIN), (LTP, *RELIANCE)}
-        assert simulator.connection_holding(*SBIN) == 1
+        assert simulator.connection_holding(SBIN) == 1
 
         texts, _ = await answer(ws, unsubscribe(LTP, SBIN), unsubscribe(SNAP_QUOTE, CRUDE))
         assert texts == []  # unsubscribing what is not held is fine
         after = await ticks(ws, lambda t: len(t) >= 40)
         assert keys_seen(after) == {(LTP, *RELIANCE)}
-        assert simulator.connection_holding(*SBIN) is None
+        assert simulator.connection_holding(SBIN) is None
         assert simulator.connections[0].tokens == {RELIANCE}
 
 
@@ -462,7 +465,7 @@ async def test_drop_closes_a_connection_abruptly_and_frees_its_slot(start):
     clients = [await client(simulator) for _ in range(3)]
     for ws, key in zip(clients, (SBIN, RELIANCE, CRUDE), strict=True):
         await answer(ws, subscribe(LTP, key))
-    victim = simulator.connection_holding(*RELIANCE)
+    victim = simulator.connection_holding(RELIANCE)
     assert victim == 2
 
     await simulator.drop(victim)
@@ -472,7 +475,7 @@ async def test_drop_closes_a_connection_abruptly_and_frees_its_slot(start):
                 await clients[1].recv()
     assert closed.value.rcvd is None  # no close frame: an abnormal closure, code 1006
     assert [c.id for c in simulator.connections] == [1, 3]
-    assert simulator.connection_holding(*RELIANCE) is None
+    assert simulator.connection_holding(RELIANCE) is None
     with pytest.raises(KeyError):
         await simulator.drop(victim)
 
@@ -480,7 +483,7 @@ async def test_drop_closes_a_connection_abruptly_and_frees_its_slot(start):
         await replacement.send(subscribe(LTP, RELIANCE))
         snapshot = await ticks(replacement, lambda t: len(t) == 1)
         assert keys_seen(snapshot) == {(LTP, *RELIANCE)}
-        assert simulator.connection_holding(*RELIANCE) == 4
+        assert simulator.connection_holding(RELIANCE) == 4
     for ws in (clients[0], clients[2]):
         await ws.close()
 
@@ -646,6 +649,8 @@ async def test_the_command_line_serves_drops_and_exits_cleanly():
             "url": ready["url"],
             "pid": process.pid,
             "client_code": "CLI",
+            "broker": "angel",
+            "master": ready["master"],
         }
         assert ready["url"].startswith("ws://127.0.0.1:") and ready["url"].endswith("/smart-stream")
         headers = {

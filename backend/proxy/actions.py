@@ -16,16 +16,16 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
-from backend.adapter import CONNECTED
-from backend.pool import ConnectionPool, Outcome
-from backend.proxy import replies
-from backend.proxy.errors import (
+from backend.feed import (
     AUTHENTICATION_ERROR,
+    CONNECTED,
     INVALID_ACTION,
     NOT_AUTHENTICATED,
     SERVER_ERROR,
-    RequestError,
 )
+from backend.pool import ConnectionPool, Outcome
+from backend.proxy import replies
+from backend.proxy.errors import RequestError
 from backend.proxy.index import SubscriptionIndex
 from backend.proxy.messages import (
     Message,
@@ -36,7 +36,9 @@ from backend.proxy.messages import (
     request_id,
 )
 from backend.proxy.session import ClientSession
-from backend.settings import BROKERS, Secret
+from backend.brokers import BROKERS
+from backend.secret import Secret
+from backend.settings import SIMULATOR
 
 log = logging.getLogger("feedpool.proxy")
 
@@ -145,7 +147,7 @@ class Actions:
         return replies.broker_info(self.broker, self.adapter_status(), self.pool.user_id)
 
     async def supported_brokers(self, session: ClientSession, message: Message) -> replies.Reply:
-        return replies.supported_brokers(BROKERS)
+        return replies.supported_brokers((SIMULATOR, *BROKERS))
 
     def adapter_status(self) -> str:
         """``connected`` when every pooled connection is, ``idle`` before the first opens, else

@@ -14,26 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from backend.smartstream.protocol import LTP, QUOTE
-
-LTP_FIELDS = ("symbol", "exchange", "mode", "ltp", "ltt", "timestamp")
-QUOTE_FIELDS = (
-    *LTP_FIELDS,
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "last_trade_quantity",
-    "average_price",
-    "avg_trade_price",
-    "total_buy_quantity",
-    "total_sell_quantity",
-    "change",
-    "change_percent",
-)
-#: The ``data`` fields of each mode below Depth; Depth ticks carry every field.
-FIELDS = {LTP: LTP_FIELDS, QUOTE: QUOTE_FIELDS}
+from backend.feed import TICK_FIELDS
 
 
 def _json(value: Any) -> bytes:
@@ -67,6 +48,6 @@ class FrameParts:
 
 def trimmed(tick: dict[str, Any], mode: int) -> bytes:
     """The serialised ``data`` of ``tick`` cut down to ``mode``'s fields and tagged ``mode``."""
-    data = {field: tick.get(field) for field in FIELDS[mode]}
+    data = {field: tick.get(field) for field in TICK_FIELDS[mode]}
     data["mode"] = mode
     return _json(data)

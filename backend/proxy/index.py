@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from backend.bus import tick_topic
+from backend.feed import MODES, tick_topic
 from backend.proxy.frames import FrameParts
-from backend.smartstream.protocol import MODE_NAMES, MODES
 
 Key = tuple[str, str, int]  # (symbol, exchange, mode)
 
@@ -86,7 +85,7 @@ class SubscriptionIndex:
     def _reroute(self, symbol: str, exchange: str) -> None:
         held = [self._targets.get((symbol, exchange, mode)) for mode in MODES]
         for tick_mode in MODES:
-            topic = tick_topic(exchange, symbol, MODE_NAMES[tick_mode]).encode()
+            topic = tick_topic(exchange, symbol, tick_mode).encode()
             targets = tuple(t for t in held if t is not None and t.mode <= tick_mode)
             if targets:
                 self.routes[topic] = Route(tick_mode, targets)

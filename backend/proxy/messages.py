@@ -20,14 +20,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from backend.proxy.errors import (
+from backend.feed import (
+    DEPTH,
+    DEPTH_LEVELS,
     INVALID_ACTION,
     INVALID_JSON,
     INVALID_MODE,
     INVALID_PARAMETERS,
-    RequestError,
+    LTP,
+    MODES,
+    QUOTE,
 )
-from backend.smartstream.protocol import DEPTH_LEVELS, LTP, MODES, QUOTE, SNAP_QUOTE
+from backend.proxy.errors import RequestError
 
 MAX_MESSAGE_BYTES = 2**20
 MAX_SYMBOLS_PER_REQUEST = 5_000
@@ -36,10 +40,10 @@ DEFAULT_MODE = QUOTE
 MODE_BY_NAME = {
     "ltp": LTP,
     "quote": QUOTE,
-    "depth": SNAP_QUOTE,
+    "depth": DEPTH,
     "1": LTP,
     "2": QUOTE,
-    "3": SNAP_QUOTE,
+    "3": DEPTH,
 }
 
 Message = dict[str, Any]

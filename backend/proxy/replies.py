@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from backend.feed import DEPTH_LEVELS
 from backend.pool import Outcome
-from backend.smartstream.protocol import DEPTH_LEVELS
 
 Reply = dict[str, Any]
 

@@ -34,7 +34,7 @@ from backend.proxy.messages import MAX_MESSAGE_BYTES
 from backend.proxy.outbox import OUTBOX_LIMIT, STALL_SECONDS
 from backend.proxy.session import ClientSession
 from backend.proxy.ticks import TickReader
-from backend.settings import Secret
+from backend.secret import Secret
 
 log = logging.getLogger("feedpool.proxy")
 

@@ -16,14 +16,14 @@ import json
 import zmq
 import zmq.asyncio
 
+from backend.feed import EXCHANGES
 from backend.proxy.frames import trimmed
 from backend.proxy.index import Route, SubscriptionIndex
-from backend.smartstream.protocol import EXCHANGE_TYPES
 
 BATCH = 500
 #: Messages the SUB socket may queue; the publisher queues as many more per subscriber.
 RECEIVE_HIGH_WATER_MARK = 100_000
-TICK_PREFIXES = tuple(f"{exchange}_" for exchange in EXCHANGE_TYPES)
+TICK_PREFIXES = tuple(f"{exchange}_" for exchange in EXCHANGES)
 
 
 class TickReader:

@@ -1,14 +1,17 @@
 """Run the exchange simulator on its own: ``python -m backend.simulator --help``.
 
 Once listening it prints one JSON line on stdout,
-``{"event": "ready", "url": ..., "pid": ..., "client_code": ...}`` (never a secret), and runs until
-SIGINT or SIGTERM, then exits 0. Meanwhile it reads JSON commands on stdin, one per line, and
+``{"event": "ready", "broker": ..., "url": ..., "master": ..., "pid": ..., "client_code": ...}``
+(never a secret): ``url`` is the WebSocket endpoint (for Kite, the root a ``KiteTicker`` is
+pointed at), ``master`` the HTTP URL of the instrument master in the broker's format. It runs
+until SIGINT or SIGTERM, then exits 0. Meanwhile it reads JSON commands on stdin, one per line, and
 answers each with one JSON line on stdout:
 
 - ``{"command": "drop", "connection": N}``: close connection N abruptly;
   ``{"event": "dropped", "connection": N}``;
 - ``{"command": "connections"}``: ``{"event": "connections", "connections": [{"id",
-  "client_code", "token_count", "tokens": [[exchangeType, token], ...]}, ...]}``;
+  "client_code", "token_count", "tokens": [...]}, ...]}``, each token ``[exchangeType, token]``
+  (SmartStream) or an instrument token (Kite);
 - anything else: ``{"event": "error", "message": ...}``.
 
 The end of stdin ends the commands, not the simulator. Logs go to stderr.
@@ -29,6 +32,7 @@ from typing import Any
 from backend.instruments import MasterFormatError, load_master
 from backend.resources import resource_path
 from backend.simulator.credentials import SimulatorCredentials
+from backend.simulator.dialects import DIALECTS
 from backend.simulator.server import ExchangeSimulator
 
 DEFAULTS = SimulatorCredentials()
@@ -37,8 +41,15 @@ DEFAULTS = SimulatorCredentials()
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m backend.simulator",
-        description="A local Angel One SmartStream 2.0 broker with simulated prices.",
+        description="A local broker with simulated prices: Angel One's SmartStream 2.0 or "
+        "Zerodha's KiteTicker.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--broker",
+        choices=sorted(DIALECTS),
+        default="angel",
+        help="the protocol to speak: angel (SmartStream 2.0) or zerodha (KiteTicker)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
@@ -46,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-key", default=DEFAULTS.api_key, help="accepted API key")
     parser.add_argument("--feed-token", default=DEFAULTS.feed_token, help="accepted feed token")
     parser.add_argument("--auth-token", default=DEFAULTS.auth_token, help="accepted auth token")
+    parser.add_argument(
+        "--access-token", default=DEFAULTS.access_token, help="accepted Kite access token"
+    )
     parser.add_argument(
         "--ticks-per-second",
         type=float,
@@ -58,16 +72,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--master",
         default=str(resource_path("instruments.csv")),
-        help="instrument master: the bundled CSV format, or Angel One's scrip-master JSON",
+        help="instrument master in the bundled CSV format",
     )
     parser.add_argument(
-        "--max-connections", type=int, default=3, help="concurrent connections per client code"
+        "--max-connections",
+        type=int,
+        default=None,
+        help="concurrent connections per account (default: the broker's, 3)",
     )
-    parser.add_argument("--max-tokens", type=int, default=1000, help="tokens per connection")
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="tokens per connection (default: the broker's, Angel 1000, Kite 3000)",
+    )
     args = parser.parse_args(argv)
     if args.ticks_per_second < 0:
         parser.error("--ticks-per-second must be 0 or more")
-    if args.max_connections < 1 or args.max_tokens < 1:
+    if (args.max_connections or 1) < 1 or (args.max_tokens or 1) < 1:
         parser.error("--max-connections and --max-tokens must be 1 or more")
     return args
 
@@ -135,11 +157,12 @@ async def run(args: argparse.Namespace) -> int:
         emit({"event": "error", "message": str(exc)})
         return 1
     credentials = SimulatorCredentials(
-        args.client_code, args.api_key, args.feed_token, args.auth_token
+        args.client_code, args.api_key, args.feed_token, args.auth_token, args.access_token
     )
     simulator = ExchangeSimulator(
         master,
         credentials,
+        broker=args.broker,
         ticks_per_second=args.ticks_per_second,
         seed=args.seed,
         max_connections=args.max_connections,
@@ -161,7 +184,9 @@ async def run(args: argparse.Namespace) -> int:
     emit(
         {
             "event": "ready",
+            "broker": args.broker,
             "url": simulator.url,
+            "master": simulator.master_url,
             "pid": os.getpid(),
             "client_code": args.client_code,
         }

@@ -8,7 +8,9 @@ import logging
 import multiprocessing
 import os
 import signal
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import Any
 
 from backend.instruments import MasterFormatError, load_master
 from backend.process_watch import process_ended
@@ -40,11 +42,14 @@ class SimulatorProcess:
     backend dies.
     """
 
-    def __init__(self, ticks_per_second: float, seed: int | None, master: str | None) -> None:
+    def __init__(
+        self, broker: str, ticks_per_second: float, seed: int | None, master: str | None
+    ) -> None:
         self.credentials = SimulatorCredentials()
-        #: Where the simulator listens, once started.
+        #: Where the simulator listens and serves its instrument master, once started.
         self.url = ""
-        self._arguments = (ticks_per_second, seed, master, os.getpid())
+        self.master = ""
+        self._arguments = (SimulatorOptions(broker, ticks_per_second, seed, master), os.getpid())
         self._process: multiprocessing.process.BaseProcess | None = None
 
     async def start(self) -> None:
@@ -66,7 +71,7 @@ class SimulatorProcess:
             receiver.close()
         if state != "ready":
             raise SimulatorStartError(detail)
-        self.url = detail
+        self.url, self.master = detail
         log.info("Exchange simulator serving on %s (process %d)", self.url, self._process.pid)
 
     async def stop(self) -> None:
@@ -80,8 +85,8 @@ class SimulatorProcess:
             process.kill()
 
 
-def _first_word(receiver: Connection) -> tuple[str, str]:
-    """``("ready", url)`` or ``("error", why)``: what the child says first."""
+def _first_word(receiver: Connection) -> tuple[str, Any]:
+    """``("ready", (url, master url))`` or ``("error", why)``: what the child says first."""
     if not receiver.poll(START_TIMEOUT):
         return "error", f"the simulator did not start within {START_TIMEOUT:g} s"
     try:
@@ -90,38 +95,39 @@ def _first_word(receiver: Connection) -> tuple[str, str]:
         return "error", "the simulator process ended before it listened"
 
 
-def run_simulator(
-    sender: Connection,
-    ticks_per_second: float,
-    seed: int | None,
-    master: str | None,
-    parent_pid: int,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class SimulatorOptions:
+    """What the child plays: the broker, the tick rate, the seed and the bundled-format master."""
+
+    broker: str
+    ticks_per_second: float
+    seed: int | None
+    master: str | None
+
+
+def run_simulator(sender: Connection, options: SimulatorOptions, parent_pid: int) -> None:
     """The simulator's child process: serve until ended, or until process ``parent_pid`` ends.
 
-    Sends ``("ready", url)`` on ``sender`` once listening, or ``("error", why)``.
+    Sends ``("ready", (url, master url))`` on ``sender`` once listening, or ``("error", why)``.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(_serve_simulator(sender, ticks_per_second, seed, master, parent_pid))
+    asyncio.run(_serve_simulator(sender, options, parent_pid))
 
 
-async def _serve_simulator(
-    sender: Connection,
-    ticks_per_second: float,
-    seed: int | None,
-    master: str | None,
-    parent_pid: int,
-) -> None:
+async def _serve_simulator(sender: Connection, options: SimulatorOptions, parent_pid: int) -> None:
     try:
         simulator = ExchangeSimulator(
-            load_master(master), ticks_per_second=ticks_per_second, seed=seed
+            load_master(options.master),
+            broker=options.broker,
+            ticks_per_second=options.ticks_per_second,
+            seed=options.seed,
         )
         await simulator.start()
     except (OSError, MasterFormatError) as exc:
         sender.send(("error", f"cannot start the simulator: {exc}"))
         return
     gc.freeze()  # the master lives as long as the process; see backend.__main__
-    sender.send(("ready", simulator.url))
+    sender.send(("ready", (simulator.url, simulator.master_url)))
     sender.close()
     try:
         await process_ended(parent_pid)

@@ -1,4 +1,4 @@
-"""The simulated market: one random walk per instrument, packed straight into SmartStream frames.
+"""The simulated market: one random walk per instrument, in the units brokers send on the wire.
 
 Each instrument trades around a plausible price: the master's reference price, a premium derived
 from the strike for an option the master gives no price, or a price drawn from a hash of the token
@@ -7,8 +7,9 @@ ticks and updates the day's statistics the way an exchange would: high and low f
 open and previous close stay fixed, volume accumulates, the average price is the day's
 volume-weighted price.
 
-Prices are kept as integers in wire units (paise; 10^-7 rupee for currency derivatives), so a
-frame is one :meth:`struct.Struct.pack` call on values that are already in place.
+Prices are kept as integers in wire units (paise; 10^-7 rupee for currency derivatives, as both
+brokers send them), so a broker dialect packs a tick in one :meth:`struct.Struct.pack` call on
+values that are already in place.
 
 Every instrument draws from its own random generator, seeded from the market's seed and its token,
 so a seeded run repeats the same price sequence per token whatever else is subscribed and however
@@ -20,22 +21,15 @@ from __future__ import annotations
 import math
 import random
 import zlib
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
-from backend.instruments import InstrumentMaster
-from backend.smartstream.protocol import (
-    DEPTH_LEVELS,
-    LTP,
-    LTP_PACKET,
-    QUOTE,
-    QUOTE_PACKET,
-    SNAP_QUOTE,
-    SNAP_QUOTE_PACKET,
-    price_divisor,
-)
+from backend.feed import DEPTH_LEVELS
+from backend.instruments import Instrument
 
-# Exchange types whose instruments are derivatives, and so have open interest.
-DERIVATIVE_EXCHANGE_TYPES = frozenset({2, 4, 5, 7, 13})
+# Exchanges whose instruments are derivatives, and so have open interest.
+DERIVATIVE_EXCHANGES = frozenset({"NFO", "BFO", "MCX", "CDS", "NCX"})
+CURRENCY_EXCHANGE = "CDS"
 
 # An instrument the master does not know: a price from 100 to 5000 rupees, tick 0.05.
 SYNTHETIC_PRICE_RANGE = (100.0, 5000.0)
@@ -66,8 +60,7 @@ MAX_LEVEL_ORDERS = 30
 class Listing:
     """What the price model knows about one instrument, prices in rupees."""
 
-    exchange_type: int
-    token: str
+    exchange: str
     price: float
     tick_size: float
     lot_size: int
@@ -75,30 +68,38 @@ class Listing:
 
     @property
     def derivative(self) -> bool:
-        return self.exchange_type in DERIVATIVE_EXCHANGE_TYPES
+        return self.exchange in DERIVATIVE_EXCHANGES
+
+    @property
+    def divisor(self) -> float:
+        """Wire units per rupee: paise, 10^7 for currency derivatives."""
+        return 1e7 if self.exchange == CURRENCY_EXCHANGE else 100.0
 
 
-def _fraction(exchange_type: int, token: str) -> float:
+def key_text(key: Hashable) -> str:
+    """A broker's key for a token as text: ``1:3045`` for ``(1, "3045")``, ``779521``."""
+    return ":".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+
+def _fraction(key: Hashable) -> float:
     """A number in [0, 1) fixed by the token, the same in every process."""
-    return zlib.crc32(f"{exchange_type}:{token}".encode()) / 2**32
+    return zlib.crc32(key_text(key).encode()) / 2**32
 
 
-def listing(master: InstrumentMaster, exchange_type: int, token: str) -> Listing:
-    """The listing of a token: from the master, or synthetic for a token it does not hold."""
-    fraction = _fraction(exchange_type, token)
+def listing(instrument: Instrument | None, key: Hashable, exchange: str = "") -> Listing:
+    """The listing of a token: from its instrument, or synthetic for a token with none."""
+    fraction = _fraction(key)
     low, high = SYNTHETIC_PRICE_RANGE
     synthetic_price = round(low + fraction * (high - low), 2)
-    instrument = master.by_token(exchange_type, token)
     if instrument is None:
-        return Listing(exchange_type, token, synthetic_price, SYNTHETIC_TICK_SIZE, 1, CIRCUIT_BAND)
+        return Listing(exchange, synthetic_price, SYNTHETIC_TICK_SIZE, 1, CIRCUIT_BAND)
     price = instrument.price
     if not price and instrument.strike > 0:
         low, high = OPTION_PREMIUM_RANGE
         price = instrument.strike * (low + fraction * (high - low))
     is_future = instrument.instrument_type.startswith("FUT")
     return Listing(
-        exchange_type,
-        token,
+        instrument.exchange,
         price or synthetic_price,
         instrument.tick_size or SYNTHETIC_TICK_SIZE,
         max(instrument.lot_size, 1),
@@ -116,11 +117,9 @@ class PriceWalk:
 
     __slots__ = (
         "_book",
-        "_exchange_type",
         "_lot",
         "_rng",
         "_sigma",
-        "_token",
         "_trade_lots_rate",
         "average",
         "close",
@@ -145,13 +144,11 @@ class PriceWalk:
 
     def __init__(self, listing: Listing, rng: random.Random, now_ms: int) -> None:
         self._rng = rng
-        self._exchange_type = listing.exchange_type
-        self._token = listing.token.encode("ascii")
         self._lot = lot = listing.lot_size
         self._trade_lots_rate = 1 / (
             DERIVATIVE_TRADE_LOTS if listing.derivative else CASH_TRADE_LOTS
         )
-        divisor = price_divisor(listing.exchange_type)
+        divisor = listing.divisor
         self.tick = tick = max(round(listing.tick_size * divisor), 1)
 
         self.close = close = max(round(listing.price * divisor / tick), MIN_CLOSE_TICKS) * tick
@@ -214,42 +211,9 @@ class PriceWalk:
         self.last_trade_time = now_ms // 1000
         self._book = None
 
-    def frame(self, mode: int, timestamp_ms: int) -> bytes:
-        """The current state as one ``mode`` packet stamped ``timestamp_ms`` (epoch ms)."""
-        if mode == LTP:
-            return LTP_PACKET.pack(
-                LTP, self._exchange_type, self._token, self.sequence, timestamp_ms, self.ltp
-            )
-        quote = (
-            self._exchange_type,
-            self._token,
-            self.sequence,
-            timestamp_ms,
-            self.ltp,
-            self.last_quantity,
-            self.average,
-            self.volume,
-            self.total_buy,
-            self.total_sell,
-            self.open,
-            self.high,
-            self.low,
-            self.close,
-        )
-        if mode == QUOTE:
-            return QUOTE_PACKET.pack(QUOTE, *quote)
-        return SNAP_QUOTE_PACKET.pack(
-            SNAP_QUOTE,
-            *quote,
-            self.last_trade_time,
-            self.open_interest,
-            0,  # open-interest change: official clients read it inconsistently
-            *(self._book or self._make_book()),
-            self.upper_circuit,
-            self.lower_circuit,
-            self.week52_high,
-            self.week52_low,
-        )
+    def book(self) -> tuple[int, ...]:
+        """The best five as SmartStream packs it: per level (flag, quantity, price, orders)."""
+        return self._book or self._make_book()
 
     def _make_book(self) -> tuple[int, ...]:
         """The best five as packed: five buy levels (flag 1) best first, then five sell (flag 0).
@@ -277,21 +241,29 @@ class PriceWalk:
 class Market:
     """Every instrument's :class:`PriceWalk`, made on first use and shared by all connections.
 
+    ``instruments`` maps the broker's key for each token to its instrument (with the bundled
+    master's reference price); ``exchange_of`` names the exchange of a key it does not hold.
     ``seed`` (any int or str) makes the market repeatable; without one each market differs.
     """
 
-    def __init__(self, master: InstrumentMaster, seed: int | str | None = None) -> None:
-        self._master = master
+    def __init__(
+        self,
+        instruments: Mapping[Hashable, Instrument],
+        exchange_of: Callable[[Hashable], str],
+        seed: int | str | None = None,
+    ) -> None:
+        self._instruments = instruments
+        self._exchange_of = exchange_of
         self._seed = random.SystemRandom().getrandbits(64) if seed is None else seed
-        self._walks: dict[tuple[int, str], PriceWalk] = {}
+        self._walks: dict[Hashable, PriceWalk] = {}
 
-    def walk(self, exchange_type: int, token: str, now_ms: int) -> PriceWalk:
-        """The walk of ``(exchange_type, token)``, started at ``now_ms`` if it is new."""
-        key = (exchange_type, token)
+    def walk(self, key: Hashable, now_ms: int) -> PriceWalk:
+        """The walk of the token ``key``, started at ``now_ms`` if it is new."""
         walk = self._walks.get(key)
         if walk is None:
-            rng = self.random(f"{exchange_type}:{token}")
-            walk = PriceWalk(listing(self._master, exchange_type, token), rng, now_ms)
+            rng = self.random(key_text(key))
+            instrument = self._instruments.get(key)
+            walk = PriceWalk(listing(instrument, key, self._exchange_of(key)), rng, now_ms)
             self._walks[key] = walk
         return walk
 

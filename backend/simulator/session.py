@@ -1,14 +1,15 @@
-"""One simulated broker connection: its subscriptions, its requests and its ticks.
+"""One simulated broker connection: its subscriptions and its ticks, whatever the broker.
 
 A :class:`Session` runs two tasks over one WebSocket:
 
-- the reader answers requests strictly in arrival order: subscribe and unsubscribe requests, the
-  text ``ping``, and refusals (E1001 for a malformed request, E1002 past the token limit);
-- the sender sends a snapshot of each newly subscribed (token, mode) at once, then ticks. Every
-  held token has one entry in a heap of due times; each tick is one trade of the token's
-  :class:`~backend.simulator.market.PriceWalk` and one frame per mode it is held in, and the next
+- the reader answers requests strictly in arrival order, through the broker dialect's
+  :meth:`Session.answer`;
+- the sender sends a snapshot of each newly held (token, mode) at once, then ticks. Every held
+  token has one entry in a heap of due times; each tick is one trade of the token's
+  :class:`~backend.simulator.market.PriceWalk` and one packet per mode it is held in, and the next
   tick falls due after an exponentially distributed interval. One task and one timer serve every
-  token of the connection, and ticks due within a few milliseconds go out in one wake-up.
+  token of the connection, and ticks due within a few milliseconds go out in one wake-up, handed
+  to the dialect's :meth:`Session.send_packets` together.
 """
 
 from __future__ import annotations
@@ -16,31 +17,20 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import json
 import logging
 import random
 import time
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from backend.simulator.market import Market, PriceWalk
-from backend.smartstream.protocol import (
-    ERROR_INVALID_PAYLOAD,
-    ERROR_SUBSCRIPTION_LIMIT,
-    MAX_CORRELATION_ID,
-    SUBSCRIBE,
-    ProtocolError,
-    Request,
-    error_frame,
-    parse_request,
-)
 
 log = logging.getLogger("feedpool.simulator")
-
-Key = tuple[int, str]  # (exchangeType, token)
 
 # Ticks falling due this close together go out in one wake-up of the sender, a little early.
 BATCH_WINDOW = 0.005
@@ -53,46 +43,37 @@ class ConnectionInfo:
     id: int
     client_code: str
     token_count: int
-    tokens: frozenset[Key]
+    tokens: frozenset[Hashable]
 
 
-class _Holding:
-    """One token held by a connection: its walk and the modes it is held in, in order held."""
+class Holding:
+    """One token held by a connection: its key, its walk and the modes held, in order held."""
 
-    __slots__ = ("modes", "walk")
+    __slots__ = ("key", "modes", "walk")
 
-    def __init__(self, walk: PriceWalk) -> None:
+    def __init__(self, key: Hashable, walk: PriceWalk) -> None:
+        self.key = key
         self.walk = walk
         self.modes: list[int] = []
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _correlation_id(text: str) -> str:
-    """The correlationID of a malformed request, to echo in its E1001, when it has a valid one."""
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):
-        return ""
-    correlation_id = message.get("correlationID") if isinstance(message, dict) else None
-    if isinstance(correlation_id, str) and len(correlation_id) <= MAX_CORRELATION_ID:
-        return correlation_id
-    return ""
 
 
 class Session:
     """The state and tasks of one accepted connection; :meth:`run` serves it until it closes.
 
-    ``ticks_per_second`` is each token's mean tick rate (0: snapshots only); ``max_tokens`` caps
-    the distinct tokens held, whatever their modes; ``rng`` spaces the ticks.
+    ``account`` is who connected (a client code, an API key's owner); ``ticks_per_second`` is
+    each token's mean tick rate (0: snapshots only); ``max_tokens`` caps the distinct tokens
+    held, whatever their modes; ``rng`` spaces the ticks. A broker's dialect subclasses it with
+    :meth:`answer` and :meth:`send_packets`, and :meth:`packet` for its tick layout.
     """
 
     def __init__(
         self,
         connection_id: int,
-        client_code: str,
+        account: str,
         websocket: ServerConnection,
         market: Market,
         *,
@@ -101,34 +82,35 @@ class Session:
         rng: random.Random,
     ) -> None:
         self.id = connection_id
-        self.client_code = client_code
+        self.account = account
         self.websocket = websocket
         self._market = market
         self._rate = ticks_per_second
-        self._max_tokens = max_tokens
+        self.max_tokens = max_tokens
         self._rng = rng
-        self._held: dict[Key, _Holding] = {}
+        self.held: dict[Hashable, Holding] = {}
         # (due loop time, tie-breaker, holding); a holding left with no mode is skipped and
         # dropped when it comes due.
-        self._due: list[tuple[float, int, _Holding]] = []
+        self._due: list[tuple[float, int, Holding]] = []
         self._order = itertools.count()
-        self._snapshots: deque[tuple[_Holding, int]] = deque()
+        self._snapshots: deque[tuple[Holding, int]] = deque()
         self._wake = asyncio.Event()
         self.finished = asyncio.Event()
 
     @property
     def info(self) -> ConnectionInfo:
-        return ConnectionInfo(self.id, self.client_code, len(self._held), frozenset(self._held))
+        return ConnectionInfo(self.id, self.account, len(self.held), frozenset(self.held))
 
-    def holds(self, key: Key) -> bool:
-        return key in self._held
+    def holds(self, key: Hashable) -> bool:
+        return key in self.held
 
     async def run(self) -> None:
         """Read requests and send ticks until the connection closes."""
-        tasks = (
+        tasks = [
             asyncio.create_task(self._read_requests()),
             asyncio.create_task(self._send_ticks()),
-        )
+            *(asyncio.create_task(task) for task in self.background()),
+        ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -139,82 +121,77 @@ class Session:
             if isinstance(outcome, Exception):
                 raise outcome
 
-    # Requests
+    def background(self) -> list[Any]:
+        """More coroutines to run beside the reader and the sender (a heartbeat, say)."""
+        return []
+
+    # What a dialect provides
+
+    async def answer(self, message: str | bytes) -> None:
+        """Answer one request."""
+        raise NotImplementedError
+
+    def packet(self, holding: Holding, mode: int, timestamp_ms: int) -> bytes:
+        """The token's current state as one ``mode`` packet."""
+        raise NotImplementedError
+
+    async def send_packets(self, packets: list[bytes]) -> None:
+        """Send the packets of one wake-up."""
+        raise NotImplementedError
+
+    def log_refusal(self, code: str, reason: str) -> None:
+        log.info("connection %d: refused request (%s): %s", self.id, code, reason)
+
+    # Holding and letting go
+
+    def hold(self, key: Hashable, mode: int) -> None:
+        """Hold ``key`` in ``mode`` too, with a snapshot of it in that mode."""
+        holding = self.held.get(key)
+        if holding is None:
+            holding = self.held[key] = Holding(key, self._market.walk(key, now_ms()))
+            if self._rate:
+                due = asyncio.get_running_loop().time() + self._rng.expovariate(self._rate)
+                heapq.heappush(self._due, (due, next(self._order), holding))
+        if mode not in holding.modes:
+            holding.modes.append(mode)
+            self._snapshots.append((holding, mode))
+        self._wake.set()
+
+    def drop(self, key: Hashable, mode: int | None = None) -> None:
+        """Stop holding ``key`` in ``mode`` (every mode: ``None``); with none left it is freed."""
+        holding = self.held.get(key)
+        if holding is None:
+            return
+        if mode is None:
+            holding.modes.clear()
+        elif mode in holding.modes:
+            holding.modes.remove(mode)
+        if not holding.modes:
+            del self.held[key]
+
+    # Requests and ticks
 
     async def _read_requests(self) -> None:
         try:
             async for message in self.websocket:
-                await self._answer(message)
+                await self.answer(message)
         except ConnectionClosed:
             pass
 
-    async def _answer(self, message: str | bytes) -> None:
-        if isinstance(message, bytes):
-            await self._refuse(ERROR_INVALID_PAYLOAD, "", "binary frame")
-            return
-        if message == "ping":
-            await self.websocket.send("pong")
-            return
-        try:
-            request = parse_request(message)
-        except ProtocolError as exc:
-            await self._refuse(ERROR_INVALID_PAYLOAD, _correlation_id(message), str(exc))
-            return
-        if request.action == SUBSCRIBE:
-            await self._subscribe(request)
-        else:
-            self._unsubscribe(request)
-
-    async def _refuse(self, error: tuple[str, str], correlation_id: str, reason: str) -> None:
-        log.info("connection %d: refused request (%s): %s", self.id, error[0], reason)
-        await self.websocket.send(error_frame(error, correlation_id))
-
-    async def _subscribe(self, request: Request) -> None:
-        """Hold every token of ``request`` in its mode, or none if that passes the token limit."""
-        tokens = dict.fromkeys(request.tokens)  # distinct, in request order
-        new = sum(key not in self._held for key in tokens)
-        if len(self._held) + new > self._max_tokens:
-            reason = f"{len(self._held)} tokens held + {new} new > {self._max_tokens}"
-            await self._refuse(ERROR_SUBSCRIPTION_LIMIT, request.correlation_id, reason)
-            return
-        now = asyncio.get_running_loop().time()
-        now_ms = _now_ms()
-        for key in tokens:
-            holding = self._held.get(key)
-            if holding is None:
-                holding = self._held[key] = _Holding(self._market.walk(*key, now_ms))
-                if self._rate:
-                    due = now + self._rng.expovariate(self._rate)
-                    heapq.heappush(self._due, (due, next(self._order), holding))
-            if request.mode not in holding.modes:
-                holding.modes.append(request.mode)
-                self._snapshots.append((holding, request.mode))
-        self._wake.set()
-
-    def _unsubscribe(self, request: Request) -> None:
-        """Drop the request's mode of each token; a token left with no mode is freed."""
-        for key in request.tokens:
-            holding = self._held.get(key)
-            if holding is not None and request.mode in holding.modes:
-                holding.modes.remove(request.mode)
-                if not holding.modes:
-                    del self._held[key]
-
-    # Ticks
-
     async def _send_ticks(self) -> None:
         loop = asyncio.get_running_loop()
-        send = self.websocket.send
         due, snapshots, wake = self._due, self._snapshots, self._wake
         expovariate = self._rng.expovariate
+        packet, send = self.packet, self.send_packets
         try:
             while True:
                 # Cleared before the work, so that a subscription during a send wakes us again.
                 wake.clear()
+                packets = []
                 while snapshots:
                     holding, mode = snapshots.popleft()
                     if mode in holding.modes:
-                        await send(holding.walk.frame(mode, _now_ms()))
+                        packets.append(packet(holding, mode, now_ms()))
                 horizon = loop.time() + BATCH_WINDOW
                 while due and due[0][0] <= horizon:
                     at, order, holding = due[0]
@@ -222,11 +199,12 @@ class Session:
                         heapq.heappop(due)
                         continue
                     heapq.heapreplace(due, (at + expovariate(self._rate), order, holding))
-                    walk = holding.walk
-                    timestamp = _now_ms()
-                    walk.step(timestamp)
+                    timestamp = now_ms()
+                    holding.walk.step(timestamp)
                     for mode in holding.modes:
-                        await send(walk.frame(mode, timestamp))
+                        packets.append(packet(holding, mode, timestamp))
+                if packets:
+                    await send(packets)
                 timer = loop.call_at(due[0][0], wake.set) if due else None
                 await wake.wait()
                 if timer is not None:

@@ -6,7 +6,8 @@ a packet is packed or unpacked in a single call. Prices on the wire are integer 
 for currency derivatives); :func:`normalise` turns a packet into FeedPool's tick in rupees.
 
 Both the adapter (decoding) and the exchange simulator (encoding) use this module, so the two
-cannot drift apart.
+cannot drift apart. Nothing outside Angel One's package and the simulator's SmartStream side
+imports it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-# Subscription modes, shared by the broker protocol and the client API.
-LTP, QUOTE, SNAP_QUOTE = 1, 2, 3
-MODES = (LTP, QUOTE, SNAP_QUOTE)
-MODE_NAMES = {LTP: "LTP", QUOTE: "QUOTE", SNAP_QUOTE: "DEPTH"}
+from backend.feed import DEPTH, DEPTH_LEVELS, LTP, MODES, QUOTE, quote_change
+
+# SmartStream's modes are FeedPool's: 1 LTP, 2 Quote, 3 SnapQuote (best five, FeedPool's Depth).
+SNAP_QUOTE = DEPTH
 
 SUBSCRIBE, UNSUBSCRIBE = 1, 0
 
@@ -50,7 +51,6 @@ HTTP_CONNECTION_LIMIT = "Invalid Request. Connection Limit Exceeded."
 
 MAX_CORRELATION_ID = 10
 TOKEN_FIELD_SIZE = 25
-DEPTH_LEVELS = 5
 
 _HEADER = "<BB25sqqq"  # mode, exchange type, token, sequence, exchange timestamp, ltp
 _QUOTE_TAIL = "qqqddqqqq"  # ltq, avg price, volume, total buy, total sell, open, high, low, close
@@ -211,7 +211,7 @@ def normalise(packet: Packet, symbol: str, exchange: str) -> dict[str, Any]:
     }
     if packet.mode >= QUOTE:
         close = packet.close / div
-        change = ltp - close if close else 0.0
+        change, change_percent = quote_change(ltp, close)
         average = packet.average_price / div
         tick.update(
             open=packet.open / div,
@@ -224,8 +224,8 @@ def normalise(packet: Packet, symbol: str, exchange: str) -> dict[str, Any]:
             avg_trade_price=average,
             total_buy_quantity=int(packet.total_buy_quantity),
             total_sell_quantity=int(packet.total_sell_quantity),
-            change=round(change, 4),
-            change_percent=round(change / close * 100, 2) if close else 0.0,
+            change=change,
+            change_percent=change_percent,
         )
     if packet.mode == SNAP_QUOTE:
         tick.update(
@@ -284,9 +284,10 @@ def parse_request(text: str) -> Request:
         raise ProtocolError("request is not JSON") from None
     if not isinstance(message, dict):
         raise ProtocolError("request is not a JSON object")
+    # The documentation allows 10 characters, but the broker serves longer IDs and echoes them.
     correlation_id = message.get("correlationID", "")
-    if not isinstance(correlation_id, str) or len(correlation_id) > MAX_CORRELATION_ID:
-        raise ProtocolError("correlationID must be a string of at most 10 characters")
+    if not isinstance(correlation_id, str):
+        raise ProtocolError("correlationID must be a string")
     action = message.get("action")
     params = message.get("params")
     if action not in (SUBSCRIBE, UNSUBSCRIBE) or isinstance(action, bool):

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from backend.smartstream import protocol
-from backend.smartstream.protocol import Level, Packet
+from backend.brokers.angel import protocol
+from backend.brokers.angel.protocol import Level, Packet
 
 
 def _book() -> tuple[Level, ...]:
@@ -134,7 +134,7 @@ def test_request_round_trip():
         '{"action": 1, "params": {"mode": 1, "tokenList": []}}',
         '{"action": 1, "params": {"mode": 1, "tokenList": [{"exchangeType": 6, "tokens": ["1"]}]}}',
         '{"action": 1, "params": {"mode": 1, "tokenList": [{"exchangeType": 1, "tokens": [1]}]}}',
-        '{"correlationID": "abcdefghijk", "action": 1, "params": {"mode": 1, "tokenList": '
+        '{"correlationID": 12345, "action": 1, "params": {"mode": 1, "tokenList": '
         '[{"exchangeType": 1, "tokens": ["1"]}]}}',
     ],
 )

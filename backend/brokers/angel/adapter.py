@@ -1,0 +1,226 @@
+"""A client of one SmartStream connection: subscribes tokens, publishes their ticks, reconnects.
+
+The broker acknowledges nothing it accepts; it only answers a refusal (E1001, E1002) with a text
+frame naming the request's ``correlationID``. The broker handles a connection's messages in order,
+so after its requests the adapter sends a text ``ping`` and waits for the ``pong``: once it is
+back, every refusal of those requests has arrived. That makes :meth:`SmartStreamAdapter.hold`
+report exactly which instruments the broker refused.
+
+Credentials travel only in the upgrade request's headers; they never reach a log line, an error
+text or the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import count
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from backend.adapter import BrokerAdapter, Refusal, open_websocket
+from backend.brokers.angel import protocol
+from backend.instruments import Instrument
+from backend.secret import Secret
+
+#: Tokens per subscribe request. The broker refuses a request that would pass its limit whole, so
+#: smaller requests waste less of a connection's room when one is refused.
+REQUEST_TOKENS = 100
+HEARTBEAT_SECONDS = 10.0
+ANSWER_TIMEOUT = 15.0
+
+Key = tuple[int, str]  # (exchange type, token)
+
+
+@dataclass(frozen=True)
+class SmartStreamCredentials:
+    """What the broker checks on the upgrade request."""
+
+    client_code: str
+    api_key: Secret
+    feed_token: Secret
+    auth_token: Secret
+
+    def headers(self) -> dict[str, str]:
+        auth = self.auth_token.reveal()
+        return {
+            "Authorization": auth if auth.startswith("Bearer ") else f"Bearer {auth}",
+            "x-api-key": self.api_key.reveal(),
+            "x-client-code": self.client_code,
+            "x-feed-token": self.feed_token.reveal(),
+        }
+
+
+async def open_connection(
+    url: str, credentials: SmartStreamCredentials, what: str = "the connection"
+) -> ClientConnection:
+    """A SmartStream connection to ``url``, authenticated by ``credentials``."""
+    return await open_websocket(url, what, additional_headers=credentials.headers())
+
+
+async def check(url: str, credentials: SmartStreamCredentials) -> None:
+    """Open one connection to the broker and close it again."""
+    connection = await open_connection(url, credentials, "a test connection")
+    await connection.close()
+
+
+class SmartStreamAdapter(BrokerAdapter):
+    """One pooled SmartStream 2.0 connection."""
+
+    broker = "angel"
+
+    def __init__(
+        self, index: int, url: str, credentials: SmartStreamCredentials, **options
+    ) -> None:
+        super().__init__(index, url, **options)
+        self._credentials = credentials
+        self._pongs: deque[asyncio.Future[None] | None] = deque()
+        self._refusals: dict[str, tuple[str, str]] = {}
+        self._correlation = count(1)
+
+    @staticmethod
+    def key(instrument: Instrument) -> Key:
+        return protocol.EXCHANGE_TYPES[instrument.exchange], instrument.token
+
+    async def _open(self) -> ClientConnection:
+        return await open_connection(self.url, self._credentials, f"connection {self.index}")
+
+    async def _heartbeat(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+                self._pongs.append(None)
+                await ws.send("ping")
+
+    def _session_ended(self, reason: str) -> None:
+        while self._pongs:
+            waiter = self._pongs.popleft()
+            if waiter is not None and not waiter.done():
+                waiter.set_exception(ConnectionError(reason))
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def _subscribe(
+        self,
+        ws: ClientConnection,
+        instruments: Sequence[Instrument],
+        mode: int,
+        previous: dict[Hashable, int],
+    ) -> list[Refusal]:
+        refused = await self._request(ws, protocol.SUBSCRIBE, mode, instruments)
+        refused = await self._fill_up(ws, mode, refused)
+        refused_keys = {self.key(r.instrument) for r in refused}
+        moved: dict[int, list[Instrument]] = {}
+        for instrument in instruments:
+            old_mode = previous.get(self.key(instrument))
+            if old_mode is not None and self.key(instrument) not in refused_keys:
+                moved.setdefault(old_mode, []).append(instrument)
+        await self._unsubscribe(ws, moved)
+        return refused
+
+    async def _unsubscribe(
+        self, ws: ClientConnection, by_mode: dict[int, list[Instrument]]
+    ) -> None:
+        for mode, instruments in by_mode.items():
+            await self._request(ws, protocol.UNSUBSCRIBE, mode, instruments)
+
+    async def _fill_up(
+        self, ws: ClientConnection, mode: int, refused: list[Refusal]
+    ) -> list[Refusal]:
+        """Subscribe as many capacity-refused instruments as still fit; return what does not.
+
+        The broker refuses a request that would pass its limit whole, so the room left may be
+        smaller than a request yet larger than zero. Halving the refused list finds it: when a
+        half is taken whole the other half is tried next; when any of it is refused, the other
+        half cannot fit either and the search goes on among the refused part.
+        """
+        final = [r for r in refused if not r.capacity]
+        pending = [r for r in refused if r.capacity]
+        while len(pending) > 1:
+            half, rest = pending[: len(pending) // 2], pending[len(pending) // 2 :]
+            again = await self._request(ws, protocol.SUBSCRIBE, mode, [r.instrument for r in half])
+            if again:
+                final += rest
+                pending = again
+            else:
+                pending = rest
+        return final + pending
+
+    async def _request(
+        self, ws: ClientConnection, action: int, mode: int, instruments: Iterable[Instrument]
+    ) -> list[Refusal]:
+        """Send ``action`` for the instruments in batches, then wait until the broker is done."""
+        batches: dict[str, list[Instrument]] = {}
+        by_type: dict[int, list[Instrument]] = {}
+        for instrument in instruments:
+            by_type.setdefault(self.key(instrument)[0], []).append(instrument)
+        try:
+            for exchange_type, group in by_type.items():
+                for start in range(0, len(group), REQUEST_TOKENS):
+                    batch = group[start : start + REQUEST_TOKENS]
+                    correlation_id = f"fp{next(self._correlation) % 10**8}"
+                    batches[correlation_id] = batch
+                    tokens = {exchange_type: [i.token for i in batch]}
+                    await ws.send(protocol.request(action, mode, tokens, correlation_id))
+            await self._barrier(ws)
+        except (ConnectionClosed, ConnectionError, TimeoutError):
+            return []  # the reconnect subscribes everything held again
+        refused = []
+        for correlation_id, batch in batches.items():
+            answer = self._refusals.pop(correlation_id, None)
+            if answer is not None and action == protocol.SUBSCRIBE:
+                code, message = answer
+                capacity = code == protocol.ERROR_SUBSCRIPTION_LIMIT[0]
+                refused += [Refusal(i, code, message, capacity) for i in batch]
+        return refused
+
+    async def _barrier(self, ws: ClientConnection) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pongs.append(waiter)
+        await ws.send("ping")
+        await asyncio.wait_for(waiter, ANSWER_TIMEOUT)
+
+    # -- incoming -----------------------------------------------------------------------------
+
+    def _on_message(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            self._on_tick(message)
+        elif message == "pong":
+            self._on_pong()
+        else:
+            self._on_text(message)
+
+    def _on_tick(self, frame: bytes) -> None:
+        try:
+            packet = protocol.decode(frame)
+        except protocol.ProtocolError as exc:
+            self.log.warning("Connection %d: ignored a malformed tick: %s", self.index, exc)
+            return
+        route = self._routes.get(((packet.exchange_type, packet.token), packet.mode))
+        if route is not None:
+            symbol, exchange, topic = route
+            self._publish(topic, protocol.normalise(packet, symbol, exchange))
+
+    def _on_pong(self) -> None:
+        if self._pongs:
+            waiter = self._pongs.popleft()
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _on_text(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+            code, reason = message["errorCode"], message.get("errorMessage", "")
+            correlation_id = message.get("correlationID") or ""
+        except (json.JSONDecodeError, TypeError, KeyError):
+            self.log.warning(
+                "Connection %d: unexpected text from the broker: %.200s", self.index, text
+            )
+            return
+        self.log.warning("Connection %d: broker refused a request: %s %s", self.index, code, reason)
+        self._refusals[correlation_id] = (code, reason)

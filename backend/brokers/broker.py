@@ -1,0 +1,64 @@
+"""What FeedPool knows of one broker: a :class:`Broker`, each broker package's ``BROKER``.
+
+The rest of FeedPool reaches a broker only through this description: its real limits, the
+settings that hold its credentials, how it connects, where its instrument master is published and
+how that master reads. The bundled exchange simulator uses the same description to play the
+broker, so whatever works against the simulator runs the same code against the real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from backend.adapter import BrokerAdapter
+from backend.instruments import Instrument
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSetting:
+    """One setting of a broker: a credential (``secret``), a name (``text``) or a ``url``."""
+
+    name: str
+    label: str
+    kind: str = "text"
+    default: str = ""
+    #: Whether the broker cannot be used without it.
+    required: bool = True
+
+
+#: Builds a pooled connection: ``(index, url, credentials, **options)``.
+AdapterFactory = Callable[..., BrokerAdapter]
+
+
+@dataclass(frozen=True, slots=True)
+class Broker:
+    """One broker FeedPool can pool, as its package describes it."""
+
+    #: The ``BROKER`` setting's value, e.g. ``angel``.
+    name: str
+    #: The name shown to people, e.g. ``Angel One``.
+    label: str
+    #: The broker's real limits: market-data connections per account, symbols per connection.
+    max_connections: int
+    max_symbols: int
+    #: Its credential settings and the setting holding its WebSocket URL.
+    settings: tuple[BrokerSetting, ...]
+    url_setting: str
+    #: ``credentials(values)``: the adapter's credentials from ``{setting name: value}``.
+    credentials: Callable[[Mapping[str, Any]], Any]
+    #: The same credentials for the bundled simulator, from its accepted account.
+    simulator_credentials: Callable[[Any], Any]
+    #: Who the account is, from the credentials: shown in statistics.
+    user_id: Callable[[Any], str]
+    adapter: AdapterFactory
+    #: ``check(url, credentials)``: open one connection and close it; raises what connect does.
+    check: Callable[[str, Any], Any]
+    #: Where the broker publishes its instrument master, and the path of that URL.
+    master_url: str
+    master_path: str
+    #: ``read_master(data, source)``: the instruments of a downloaded master.
+    read_master: Callable[[bytes, str], list[Instrument]]
+    #: ``write_master(instruments)``: a master in the broker's format (the simulator serves it).
+    write_master: Callable[[Iterable[Instrument]], bytes]
