@@ -97,8 +97,7 @@ async def broker_master(
     source = source or broker.master_url
     if not is_url(source):
         return InstrumentMaster(_read_file(Path(source), broker.read_master))
-    folder = cache_dir() if folder is None else folder
-    cached = folder / f"{broker.name}-{hashlib.sha256(shown(source).encode()).hexdigest()[:12]}"
+    cached = cache_path(broker, source, folder)
     today = _trading_date(time.time() if now is None else now)
     if cached.is_file() and _trading_date(cached.stat().st_mtime) == today:
         log.info("Instrument master: today's copy from %s", shown(source))
@@ -120,6 +119,18 @@ async def broker_master(
     _keep(cached, body)
     log.info("Instrument master: %d instruments from %s", len(instruments), shown(source))
     return InstrumentMaster(instruments)
+
+
+def cache_path(broker: Broker, source: str = "", folder: Path | None = None) -> Path:
+    """Where the master downloaded from ``source`` (default: the published URL) is kept."""
+    digest = hashlib.sha256(shown(source or broker.master_url).encode()).hexdigest()[:12]
+    return (cache_dir() if folder is None else folder) / f"{broker.name}-{digest}"
+
+
+def cached_master(broker: Broker, source: str = "") -> InstrumentMaster | None:
+    """The master the backend last downloaded from ``source``, without downloading; or none."""
+    path = Path(source) if source and not is_url(source) else cache_path(broker, source)
+    return InstrumentMaster(_read_file(path, broker.read_master)) if path.is_file() else None
 
 
 async def served_master(broker: Broker, url: str) -> InstrumentMaster:

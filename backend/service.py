@@ -48,15 +48,6 @@ class StartupError(Exception):
         self.message = message
 
 
-def broker_credentials(settings: Settings) -> Any:
-    """The broker's credentials from the settings; :class:`SettingsError` if one is missing."""
-    broker = settings.broker
-    for setting in broker.settings:
-        if setting.required and not getattr(settings, setting.name):
-            raise SettingsError(setting.name, "", f"required when BROKER={broker.name}")
-    return broker.credentials(settings.broker_values)
-
-
 class Backend:
     """The simulator (when ``BROKER=simulator``), the bus, the pool and the client API.
 
@@ -139,9 +130,10 @@ class Backend:
             master = self.master or await self._master(served_master(broker, self.simulator.master))
             return self.simulator.url, credentials, master
         try:
-            credentials = broker_credentials(settings)
+            settings.check_credentials()
         except SettingsError as exc:
             raise StartupError(INVALID_SETTING, str(exc)) from None
+        credentials = broker.credentials(settings.broker_values)
         url = getattr(settings, broker.url_setting)
         try:
             await broker.check(url, credentials)

@@ -113,7 +113,9 @@ def _limit(high: int) -> Callable[[str, str], int]:
             return bounded(name, text)
         except SettingsError:
             raise SettingsError(
-                name, text, f"expected a whole number from 1 to {high}, or empty for the broker's"
+                name,
+                text,
+                f"expected a whole number from 1 to {high}, or empty for the broker's own limit",
             ) from None
 
     return parse
@@ -240,6 +242,14 @@ class Settings:
             )
             if value is not None and value > limit
         ]
+
+    def check_credentials(self) -> None:
+        """:class:`SettingsError` naming the first credential a real broker needs and lacks."""
+        if self.BROKER == SIMULATOR:
+            return
+        for setting in self.broker.settings:
+            if setting.required and not getattr(self, setting.name):
+                raise SettingsError(setting.name, "", f"required when BROKER={self.BROKER}")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed, each validated like a loaded value."""

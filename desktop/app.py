@@ -27,8 +27,9 @@ from PySide6.QtWidgets import QApplication
 import qasync  # after PySide6: qasync uses the Qt binding already imported
 
 from backend.instruments import InstrumentMaster, MasterFormatError, load_master
+from backend.master_source import cached_master
 from backend.resources import resource_path
-from backend.settings import SettingsError, load_settings
+from backend.settings import SIMULATOR, Settings, SettingsError, load_settings
 from desktop.backend_link import BackendLink
 from desktop.log_handler import LogModelHandler
 from desktop.main_window import APPLICATION, ORGANISATION, MainWindow
@@ -50,17 +51,26 @@ def has_display(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
 
 
 def load_instrument_master() -> InstrumentMaster | None:
-    """The master the settings name (or the bundled one); ``None`` if it cannot be loaded."""
+    """The master symbols are completed and checked against; ``None`` if there is none yet.
+
+    With the simulator: the master the settings name, or the bundled one. With a real broker:
+    the copy of the broker's master its backend last downloaded.
+    """
     try:
-        path = load_settings().INSTRUMENT_MASTER or None
+        settings = load_settings()
     except SettingsError as exc:
         logger.warning("settings: %s; using the bundled instrument master", exc)
-        path = None
+        settings = Settings()
     try:
-        return load_master(path)
+        if settings.BROKER == SIMULATOR:
+            return load_master(settings.INSTRUMENT_MASTER or None)
+        master = cached_master(settings.broker, settings.INSTRUMENT_MASTER)
     except (MasterFormatError, OSError) as exc:
         logger.warning("instrument master not loaded, symbols will not be checked: %s", exc)
         return None
+    if master is None:
+        logger.info("no instrument master downloaded yet; symbols will not be checked")
+    return master
 
 
 async def serve(window: MainWindow, link: BackendLink) -> int:

@@ -1,5 +1,8 @@
 """The settings dialog: broker and credentials, pool limits and ports, saved to settings.json.
 
+The brokers and their credential fields come from :data:`backend.brokers.BROKERS`; the pool's
+limits show the chosen broker's real ones until the trader sets others.
+
 Open it with ``open()``: it is window-modal and does not block the event loop. Saving checks the
 values with :mod:`backend.settings` first; a bad one is named in the dialog, which stays open.
 Credentials are password fields and are never logged.
@@ -21,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.settings import SECRET_SETTINGS, SettingsError
+from backend.brokers import BROKERS
+from backend.settings import SECRET_SETTINGS, SIMULATOR, SettingsError
 from desktop.dialog_parts import error_label, save_cancel_buttons
 from desktop.settings_file import (
     current_values,
@@ -32,13 +36,7 @@ from desktop.settings_file import (
     write_settings,
 )
 
-BROKER_CHOICES = {"simulator": "Simulator", "angel": "Angel One"}
-ANGEL_FIELDS = {
-    "ANGEL_CLIENT_CODE": "Client code",
-    "ANGEL_API_KEY": "API key",
-    "ANGEL_FEED_TOKEN": "Feed token",
-    "ANGEL_AUTH_TOKEN": "Auth token",
-}
+BROKER_CHOICES = {SIMULATOR: "Simulator", **{b.name: b.label for b in BROKERS.values()}}
 POOL_FIELDS = {
     "MAX_SYMBOLS_PER_WEBSOCKET": "Symbols per connection",
     "MAX_WEBSOCKET_CONNECTIONS": "Connections",
@@ -63,10 +61,19 @@ class SettingsDialog(QDialog):
         for broker, label in BROKER_CHOICES.items():
             self.broker_combo.addItem(label, broker)
         self.broker_combo.currentIndexChanged.connect(self._enable_broker_fields)
+        self.simulated_combo = QComboBox(self)
+        for broker in BROKERS.values():
+            self.simulated_combo.addItem(broker.label, broker.name)
+        self.simulated_combo.currentIndexChanged.connect(self._enable_broker_fields)
         broker_form = QFormLayout()
         broker_form.addRow("Broker", self.broker_combo)
-        self.angel_group = self._group("Angel One", ANGEL_FIELDS)
-        broker_form.addRow(self.angel_group)
+        broker_form.addRow("Simulator speaks", self.simulated_combo)
+        self.broker_groups = {
+            broker.name: self._group(broker.label, {s.name: s.label for s in broker.settings})
+            for broker in BROKERS.values()
+        }
+        for group in self.broker_groups.values():
+            broker_form.addRow(group)
 
         self.error_label = error_label(self)
         buttons = save_cancel_buttons(self, self.save, self.reject)
@@ -102,6 +109,8 @@ class SettingsDialog(QDialog):
             problem = f"{exc}. Saving replaces the file."
         self._file_readable = problem is None
         self.broker_combo.setCurrentIndex(max(self.broker_combo.findData(values["BROKER"]), 0))
+        simulated = self.simulated_combo.findData(values["SIMULATOR_BROKER"])
+        self.simulated_combo.setCurrentIndex(max(simulated, 0))
         for name, field in self.fields.items():
             field.setText(values[name])
         self._enable_broker_fields()
@@ -118,6 +127,7 @@ class SettingsDialog(QDialog):
         """The dialog's values by setting name, as typed."""
         values = {name: field.text() for name, field in self.fields.items()}
         values["BROKER"] = self.broker_combo.currentData()
+        values["SIMULATOR_BROKER"] = self.simulated_combo.currentData()
         return values
 
     def save(self) -> bool:
@@ -147,4 +157,14 @@ class SettingsDialog(QDialog):
         self.error_label.show()
 
     def _enable_broker_fields(self) -> None:
-        self.angel_group.setEnabled(self.broker_combo.currentData() == "angel")
+        chosen = self.broker_combo.currentData()
+        self.simulated_combo.setEnabled(chosen == SIMULATOR)
+        for name, group in self.broker_groups.items():
+            group.setVisible(name == chosen)
+        broker = BROKERS[self.simulated_combo.currentData() if chosen == SIMULATOR else chosen]
+        limits = {
+            "MAX_SYMBOLS_PER_WEBSOCKET": broker.max_symbols,
+            "MAX_WEBSOCKET_CONNECTIONS": broker.max_connections,
+        }
+        for name, limit in limits.items():
+            self.fields[name].setPlaceholderText(f"{limit:,} ({broker.label}'s limit)")

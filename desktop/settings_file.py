@@ -24,7 +24,6 @@ from backend.settings import (
 )
 from desktop.atomic_write import write_atomically
 
-ANGEL_REQUIRED = ("ANGEL_CLIENT_CODE", "ANGEL_API_KEY", "ANGEL_FEED_TOKEN", "ANGEL_AUTH_TOKEN")
 FILE_MODE = 0o600
 
 
@@ -39,8 +38,7 @@ def read_saved_settings(path: Path) -> dict[str, Any]:
 
 def default_values() -> dict[str, str]:
     """Every setting's default as text."""
-    defaults = Settings()
-    return {name: _text(getattr(defaults, name)) for name in Settings.__dataclass_fields__}
+    return {name: _text(value) for name, value in Settings().values().items()}
 
 
 def current_values(path: Path) -> dict[str, str]:
@@ -58,14 +56,11 @@ def _text(value: object) -> str:
 def validate(values: Mapping[str, str]) -> Settings:
     """The settings ``values`` describe, or :class:`SettingsError` for the first bad one.
 
-    Beyond each value's own check: Angel One needs all four credentials, and the bus and the
+    Beyond each value's own check: a real broker needs its credentials, and the bus and the
     WebSocket API cannot share a port.
     """
     settings = Settings().replace(**values)
-    if settings.BROKER == "angel":
-        for name in ANGEL_REQUIRED:
-            if not getattr(settings, name):
-                raise SettingsError(name, values.get(name, ""), "required for the Angel One broker")
+    settings.check_credentials()
     if settings.ZMQ_PORT and settings.ZMQ_PORT == settings.WEBSOCKET_PORT:
         raise SettingsError("WEBSOCKET_PORT", settings.WEBSOCKET_PORT, "must differ from ZMQ_PORT")
     return settings

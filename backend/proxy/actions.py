@@ -16,6 +16,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
+from backend.brokers import BROKERS
 from backend.feed import (
     AUTHENTICATION_ERROR,
     CONNECTED,
@@ -36,7 +37,6 @@ from backend.proxy.messages import (
     request_id,
 )
 from backend.proxy.session import ClientSession
-from backend.brokers import BROKERS
 from backend.secret import Secret
 from backend.settings import SIMULATOR
 

@@ -7,6 +7,7 @@ import logging
 import stat
 
 import pytest
+from PySide6.QtWidgets import QLineEdit
 
 from backend.settings import load_settings
 from desktop.settings_dialog import SettingsDialog
@@ -24,8 +25,21 @@ def test_opens_without_blocking_and_shows_defaults(dialog):
     assert dialog.isVisible()
     assert dialog.broker_combo.currentData() == "simulator"
     assert dialog.fields["WEBSOCKET_PORT"].text() == "8765"
-    assert dialog.fields["MAX_SYMBOLS_PER_WEBSOCKET"].text() == "1000"
-    assert not dialog.angel_group.isEnabled()
+    assert dialog.fields["MAX_SYMBOLS_PER_WEBSOCKET"].text() == ""
+    assert dialog.fields["MAX_SYMBOLS_PER_WEBSOCKET"].placeholderText().startswith("1,000 ")
+    assert not dialog.broker_groups["angel"].isVisible()
+
+
+def test_zerodha_shows_its_fields_and_its_limit(dialog):
+    dialog.broker_combo.setCurrentIndex(dialog.broker_combo.findData("zerodha"))
+    assert dialog.broker_groups["zerodha"].isVisible()
+    assert not dialog.broker_groups["angel"].isVisible()
+    assert dialog.fields["KITE_ACCESS_TOKEN"].echoMode() == QLineEdit.EchoMode.Password
+    assert dialog.fields["MAX_SYMBOLS_PER_WEBSOCKET"].placeholderText().startswith("3,000 ")
+    dialog.fields["KITE_API_KEY"].setText("kite-key")
+    assert dialog.save() is False
+    assert "KITE_ACCESS_TOKEN" in dialog.error_label.text()
+    assert "kite-key" not in dialog.error_label.text()
 
 
 def test_bad_port_is_refused_with_a_message_naming_it(qtbot, dialog):
@@ -62,7 +76,7 @@ def test_good_values_are_saved_privately_and_applied(qtbot, dialog):
 
 def test_angel_one_needs_credentials_which_are_masked_in_errors(dialog):
     dialog.broker_combo.setCurrentIndex(dialog.broker_combo.findData("angel"))
-    assert dialog.angel_group.isEnabled()
+    assert dialog.broker_groups["angel"].isVisible()
     dialog.fields["ANGEL_CLIENT_CODE"].setText("A123")
     dialog.fields["ANGEL_API_KEY"].setText("key-secret")
     assert dialog.save() is False
