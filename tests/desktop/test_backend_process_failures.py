@@ -54,8 +54,8 @@ def test_a_bad_setting_fails_for_good_with_the_backends_reason(process, qtbot):
     qtbot.waitUntil(lambda: process.state == FAILED, timeout=WAIT_MS)
     assert states[-1] == (
         FAILED,
-        "invalid setting MAX_WEBSOCKET_CONNECTIONS='0': expected a whole number from 1 to 100"
-        " (INVALID_SETTING); correct it in File > Settings",
+        "invalid setting MAX_WEBSOCKET_CONNECTIONS='0': expected a whole number from 1 to 100,"
+        " or empty for the broker's own limit (INVALID_SETTING); correct it in File > Settings",
     )
     assert RESTARTING not in [state for state, _ in states]
 
