@@ -709,3 +709,26 @@ def test_the_command_line_help_shows_the_defaults():
         assert f"(default: {default})" in shown
     assert f"(default: {defaults.auth_token})" in shown
     assert "--ticks-per-second" in shown and "--max-tokens" in shown
+
+
+async def test_long_correlation_ids_are_served_as_the_broker_serves_them(start):
+    """OpenAlgo's Angel adapter sends 14 to 21 characters; the broker streams to it."""
+    simulator = await start(max_tokens=1)
+    correlation_id = "openalgo-20-chars-id"
+    assert len(correlation_id) == 20
+    request = json.dumps(
+        {
+            "correlationID": correlation_id,
+            "action": 1,
+            "params": {"mode": LTP, "tokenList": [{"exchangeType": 1, "tokens": ["3045"]}]},
+        }
+    )
+    async with client(simulator) as ws:
+        await ws.send(request)
+        assert keys_seen(await ticks(ws, lambda received: bool(received))) == {(LTP, *SBIN)}
+        # A refusal names the long ID as it was sent.
+        over = request.replace('"3045"', '"2885"')
+        texts, _ = await answer(ws, over)
+        assert [json.loads(t) for t in texts] == [
+            error(protocol.ERROR_SUBSCRIPTION_LIMIT, correlation_id)
+        ]
