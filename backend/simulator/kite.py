@@ -27,19 +27,19 @@ from websockets.http11 import Request
 
 from backend.brokers.zerodha.protocol import (
     FEEDPOOL_MODES,
-    FULL_PACKET,
     HEARTBEAT,
-    INDEX_FULL_PACKET,
-    INDEX_QUOTE_PACKET,
     INDICES,
-    LTP_PACKET,
-    QUOTE_PACKET,
     SEGMENTS,
     SET_MODE,
     SUBSCRIBE,
     ProtocolError,
     error_message,
     message,
+    pack_full,
+    pack_index_full,
+    pack_index_quote,
+    pack_ltp,
+    pack_quote,
     parse_request,
     segment_of,
 )
@@ -147,32 +147,38 @@ class KiteSession(Session):
         walk = holding.walk
         token = holding.key
         if mode == LTP:
-            return LTP_PACKET.pack(token, walk.ltp)
+            return pack_ltp(token, walk.ltp)
+        prices = {"high": walk.high, "low": walk.low, "open": walk.open, "close": walk.close}
         if segment_of(token) == INDICES:
-            ohlc = (walk.high, walk.low, walk.open, walk.close, walk.ltp - walk.close)
+            change = walk.ltp - walk.close
             if mode == QUOTE:
-                return INDEX_QUOTE_PACKET.pack(token, walk.ltp, *ohlc)
-            return INDEX_FULL_PACKET.pack(token, walk.ltp, *ohlc, timestamp_ms // 1000)
-        quote = (
+                return pack_index_quote(token, walk.ltp, change=change, **prices)
+            seconds = timestamp_ms // 1000
+            return pack_index_full(
+                token, walk.ltp, change=change, exchange_timestamp=seconds, **prices
+            )
+        quote = {
+            "last_quantity": walk.last_quantity,
+            "average_price": walk.average,
+            "volume": walk.volume,
+            "total_buy_quantity": walk.total_buy,
+            "total_sell_quantity": walk.total_sell,
+            **prices,
+        }
+        if mode == QUOTE:
+            return pack_quote(token, walk.ltp, **quote)
+        book = walk.book()
+        oi = walk.open_interest
+        return pack_full(
             token,
             walk.ltp,
-            walk.last_quantity,
-            walk.average,
-            walk.volume,
-            walk.total_buy,
-            walk.total_sell,
-            walk.open,
-            walk.high,
-            walk.low,
-            walk.close,
-        )
-        if mode == QUOTE:
-            return QUOTE_PACKET.pack(*quote)
-        book = walk.book()
-        depth = [value for at in range(0, len(book), 4) for value in book[at + 1 : at + 4]]
-        oi = walk.open_interest
-        return FULL_PACKET.pack(
-            *quote, walk.last_trade_time, oi, oi, oi, timestamp_ms // 1000, *depth
+            **quote,
+            last_trade_time=walk.last_trade_time,
+            oi=oi,
+            oi_day_high=oi,
+            oi_day_low=oi,
+            exchange_timestamp=timestamp_ms // 1000,
+            depth=[value for at in range(0, len(book), 4) for value in book[at + 1 : at + 4]],
         )
 
     async def send_packets(self, packets: list[bytes]) -> None:
