@@ -26,6 +26,8 @@ from backend.brokers import Broker
 from backend.instruments import Instrument, InstrumentMaster, MasterFormatError
 
 log = logging.getLogger("feedpool.master")
+# httpx logs each request with its whole URL, query included; this module logs what matters.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 #: The exchanges' time zone: a master is current on the trading date it was fetched.
 INDIA = datetime.timezone(datetime.timedelta(hours=5, minutes=30), "IST")
@@ -48,8 +50,8 @@ def is_url(source: str) -> bool:
 
 
 def shown(url: str) -> str:
-    """``url`` without its query string, which may carry credentials."""
-    return httpx.URL(url).copy_with(query=None).__str__()
+    """``url`` without its query string or user info, which may carry credentials."""
+    return str(httpx.URL(url).copy_with(query=None, userinfo=b""))
 
 
 async def download(url: str, what: str = "instrument master") -> bytes:

@@ -15,6 +15,7 @@ import psutil
 import pytest
 from proxy_client import API_KEY, BusMonitor, Client
 
+from backend.feed import TICK_FIELDS
 from backend.settings import log_dir
 
 START_TIMEOUT = 30.0
@@ -30,7 +31,11 @@ class BackendProcess:
     @classmethod
     async def start(cls, workdir: Path, *args: str, **env: str) -> tuple[BackendProcess, dict]:
         environment = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("ANGEL_", "FEEDPOOL_"))},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("ANGEL_", "KITE_", "FEEDPOOL_", "SIMULATOR_BROKER", "MAX_"))
+            },
             "WEBSOCKET_PORT": "0",
             "ZMQ_PORT": "0",
             "FEEDPOOL_API_KEY": API_KEY,
@@ -216,3 +221,45 @@ async def test_an_unreachable_broker_is_an_error_line_without_credentials(backen
     assert line["message"].startswith(f"cannot reach the broker at {url}")
     everything = json.dumps(line) + backend.stderr.read_text()
     assert "secret" not in everything
+
+
+@pytest.mark.parametrize(("broker", "capacity"), [("angel", 1000), ("zerodha", 3000)])
+async def test_the_same_client_gets_the_same_ticks_from_either_broker(backends, broker, capacity):
+    _, ready = await backends(SIMULATOR_BROKER=broker)
+    client = await Client.open(ready["ws"])
+    try:
+        wanted = {1: ("INFY", "NSE"), 2: ("NIFTY", "NSE_INDEX"), 3: ("NIFTY29DEC2626000CE", "NFO")}
+        for mode, symbol in wanted.items():
+            reply = await client.subscribe([symbol], mode=mode)
+            assert reply["status"] == "success", reply
+        for mode, (symbol, exchange) in wanted.items():
+            tick = await client.tick(mode=mode, symbol=symbol, exchange=exchange)
+            assert set(tick["data"]) == set(TICK_FIELDS[mode]), (broker, mode)
+            assert tick["data"]["ltp"] > 0 and tick["data"]["timestamp"] > 0
+        depth = (await client.tick(mode=3))["data"]["depth"]
+        assert [len(depth["buy"]), len(depth["sell"])] == [5, 5]
+        assert depth["buy"][0]["price"] < depth["sell"][0]["price"]
+        info = await client.request({"action": "get_broker_info"})
+        assert info["status"] == "success"
+        stats: dict = {}
+
+        def pool(topic: str, payload: dict) -> bool:
+            stats.update(payload)
+            return topic == "SYS.POOL" and payload["total_symbols"] == 3
+
+        bus = BusMonitor(ready["zmq"])
+        try:
+            await bus.until(pool)
+        finally:
+            bus.close()
+    finally:
+        await client.close()
+    assert stats["max_symbols_per_connection"] == capacity
+    assert stats["connections"][0]["capacity"] == capacity
+
+
+async def test_limits_above_the_brokers_warn_at_start_naming_the_limit(backends):
+    backend, ready = await backends(MAX_SYMBOLS_PER_WEBSOCKET="5000")
+    assert ready["event"] == "ready"
+    log = backend.stderr.read_text()
+    assert "MAX_SYMBOLS_PER_WEBSOCKET=5000 is more than Angel One allows (1000)" in log
