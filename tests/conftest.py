@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 import zmq
 import zmq.asyncio
+from backend_process import BackendProcess
 from proxy_client import start_proxy
 
 from backend.brokers import BROKERS
@@ -181,3 +182,18 @@ def bus(publisher):
     yield make
     for reader in readers:
         reader.close()
+
+
+@pytest.fixture
+async def backends(tmp_path):
+    started: list[BackendProcess] = []
+
+    async def start(*args: str, **env: str) -> tuple[BackendProcess, dict]:
+        backend, line = await BackendProcess.start(tmp_path, *args, **env)
+        started.append(backend)
+        return backend, line
+
+    yield start
+    for backend in started:
+        backend.kill()
+        await backend.process.wait()

@@ -4,84 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
-from proxy_client import API_KEY, BusMonitor, Client
+from proxy_client import BusMonitor, Client
 
 from backend.feed import TICK_FIELDS
 from backend.settings import log_dir
-
-START_TIMEOUT = 30.0
-
-
-class BackendProcess:
-    """A ``python -m backend`` subprocess; logs go to a file, the first stdout line is read."""
-
-    def __init__(self, process: asyncio.subprocess.Process, stderr: Path) -> None:
-        self.process = process
-        self.stderr = stderr
-
-    @classmethod
-    async def start(cls, workdir: Path, *args: str, **env: str) -> tuple[BackendProcess, dict]:
-        environment = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if not k.startswith(("ANGEL_", "KITE_", "FEEDPOOL_", "SIMULATOR_BROKER", "MAX_"))
-            },
-            "WEBSOCKET_PORT": "0",
-            "ZMQ_PORT": "0",
-            "FEEDPOOL_API_KEY": API_KEY,
-            "SIMULATOR_TICKS_PER_SECOND": "5",
-            "SIMULATOR_SEED": "7",
-            **env,
-        }
-        stderr = workdir / f"backend-{time.monotonic_ns()}.log"
-        with stderr.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "backend",
-                *args,
-                cwd=workdir,  # no stray .env
-                env=environment,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-            )
-        backend = cls(process, stderr)
-        line = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)
-        assert line, f"no ready line; stderr:\n{stderr.read_text()}"
-        return backend, json.loads(line)
-
-    async def exited(self, within: float = 10.0) -> int:
-        return await asyncio.wait_for(self.process.wait(), within)
-
-    def kill(self) -> None:
-        if self.process.returncode is None:
-            self.process.kill()
-
-
-@pytest.fixture
-async def backends(tmp_path):
-    started: list[BackendProcess] = []
-
-    async def start(*args: str, **env: str) -> tuple[BackendProcess, dict]:
-        backend, line = await BackendProcess.start(tmp_path, *args, **env)
-        started.append(backend)
-        return backend, line
-
-    yield start
-    for backend in started:
-        backend.kill()
-        await backend.process.wait()
 
 
 def free_port() -> int:

@@ -16,15 +16,15 @@ import os
 import re
 import signal
 import socket
-import sys
 from pathlib import Path
 
 import pytest
-from proxy_client import API_KEY, Client
+from proxy_client import Client
 
 from backend.brokers import BROKERS
 from backend.instruments import InstrumentMaster, MasterFormatError
-from backend.master_source import MasterUnavailableError, broker_master
+from backend.master_source import MasterUnavailableError, broker_master, cache_dir
+from backend.settings import log_dir
 from backend.simulator import ExchangeSimulator
 
 #: India's time zone, written here on its own: a copy is current on its trading date in India.
@@ -446,62 +446,10 @@ async def test_a_missing_local_file_names_the_path(tmp_path):
 # The backend process on a real broker (the simulator, in this process)
 
 
-class Backend:
-    """``python -m backend`` with its user dirs in ``home``; stderr goes to a file."""
-
-    def __init__(self, process: asyncio.subprocess.Process, stderr: Path, home: Path) -> None:
-        self.process = process
-        self.stderr = stderr
-        self.home = home
-
-    def masters(self) -> list[Path]:
-        folder = self.home / "xdg_cache_home" / "FeedPool" / "masters"
-        return sorted(folder.iterdir()) if folder.is_dir() else []
-
-
-@pytest.fixture
-async def backend(tmp_path):
-    started: list[Backend] = []
-
-    async def start(**env: str) -> tuple[Backend, dict]:
-        home = tmp_path / f"home-{len(started)}"
-        environment = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if not k.startswith(("ANGEL_", "KITE_", "FEEDPOOL_", "XDG_", "INSTRUMENT_"))
-            },
-            **{
-                f"XDG_{kind}_HOME": str(home / f"xdg_{kind.lower()}_home")
-                for kind in ("CONFIG", "DATA", "STATE", "CACHE")
-            },
-            "WEBSOCKET_PORT": "0",
-            "ZMQ_PORT": "0",
-            "FEEDPOOL_API_KEY": API_KEY,
-            **env,
-        }
-        stderr = tmp_path / f"backend-{len(started)}.log"
-        with stderr.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "backend",
-                cwd=tmp_path,  # no stray .env
-                env=environment,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-            )
-        started.append(Backend(process, stderr, home))
-        line = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)
-        assert line, f"no ready or error line; stderr:\n{stderr.read_text()}"
-        return started[-1], json.loads(line)
-
-    yield start
-    for running in started:
-        if running.process.returncode is None:
-            running.process.kill()
-        await running.process.wait()
+def cached_masters() -> list[Path]:
+    """The masters the backends of this test have kept in the user cache dir."""
+    folder = cache_dir()
+    return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
 def angel_settings(simulator: ExchangeSimulator, master_source: str) -> dict[str, str]:
@@ -523,12 +471,12 @@ def secrets_of(simulator: ExchangeSimulator) -> list[str]:
 
 
 async def test_the_backend_without_a_master_or_a_cached_copy_says_so_and_exits_1(
-    make_simulator, backend
+    make_simulator, backends
 ):
     simulator = await make_simulator()
     nowhere = f"http://127.0.0.1:{closed_port()}/x.json?api_key={SECRET}"
 
-    process, line = await backend(**angel_settings(simulator, nowhere))
+    process, line = await backends(**angel_settings(simulator, nowhere))
 
     assert await asyncio.wait_for(process.process.wait(), 10) == 1
     assert line["event"] == "error" and line["code"] == "INSTRUMENT_MASTER_ERROR"
@@ -536,18 +484,18 @@ async def test_the_backend_without_a_master_or_a_cached_copy_says_so_and_exits_1
     everything = json.dumps(line) + process.stderr.read_text()
     for secret in [*secrets_of(simulator), SECRET]:
         assert secret not in everything
-    assert process.masters() == []
+    assert cached_masters() == []
 
 
 async def test_the_backend_downloads_the_master_then_serves_a_subscription(
-    make_simulator, master, backend
+    make_simulator, master, backends
 ):
     simulator = await make_simulator()
 
-    process, ready = await backend(**angel_settings(simulator, simulator.master_url))
+    process, ready = await backends(**angel_settings(simulator, simulator.master_url))
 
     assert ready["event"] == "ready" and ready["broker"] == "angel", ready
-    [cached] = process.masters()
+    [cached] = cached_masters()
     assert keys(InstrumentMaster(BROKERS["angel"].read_master(cached.read_bytes(), "c"))) == keys(
         master
     )
@@ -567,19 +515,19 @@ async def test_the_backend_downloads_the_master_then_serves_a_subscription(
     assert await asyncio.wait_for(process.process.wait(), 10) == 0
 
 
-async def test_the_backends_log_never_shows_the_master_urls_query_string(make_simulator, backend):
+async def test_the_backends_log_never_shows_the_master_urls_query_string(make_simulator, backends):
     """The log goes to stderr, the log file and the bus: a query credential must stay out."""
     simulator = await make_simulator()
 
-    process, ready = await backend(
+    process, ready = await backends(
         **angel_settings(simulator, simulator.master_url + f"?api_key={SECRET}")
     )
 
     assert ready["event"] == "ready", ready
     process.process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.process.wait(), 10) == 0
-    [log_file] = process.home.glob("**/backend.log")
-    logged = process.stderr.read_text().splitlines() + log_file.read_text().splitlines()
+    logged = process.stderr.read_text().splitlines()
+    logged += (log_dir() / "backend.log").read_text().splitlines()
     assert any("Downloading the instrument master from" in line for line in logged)
     leaks = [line for line in logged if SECRET in line]
     assert not leaks

@@ -55,6 +55,11 @@ DERIVATIVE_TRADE_LOTS = 4
 MAX_LEVEL_LOTS = 200
 MAX_LEVEL_ORDERS = 30
 
+# Quantities stay within what every broker's wire carries (Kite's are uint32): the day's volume
+# stops growing there, and the opening figures start well below it.
+MAX_QUANTITY = 2**32 - 1
+OPENING_QUANTITY = MAX_QUANTITY // 8
+
 
 @dataclass(frozen=True, slots=True)
 class Listing:
@@ -166,13 +171,14 @@ class PriceWalk:
         self.week52_high = max(self.high, round(close * rng.uniform(1.05, 1.6) / tick) * tick)
         self.week52_low = min(self.low, max(round(close * rng.uniform(0.4, 0.95) / tick), 1) * tick)
 
-        self.volume = lot * rng.randint(1_000, 200_000)
+        self.volume = min(lot * rng.randint(1_000, 200_000), OPENING_QUANTITY)
         self.average = (self.low + self.high) // 2
         self.turnover = self.average * self.volume
         self.last_quantity = lot
-        self.total_buy = lot * rng.randint(500, 50_000)
-        self.total_sell = lot * rng.randint(500, 50_000)
-        self.open_interest = lot * rng.randint(1_000, 100_000) if listing.derivative else 0
+        self.total_buy = min(lot * rng.randint(500, 50_000), OPENING_QUANTITY)
+        self.total_sell = min(lot * rng.randint(500, 50_000), OPENING_QUANTITY)
+        open_interest = min(lot * rng.randint(1_000, 100_000), OPENING_QUANTITY)
+        self.open_interest = open_interest if listing.derivative else 0
         self.sequence = 1
         self.last_trade_time = now_ms // 1000
         self._book: tuple[int, ...] | None = None
@@ -200,13 +206,16 @@ class PriceWalk:
                 self.week52_low = min(self.week52_low, ltp)
         quantity = lot * (1 + int(rng.expovariate(self._trade_lots_rate)))
         self.last_quantity = quantity
-        self.volume += quantity
+        self.volume = min(self.volume + quantity, MAX_QUANTITY)
         self.turnover += self.ltp * quantity
         self.average = self.turnover // self.volume
-        self.total_buy = max(self.total_buy + int((rng.random() - 0.5) * 4 * quantity), lot)
-        self.total_sell = max(self.total_sell + int((rng.random() - 0.5) * 4 * quantity), lot)
+        buy = self.total_buy + int((rng.random() - 0.5) * 4 * quantity)
+        sell = self.total_sell + int((rng.random() - 0.5) * 4 * quantity)
+        self.total_buy = min(max(buy, lot), MAX_QUANTITY)
+        self.total_sell = min(max(sell, lot), MAX_QUANTITY)
         if self.open_interest:  # a derivative: its open interest never falls to zero
-            self.open_interest = max(self.open_interest + round(rng.gauss(0, 2)) * lot, lot)
+            open_interest = self.open_interest + round(rng.gauss(0, 2)) * lot
+            self.open_interest = min(max(open_interest, lot), MAX_QUANTITY)
         self.sequence += 1
         self.last_trade_time = now_ms // 1000
         self._book = None
