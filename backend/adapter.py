@@ -20,13 +20,12 @@ import random
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine, Hashable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+import picows
 
 from backend.bus import ZmqPublisher
 from backend.feed import (
@@ -41,14 +40,21 @@ from backend.feed import (
     tick_topic,
 )
 from backend.instruments import Instrument
-from backend.wire_log import MaskedLogger
 
 OPEN_TIMEOUT = 10.0
+#: Protocol pings after this long without data; the connection is lost without a pong as long.
+PING_SECONDS = 20.0
+MAX_FRAME_BYTES = 2**20
 RECONNECT_FIRST_DELAY = 0.5
 RECONNECT_MAX_DELAY = 30.0
 HTTP_TOO_MANY_REQUESTS = 429
 
 _creation = threading.local()
+
+#: picows's own records (a line per connection at INFO, the upgrade request below DEBUG) stay
+#: below the adapters'.
+WIRE_LOG = logging.getLogger("feedpool.broker.wire")
+WIRE_LOG.setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager
@@ -83,10 +89,95 @@ class ConnectionLimitError(BrokerConnectionError):
     """The broker refused a connection because the account has as many as it allows."""
 
 
+def _ignore(*_: Any) -> None:
+    pass
+
+
+class BrokerSocket(picows.WSListener):
+    """One WebSocket to a broker: each message in to ``on_message``; text requests out.
+
+    picows calls :meth:`on_ws_frame` for every frame as it is parsed, so a tick goes from the
+    socket's buffer to the adapter without a queue or a task switch. ``on_lost(socket, reason)``
+    hears when the connection ends.
+    """
+
+    def __init__(
+        self,
+        on_message: Callable[[str | bytes], None] = _ignore,
+        on_lost: Callable[[BrokerSocket, str], None] = _ignore,
+    ) -> None:
+        super().__init__()
+        self._on_message = on_message
+        self._on_lost = on_lost
+        self.transport: picows.WSTransport | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._parts: list[bytes] = []
+        self._binary = False
+        self.closed = False
+
+    def on_ws_connected(self, transport: picows.WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is picows.WSMsgType.BINARY or kind is picows.WSMsgType.TEXT:
+            self._binary = kind is picows.WSMsgType.BINARY
+            if frame.fin:
+                payload = frame.get_payload_as_bytes()
+                self._on_message(payload if self._binary else payload.decode())
+            else:
+                self._parts = [frame.get_payload_as_bytes()]
+        elif kind is picows.WSMsgType.CONTINUATION and self._parts:
+            self._parts.append(frame.get_payload_as_bytes())
+            if frame.fin:
+                payload, self._parts = b"".join(self._parts), []
+                self._on_message(payload if self._binary else payload.decode())
+        elif kind is picows.WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code(), frame.get_close_message())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        self.closed = True
+        self._writable.set()
+        received = transport.close_handshake and transport.close_handshake.recv
+        if received is not None:
+            reason = f"connection closed by the broker ({received.code} {received.reason})".strip()
+        else:
+            reason = "connection lost"
+        self._on_lost(self, reason)
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    async def send(self, text: str) -> None:
+        """Send a text frame, waiting while the socket's buffer is full; :class:`ConnectionError`
+        if the connection is gone."""
+        await self._writable.wait()
+        if self.closed or self.transport is None:
+            raise ConnectionError("the connection is closed")
+        self.transport.send(picows.WSMsgType.TEXT, text.encode())
+
+    async def close(self) -> None:
+        """Close the connection with the closing handshake."""
+        if self.transport is not None and not self.closed:
+            self.transport.send_close(picows.WSCloseCode.OK)
+            self.transport.disconnect()
+            await self.transport.wait_disconnected()
+
+
 async def open_websocket(
-    url: str, what: str, *, shown_url: str = "", **options: Any
-) -> ClientConnection:
-    """A WebSocket to a broker at ``url``; ``options`` go to websockets' ``connect``.
+    url: str,
+    what: str,
+    socket: BrokerSocket,
+    *,
+    shown_url: str = "",
+    headers: dict[str, str] | None = None,
+) -> BrokerSocket:
+    """``socket``, connected to a broker at ``url`` with the upgrade request's ``headers``.
 
     :class:`ConnectionLimitError` when the broker refuses it for the account's connection limit
     (HTTP 429), :class:`BrokerConnectionError` when it refuses it otherwise or cannot be reached.
@@ -95,25 +186,30 @@ async def open_websocket(
     """
     shown = shown_url or url
     try:
-        return await connect(
-            url,
-            open_timeout=OPEN_TIMEOUT,
-            ping_interval=20,
-            ping_timeout=20,
-            max_size=2**20,
-            compression=None,
-            logger=MaskedLogger(logging.getLogger("websockets.client")),
-            **options,
+        await asyncio.wait_for(
+            picows.ws_connect(
+                lambda: socket,
+                url,
+                extra_headers=headers,
+                websocket_handshake_timeout=OPEN_TIMEOUT,
+                logger_name=WIRE_LOG,
+                enable_auto_ping=True,
+                auto_ping_idle_timeout=PING_SECONDS,
+                auto_ping_reply_timeout=PING_SECONDS,
+                max_frame_size=MAX_FRAME_BYTES,
+            ),
+            OPEN_TIMEOUT,
         )
-    except InvalidStatus as exc:
-        status = exc.response.status_code
-        reason = exc.response.headers.get("x-error-message", "") or exc.response.reason_phrase
+    except picows.WSInvalidStatusError as exc:
+        status = exc.response.status
+        reason = exc.response.headers.get("x-error-message", "") or status.phrase
         error = ConnectionLimitError if status == HTTP_TOO_MANY_REQUESTS else BrokerConnectionError
-        raise error(f"the broker at {shown} refused {what}: HTTP {status} {reason}") from None
-    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        raise error(f"the broker at {shown} refused {what}: HTTP {int(status)} {reason}") from None
+    except (OSError, picows.WSError, TimeoutError) as exc:
         raise BrokerConnectionError(
             f"cannot reach the broker at {shown}: {exc or type(exc).__name__}"
         ) from None
+    return socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +224,7 @@ class Refusal:
 
 
 #: A held instrument's routes are keyed ``(key, mode)``; the key is the broker's name for it.
-Route = tuple[str, str, str]  # (symbol, exchange, topic)
+Route = tuple[str, str, bytes]  # (symbol, exchange, topic)
 
 
 class BrokerAdapter(ABC):
@@ -169,7 +265,7 @@ class BrokerAdapter(ABC):
         self._held: dict[Hashable, tuple[Instrument, int]] = {}
         #: ``(key, mode) -> (symbol, exchange, topic)`` for every mode subscribed.
         self._routes: dict[tuple[Hashable, int], Route] = {}
-        self._ws: ClientConnection | None = None
+        self._ws: BrokerSocket | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -182,13 +278,13 @@ class BrokerAdapter(ABC):
         """The broker's name for an instrument on the wire, as its ticks carry it."""
 
     @abstractmethod
-    async def _open(self) -> ClientConnection:
+    async def _open(self) -> BrokerSocket:
         """An authenticated connection; raises what :func:`open_websocket` raises."""
 
     @abstractmethod
     async def _subscribe(
         self,
-        ws: ClientConnection,
+        ws: BrokerSocket,
         instruments: Sequence[Instrument],
         mode: int,
         previous: dict[Hashable, int],
@@ -199,16 +295,14 @@ class BrokerAdapter(ABC):
         """
 
     @abstractmethod
-    async def _unsubscribe(
-        self, ws: ClientConnection, by_mode: dict[int, list[Instrument]]
-    ) -> None:
+    async def _unsubscribe(self, ws: BrokerSocket, by_mode: dict[int, list[Instrument]]) -> None:
         """Tell the broker to drop the instruments, each held at its mode."""
 
     @abstractmethod
     def _on_message(self, message: str | bytes) -> None:
         """Handle one message from the broker."""
 
-    async def _heartbeat(self, ws: ClientConnection) -> None:  # noqa: B027 - optional hook
+    async def _heartbeat(self, ws: BrokerSocket) -> None:  # noqa: B027 - optional hook
         """Keep the connection alive, if the broker asks for more than protocol pings."""
 
     def _session_ended(self, reason: str) -> None:  # noqa: B027 - optional hook
@@ -253,8 +347,7 @@ class BrokerAdapter(ABC):
         """The broker's URL as logs may show it."""
         return self.url
 
-    def _start_session(self, ws: ClientConnection) -> None:
-        self._spawn(self._read(ws))
+    def _start_session(self, ws: BrokerSocket) -> None:
         self._spawn(self._heartbeat(ws))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -262,19 +355,13 @@ class BrokerAdapter(ABC):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _read(self, ws: ClientConnection) -> None:
-        closed_by = "connection closed"
-        try:
-            async for message in ws:
-                self._on_message(message)
-        except ConnectionClosed as exc:
-            closed_by = f"connection lost ({exc})"
-        finally:
-            self._session_ended(closed_by)
+    def _connection_lost(self, ws: BrokerSocket, reason: str) -> None:
+        """``ws`` is closed: wake what waits on it and, unless closing, reconnect."""
+        self._session_ended(reason)
         if not self._closing and self._ws is ws:
             self._ws = None
-            self.log.warning("Connection %d: %s; reconnecting", self.index, closed_by)
-            self._spawn(self._reconnect(closed_by))
+            self.log.warning("Connection %d: %s; reconnecting", self.index, reason)
+            self._spawn(self._reconnect(reason))
 
     async def _reconnect(self, reason: str) -> None:
         self.set_state(RECONNECTING, reason)
@@ -303,7 +390,7 @@ class BrokerAdapter(ABC):
                     listener(self, refused)
             return
 
-    async def _subscribe_held(self, ws: ClientConnection) -> list[Refusal]:
+    async def _subscribe_held(self, ws: BrokerSocket) -> list[Refusal]:
         by_mode: dict[int, list[Instrument]] = {}
         for instrument, mode in self._held.values():
             by_mode.setdefault(mode, []).append(instrument)
@@ -373,7 +460,7 @@ class BrokerAdapter(ABC):
                 await self._unsubscribe(ws, by_mode)
 
     def _add_route(self, instrument: Instrument, mode: int) -> None:
-        topic = tick_topic(instrument.exchange, instrument.symbol, mode)
+        topic = tick_topic(instrument.exchange, instrument.symbol, mode).encode()
         self._routes[self.key(instrument), mode] = (instrument.symbol, instrument.exchange, topic)
 
     def _forget(self, instrument: Instrument) -> None:
@@ -384,8 +471,8 @@ class BrokerAdapter(ABC):
 
     # -- incoming -----------------------------------------------------------------------------
 
-    def _publish(self, topic: str, tick: dict[str, Any]) -> None:
+    def _publish(self, topic: bytes, tick: dict[str, Any]) -> None:
         """Put one normalised tick on the bus and count it."""
-        self.publisher.publish(topic, tick)
+        self.publisher.publish_tick(topic, tick)
         self.ticks_received += 1
         self.last_tick_at = time.monotonic()

@@ -1,12 +1,18 @@
-"""The ZeroMQ bus: one PUB socket per process that every tick and monitoring record goes out on.
+"""The ZeroMQ bus: one XPUB socket per process that every tick and monitoring record goes out on.
 
 Messages are two frames, ``[topic, JSON payload]``; the topics are in :mod:`backend.feed`
 (``{EXCHANGE}_{SYMBOL}_{MODE}`` for ticks, ``SYS.*`` for monitoring). The publisher binds;
 subscribers connect.
 
+Ticks take two roads from :meth:`ZmqPublisher.publish_tick`. Inside the process they go straight
+to the :attr:`~ZmqPublisher.tick_listener` (the client API), with no socket in between. On the
+socket they go out only to topics an outside subscriber asked for: an XPUB socket hears every
+subscription, so a tick nobody outside wants costs no send. Payloads are serialised once, with
+orjson.
+
 Socket options, chosen on purpose:
 
-- ``SNDHWM`` = :data:`SEND_HIGH_WATER_MARK` messages per subscriber. A PUB socket never blocks:
+- ``SNDHWM`` = :data:`SEND_HIGH_WATER_MARK` messages per subscriber. The socket never blocks:
   past the mark it drops messages for that subscriber only, so a stalled subscriber costs bounded
   memory and never slows the feed for anyone else.
 - ``LINGER`` = :data:`LINGER_MS`. On close, queued messages get that long to leave, then are
@@ -16,17 +22,21 @@ Socket options, chosen on purpose:
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
+import orjson
 import zmq
 
 log = logging.getLogger("feedpool.bus")
 
 SEND_HIGH_WATER_MARK = 100_000
 LINGER_MS = 200
+#: How often, at most, the publisher looks for new subscriptions (seconds).
+SUBSCRIPTIONS_CHECK = 0.01
 PORT_SEARCH_SPAN = 100
 
 
@@ -34,19 +44,29 @@ class BusBindError(OSError):
     """No port to bind the bus to."""
 
 
+#: Takes each tick inside the process: ``(topic, payload)``, both bytes.
+TickListener = Callable[[bytes, bytes], None]
+
+
 class ZmqPublisher:
-    """A PUB socket bound to ``host:port``, or to the next free port above it when that is taken.
+    """An XPUB socket bound to ``host:port``, or the next free port above it when that is taken.
 
     ``port`` 0 lets the system choose. :attr:`endpoint` is what was bound. :meth:`publish` may be
-    called from any thread.
+    called from any thread; :meth:`publish_tick` from the event loop's, where the adapters run.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5555) -> None:
         self._context = zmq.Context.instance()
-        self._socket = self._context.socket(zmq.PUB)
+        self._socket = self._context.socket(zmq.XPUB)
         self._socket.setsockopt(zmq.SNDHWM, SEND_HIGH_WATER_MARK)
         self._socket.setsockopt(zmq.LINGER, LINGER_MS)
         self._lock = threading.Lock()
+        #: The prefixes outside subscribers asked for, and whether each topic matches one.
+        self._prefixes: set[bytes] = set()
+        self._wanted: dict[bytes, bool] = {}
+        self._checked_at = 0.0
+        #: Where ticks go inside the process, if anywhere.
+        self.tick_listener: TickListener | None = None
         try:
             self.endpoint = self._bind(host, port)
         except BaseException:
@@ -76,10 +96,44 @@ class ZmqPublisher:
 
     def publish(self, topic: str, data: Any) -> None:
         """Send ``data`` as JSON on ``topic``. Thread-safe; never blocks on a slow subscriber."""
-        payload = json.dumps(data, separators=(",", ":")).encode()
+        self._send(topic.encode(), orjson.dumps(data))
+
+    def publish_tick(self, topic: bytes, tick: dict[str, Any]) -> None:
+        """Hand a tick to the process's listener, and send it if someone outside wants it."""
+        payload = orjson.dumps(tick)
+        listener = self.tick_listener
+        if listener is not None:
+            listener(topic, payload)
+        self._send(topic, payload)
+
+    def _send(self, topic: bytes, payload: bytes) -> None:
         with self._lock:
-            if not self.closed:
-                self._socket.send_multipart((topic.encode(), payload))
+            if self.closed:
+                return
+            socket = self._socket
+            now = time.monotonic()
+            if now - self._checked_at > SUBSCRIPTIONS_CHECK:
+                self._checked_at = now
+                if socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    self._hear_subscriptions()
+            wanted = self._wanted.get(topic)
+            if wanted is None:
+                wanted = self._wanted[topic] = any(map(topic.startswith, self._prefixes))
+            if wanted:
+                socket.send_multipart((topic, payload))
+
+    def _hear_subscriptions(self) -> None:
+        """Take in the subscriptions and unsubscriptions the XPUB socket has heard."""
+        while True:
+            try:
+                message = self._socket.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if message[:1] == b"\x01":
+                self._prefixes.add(message[1:])
+            elif message[:1] == b"\x00":
+                self._prefixes.discard(message[1:])
+        self._wanted.clear()
 
     def close(self) -> None:
         with self._lock:

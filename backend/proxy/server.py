@@ -2,7 +2,7 @@
 
 Each connection is a :class:`~backend.proxy.session.ClientSession`; its messages are carried out
 one at a time by :class:`~backend.proxy.actions.Actions`; ticks reach it from the bus through the
-:class:`~backend.proxy.ticks.TickReader`. The URL path is ignored.
+:class:`~backend.proxy.ticks.TickRouter`. The URL path is ignored.
 
 - A client that has not authenticated within :data:`AUTH_TIMEOUT` seconds is closed with code
   4401, reason ``auth timeout``.
@@ -33,7 +33,7 @@ from backend.proxy.index import SubscriptionIndex
 from backend.proxy.messages import MAX_MESSAGE_BYTES
 from backend.proxy.outbox import OUTBOX_LIMIT, STALL_SECONDS
 from backend.proxy.session import ClientSession
-from backend.proxy.ticks import TickReader
+from backend.proxy.ticks import TickRouter
 from backend.secret import Secret
 
 log = logging.getLogger("feedpool.proxy")
@@ -52,7 +52,7 @@ WIRE_LOG.setLevel(logging.WARNING)
 class WebSocketProxy:
     """Serves the client API for ``pool`` on ``host:port`` (port 0: a free port, see :attr:`url`).
 
-    Ticks are read from the bus at ``bus_endpoint``, by default where ``pool`` publishes.
+    Ticks come from ``pool``'s publisher, in the process.
     ``min_interval_ms`` above 0 limits each client to one update per subscription per interval
     (see :mod:`backend.proxy.throttle`). The other arguments exist for tests.
     """
@@ -64,7 +64,6 @@ class WebSocketProxy:
         *,
         host: str = "127.0.0.1",
         port: int = 8765,
-        bus_endpoint: str | None = None,
         min_interval_ms: int = 0,
         auth_timeout: float = AUTH_TIMEOUT,
         outbox_limit: int = OUTBOX_LIMIT,
@@ -73,7 +72,6 @@ class WebSocketProxy:
         self.pool = pool
         self.host = host
         self.port = port
-        self.bus_endpoint = bus_endpoint or pool.publisher.endpoint
         self.min_interval = min_interval_ms / 1000
         self.auth_timeout = auth_timeout
         self.outbox_limit = outbox_limit
@@ -84,8 +82,7 @@ class WebSocketProxy:
         self.sessions: dict[int, ClientSession] = {}
         self._numbers = itertools.count(1)
         self._server: Server | None = None
-        self._reader: TickReader | None = None
-        self._reader_task: asyncio.Task[None] | None = None
+        self._router: TickRouter | None = None
         self._closing = False
 
     @property
@@ -95,9 +92,9 @@ class WebSocketProxy:
         return f"ws://{host}:{self.port}"
 
     async def start(self) -> None:
-        """Start reading the bus and listening; :class:`OSError` if the port is taken."""
-        self._reader = TickReader(self.bus_endpoint, self.subscription_index)
-        self._reader_task = asyncio.get_running_loop().create_task(self._reader.run())
+        """Start taking ticks and listening; :class:`OSError` if the port is taken."""
+        self._router = TickRouter(self.subscription_index)
+        self.pool.publisher.tick_listener = self._router
         try:
             self._server = await serve(
                 self._serve,
@@ -110,7 +107,7 @@ class WebSocketProxy:
                 logger=WIRE_LOG,
             )
         except BaseException:
-            await self._stop_reader()
+            self._stop_routing()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("Client API listening on %s", self.url)
@@ -176,8 +173,8 @@ class WebSocketProxy:
             "url": self.url,
             "clients": len(self.sessions),
             "subscriptions": len(self.subscription_index),
-            "ticks_received": self._reader.received if self._reader else 0,
-            "ticks_malformed": self._reader.malformed if self._reader else 0,
+            "ticks_received": self._router.received if self._router else 0,
+            "ticks_malformed": self._router.malformed if self._router else 0,
             "sessions": [session.stats() for session in self.sessions.values()],
         }
 
@@ -196,12 +193,9 @@ class WebSocketProxy:
                 )
             )
             await self._server.wait_closed()
-        await self._stop_reader()
+        self._stop_routing()
         log.info("Client API closed")
 
-    async def _stop_reader(self) -> None:
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            await asyncio.gather(self._reader_task, return_exceptions=True)
-        if self._reader is not None:
-            self._reader.close()
+    def _stop_routing(self) -> None:
+        if self.pool.publisher.tick_listener is self._router:
+            self.pool.publisher.tick_listener = None

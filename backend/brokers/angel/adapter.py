@@ -20,10 +20,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import count
 
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
-
-from backend.adapter import BrokerAdapter, Refusal, open_websocket
+from backend.adapter import BrokerAdapter, BrokerSocket, Refusal, open_websocket
 from backend.brokers.angel import protocol
 from backend.instruments import Instrument
 from backend.secret import Secret
@@ -57,10 +54,14 @@ class SmartStreamCredentials:
 
 
 async def open_connection(
-    url: str, credentials: SmartStreamCredentials, what: str = "the connection"
-) -> ClientConnection:
-    """A SmartStream connection to ``url``, authenticated by ``credentials``."""
-    return await open_websocket(url, what, additional_headers=credentials.headers())
+    url: str,
+    credentials: SmartStreamCredentials,
+    what: str = "the connection",
+    socket: BrokerSocket | None = None,
+) -> BrokerSocket:
+    """``socket`` (default: one that ignores what arrives) connected to ``url`` as the account."""
+    socket = socket or BrokerSocket()
+    return await open_websocket(url, what, socket, headers=credentials.headers())
 
 
 async def check(url: str, credentials: SmartStreamCredentials) -> None:
@@ -87,11 +88,14 @@ class SmartStreamAdapter(BrokerAdapter):
     def key(instrument: Instrument) -> Key:
         return protocol.EXCHANGE_TYPES[instrument.exchange], instrument.token
 
-    async def _open(self) -> ClientConnection:
-        return await open_connection(self.url, self._credentials, f"connection {self.index}")
+    async def _open(self) -> BrokerSocket:
+        socket = BrokerSocket(self._on_message, self._connection_lost)
+        return await open_connection(
+            self.url, self._credentials, f"connection {self.index}", socket
+        )
 
-    async def _heartbeat(self, ws: ClientConnection) -> None:
-        with contextlib.suppress(ConnectionClosed):
+    async def _heartbeat(self, ws: BrokerSocket) -> None:
+        with contextlib.suppress(ConnectionError):
             while True:
                 await asyncio.sleep(HEARTBEAT_SECONDS)
                 self._pongs.append(None)
@@ -107,7 +111,7 @@ class SmartStreamAdapter(BrokerAdapter):
 
     async def _subscribe(
         self,
-        ws: ClientConnection,
+        ws: BrokerSocket,
         instruments: Sequence[Instrument],
         mode: int,
         previous: dict[Hashable, int],
@@ -123,15 +127,11 @@ class SmartStreamAdapter(BrokerAdapter):
         await self._unsubscribe(ws, moved)
         return refused
 
-    async def _unsubscribe(
-        self, ws: ClientConnection, by_mode: dict[int, list[Instrument]]
-    ) -> None:
+    async def _unsubscribe(self, ws: BrokerSocket, by_mode: dict[int, list[Instrument]]) -> None:
         for mode, instruments in by_mode.items():
             await self._request(ws, protocol.UNSUBSCRIBE, mode, instruments)
 
-    async def _fill_up(
-        self, ws: ClientConnection, mode: int, refused: list[Refusal]
-    ) -> list[Refusal]:
+    async def _fill_up(self, ws: BrokerSocket, mode: int, refused: list[Refusal]) -> list[Refusal]:
         """Subscribe as many capacity-refused instruments as still fit; return what does not.
 
         The broker refuses a request that would pass its limit whole, so the room left may be
@@ -152,7 +152,7 @@ class SmartStreamAdapter(BrokerAdapter):
         return final + pending
 
     async def _request(
-        self, ws: ClientConnection, action: int, mode: int, instruments: Iterable[Instrument]
+        self, ws: BrokerSocket, action: int, mode: int, instruments: Iterable[Instrument]
     ) -> list[Refusal]:
         """Send ``action`` for the instruments in batches, then wait until the broker is done."""
         batches: dict[str, list[Instrument]] = {}
@@ -168,7 +168,7 @@ class SmartStreamAdapter(BrokerAdapter):
                     tokens = {exchange_type: [i.token for i in batch]}
                     await ws.send(protocol.request(action, mode, tokens, correlation_id))
             await self._barrier(ws)
-        except (ConnectionClosed, ConnectionError, TimeoutError):
+        except (ConnectionError, TimeoutError):
             return []  # the reconnect subscribes everything held again
         refused = []
         for correlation_id, batch in batches.items():
@@ -179,7 +179,7 @@ class SmartStreamAdapter(BrokerAdapter):
                 refused += [Refusal(i, code, message, capacity) for i in batch]
         return refused
 
-    async def _barrier(self, ws: ClientConnection) -> None:
+    async def _barrier(self, ws: BrokerSocket) -> None:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pongs.append(waiter)
         await ws.send("ping")

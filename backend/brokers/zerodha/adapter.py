@@ -17,9 +17,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from websockets.asyncio.client import ClientConnection
-
-from backend.adapter import BrokerAdapter, Refusal, open_websocket
+from backend.adapter import BrokerAdapter, BrokerSocket, Refusal, open_websocket
 from backend.brokers.zerodha import protocol
 from backend.feed import QUOTE
 from backend.instruments import Instrument
@@ -49,10 +47,14 @@ class KiteCredentials:
 
 
 async def open_connection(
-    root: str, credentials: KiteCredentials, what: str = "the connection"
-) -> ClientConnection:
-    """A KiteTicker connection to ``root``, authenticated by ``credentials``."""
-    return await open_websocket(credentials.url(root), what, shown_url=root)
+    root: str,
+    credentials: KiteCredentials,
+    what: str = "the connection",
+    socket: BrokerSocket | None = None,
+) -> BrokerSocket:
+    """``socket`` (default: one that ignores what arrives) connected to ``root`` as the account."""
+    socket = socket or BrokerSocket()
+    return await open_websocket(credentials.url(root), what, socket, shown_url=root)
 
 
 async def check(root: str, credentials: KiteCredentials) -> None:
@@ -74,12 +76,15 @@ class KiteAdapter(BrokerAdapter):
     def key(instrument: Instrument) -> int:
         return int(instrument.token)
 
-    async def _open(self) -> ClientConnection:
-        return await open_connection(self.url, self._credentials, f"connection {self.index}")
+    async def _open(self) -> BrokerSocket:
+        socket = BrokerSocket(self._on_message, self._connection_lost)
+        return await open_connection(
+            self.url, self._credentials, f"connection {self.index}", socket
+        )
 
     async def _subscribe(
         self,
-        ws: ClientConnection,
+        ws: BrokerSocket,
         instruments: Sequence[Instrument],
         mode: int,
         previous: dict[Hashable, int],
@@ -97,14 +102,12 @@ class KiteAdapter(BrokerAdapter):
         await self._send(ws, lambda tokens: protocol.mode_request(kite_mode, tokens), changed)
         return refused
 
-    async def _unsubscribe(
-        self, ws: ClientConnection, by_mode: dict[int, list[Instrument]]
-    ) -> None:
+    async def _unsubscribe(self, ws: BrokerSocket, by_mode: dict[int, list[Instrument]]) -> None:
         tokens = [self.key(i) for instruments in by_mode.values() for i in instruments]
         await self._send(ws, protocol.unsubscribe_request, tokens)
 
     @staticmethod
-    async def _send(ws: ClientConnection, request, tokens: list[int]) -> None:
+    async def _send(ws: BrokerSocket, request, tokens: list[int]) -> None:
         for start in range(0, len(tokens), REQUEST_TOKENS):
             await ws.send(request(tokens[start : start + REQUEST_TOKENS]))
 
