@@ -30,6 +30,7 @@ import signal
 import sys
 from typing import Any
 
+from backend import event_loop
 from backend.apikey import api_key
 from backend.process_watch import process_ended
 from backend.service import INVALID_SETTING, Backend, StartupError
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(api_key(settings).reveal(), flush=True)
         return 0
     with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(serve(settings, args.parent_pid))
+        return event_loop.run(serve(settings, args.parent_pid))
     return 0
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from backend import event_loop
 from backend.instruments import MasterFormatError, load_master
 from backend.process_watch import process_ended
 from backend.simulator.credentials import SimulatorCredentials
@@ -111,7 +112,7 @@ def run_simulator(sender: Connection, options: SimulatorOptions, parent_pid: int
     Sends ``("ready", (url, master url))`` on ``sender`` once listening, or ``("error", why)``.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(_serve_simulator(sender, options, parent_pid))
+    event_loop.run(_serve_simulator(sender, options, parent_pid))
 
 
 async def _serve_simulator(sender: Connection, options: SimulatorOptions, parent_pid: int) -> None:
