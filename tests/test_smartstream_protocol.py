@@ -83,7 +83,7 @@ def test_layout_offsets_match_the_specification():
 
 
 def test_normalise_gives_rupees_and_every_documented_field():
-    tick = protocol.normalise(PACKETS[protocol.SNAP_QUOTE], "SBIN", "BSE")
+    tick = protocol.normalise(protocol.encode(PACKETS[protocol.SNAP_QUOTE]), "SBIN", "BSE")
     assert tick["ltp"] == 812.34
     assert tick["close"] == 805.0
     assert tick["change"] == pytest.approx(7.34)
@@ -100,13 +100,13 @@ def test_normalise_gives_rupees_and_every_documented_field():
         811.8,
     ]
     assert tick["depth"]["sell"][0] == {"price": 812.5, "quantity": 200, "orders": 2}
-    ltp_tick = protocol.normalise(PACKETS[protocol.LTP], "SBIN", "NSE")
+    ltp_tick = protocol.normalise(protocol.encode(PACKETS[protocol.LTP]), "SBIN", "NSE")
     assert set(ltp_tick) == {"symbol", "exchange", "mode", "ltp", "ltt", "timestamp"}
 
 
 def test_currency_prices_use_ten_million_per_rupee():
     packet = Packet(1, protocol.CURRENCY_EXCHANGE_TYPE, "1", 1, 1, 883_125_000)
-    assert protocol.normalise(packet, "USDINR", "CDS")["ltp"] == 88.3125
+    assert protocol.normalise(protocol.encode(packet), "USDINR", "CDS")["ltp"] == 88.3125
 
 
 @pytest.mark.parametrize("frame", [b"", b"\x01" * 50, b"\x02" + b"\0" * 50, b"\x09" * 123])

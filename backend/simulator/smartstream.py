@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable
 
+from websockets.exceptions import ConnectionClosedOK
 from websockets.http11 import Request as HttpRequest
 
 from backend.brokers.angel.protocol import (
@@ -35,6 +36,7 @@ from backend.brokers.angel.protocol import (
 from backend.instruments import Instrument
 from backend.simulator.credentials import SimulatorCredentials, same_token
 from backend.simulator.session import Holding, Session
+from backend.ws_batch import send_batch
 
 PATH = "/smart-stream"
 _EXCHANGES = {number: name for name, number in reversed(EXCHANGE_TYPES.items())} | {7: "NCX"}
@@ -157,6 +159,6 @@ class SmartStreamSession(Session):
         )
 
     async def send_packets(self, packets: list[bytes]) -> None:
-        send = self.websocket.send
-        for packet in packets:
-            await send(packet)
+        """One binary frame per packet, as the broker sends them; the batch in one write."""
+        if not await send_batch(self.websocket, packets, text=False):
+            raise ConnectionClosedOK(None, None)

@@ -197,14 +197,13 @@ class SmartStreamAdapter(BrokerAdapter):
 
     def _on_tick(self, frame: bytes) -> None:
         try:
-            packet = protocol.decode(frame)
+            route = self._routes.get(protocol.frame_key(frame))
         except protocol.ProtocolError as exc:
             self.log.warning("Connection %d: ignored a malformed tick: %s", self.index, exc)
             return
-        route = self._routes.get(((packet.exchange_type, packet.token), packet.mode))
         if route is not None:
             symbol, exchange, topic = route
-            self._publish(topic, protocol.normalise(packet, symbol, exchange))
+            self._publish(topic, protocol.normalise(frame, symbol, exchange))
 
     def _on_pong(self) -> None:
         if self._pongs:

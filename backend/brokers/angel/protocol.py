@@ -190,64 +190,75 @@ def price_divisor(exchange_type: int) -> float:
     return 1e7 if exchange_type == CURRENCY_EXCHANGE_TYPE else 100.0
 
 
-def normalise(packet: Packet, symbol: str, exchange: str) -> dict[str, Any]:
-    """FeedPool's tick (the ``data`` object of a ``market_data`` message) for ``packet``.
+def frame_key(frame: bytes) -> tuple[tuple[int, str], int]:
+    """``((exchange type, token), mode)`` of a tick frame; :class:`ProtocolError` if malformed."""
+    mode = _SIZES.get(len(frame))
+    if mode is None or frame[0] != mode:
+        raise ProtocolError(f"binary frame of {len(frame)} bytes with mode byte {frame[:1].hex()}")
+    return (frame[1], frame[2:27].split(b"\0", 1)[0].decode("ascii", "replace")), mode
 
-    Prices become rupees. ``timestamp`` is the exchange timestamp in ms; ``ltt`` is the last trade
-    time in ms (the exchange timestamp where the packet carries none).
+
+def normalise(frame: bytes, symbol: str, exchange: str) -> dict[str, Any]:
+    """FeedPool's tick (the ``data`` object of a ``market_data`` message) for a tick frame.
+
+    The frame must be well formed (see :func:`frame_key`). Prices become rupees.
+    ``timestamp`` is the exchange timestamp in ms; ``ltt`` is the last trade time in ms (the
+    exchange timestamp where the packet carries none). One ``unpack`` reads the whole packet.
     """
-    div = price_divisor(packet.exchange_type)
-    ltp = packet.ltp / div
-    ltt = packet.last_traded_timestamp or packet.exchange_timestamp
+    mode = frame[0]
+    values = PACKETS[mode].unpack(frame)
+    div = price_divisor(values[1])
+    timestamp = values[4]
+    ltp = values[5] / div
+    ltt = values[15] if mode == SNAP_QUOTE and values[15] else timestamp
     if ltt < 100_000_000_000:  # the broker sends the last trade time in seconds
         ltt *= 1000
     tick: dict[str, Any] = {
         "symbol": symbol,
         "exchange": exchange,
-        "mode": packet.mode,
+        "mode": mode,
         "ltp": ltp,
         "ltt": ltt,
-        "timestamp": packet.exchange_timestamp,
+        "timestamp": timestamp,
     }
-    if packet.mode >= QUOTE:
-        close = packet.close / div
-        change, change_percent = quote_change(ltp, close)
-        average = packet.average_price / div
-        tick.update(
-            open=packet.open / div,
-            high=packet.high / div,
-            low=packet.low / div,
-            close=close,
-            volume=packet.volume,
-            last_trade_quantity=packet.last_traded_quantity,
-            average_price=average,
-            avg_trade_price=average,
-            total_buy_quantity=int(packet.total_buy_quantity),
-            total_sell_quantity=int(packet.total_sell_quantity),
-            change=change,
-            change_percent=change_percent,
-        )
-    if packet.mode == SNAP_QUOTE:
-        tick.update(
-            oi=packet.open_interest,
-            upper_circuit=packet.upper_circuit / div,
-            lower_circuit=packet.lower_circuit / div,
-            depth={
-                "buy": _side(packet.depth, True, div),
-                "sell": _side(packet.depth, False, div),
-            },
-        )
+    if mode == LTP:
+        return tick
+    close = values[14] / div
+    change, change_percent = quote_change(ltp, close)
+    average = values[7] / div
+    tick["open"] = values[11] / div
+    tick["high"] = values[12] / div
+    tick["low"] = values[13] / div
+    tick["close"] = close
+    tick["volume"] = values[8]
+    tick["last_trade_quantity"] = values[6]
+    tick["average_price"] = average
+    tick["avg_trade_price"] = average
+    tick["total_buy_quantity"] = int(values[9])
+    tick["total_sell_quantity"] = int(values[10])
+    tick["change"] = change
+    tick["change_percent"] = change_percent
+    if mode == SNAP_QUOTE:
+        tick["oi"] = values[16]
+        tick["upper_circuit"] = values[58] / div
+        tick["lower_circuit"] = values[59] / div
+        tick["depth"] = _book(values[18:58], div)
     return tick
 
 
-def _side(levels: tuple[Level, ...], is_buy: bool, div: float) -> list[dict[str, Any]]:
-    side = [
-        {"price": lv.price / div, "quantity": lv.quantity, "orders": lv.orders}
-        for lv in levels
-        if lv.is_buy == is_buy
-    ]
-    side += [{"price": 0.0, "quantity": 0, "orders": 0}] * (DEPTH_LEVELS - len(side))
-    return side[:DEPTH_LEVELS]
+def _book(levels: tuple[int, ...], div: float) -> dict[str, list[dict[str, Any]]]:
+    """The best five a side from the packed levels ``(flag, quantity, price, orders)``."""
+    book: dict[str, list[dict[str, Any]]] = {"buy": [], "sell": []}
+    for at in range(0, len(levels), 4):
+        side = book["buy" if levels[at] == 1 else "sell"]
+        side.append(
+            {"price": levels[at + 2] / div, "quantity": levels[at + 1], "orders": levels[at + 3]}
+        )
+    for levels_of_side in book.values():
+        empty = DEPTH_LEVELS - len(levels_of_side)
+        levels_of_side.extend({"price": 0.0, "quantity": 0, "orders": 0} for _ in range(empty))
+        del levels_of_side[DEPTH_LEVELS:]
+    return book
 
 
 def request(action: int, mode: int, tokens: dict[int, list[str]], correlation_id: str = "") -> str:
