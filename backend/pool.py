@@ -169,6 +169,7 @@ class ConnectionPool:
             self._rate_at = now
         total = self.total_symbols
         return {
+            "time": time.time(),
             "broker": self.broker,
             "user_id": self.user_id,
             "max_connections": self.max_connections,
@@ -187,6 +188,7 @@ class ConnectionPool:
                     "state": c.adapter.state,
                     "reason": c.adapter.state_reason,
                     "ticks_per_second": round(c.rate, 1),
+                    "ticks": c.adapter.ticks_received,
                     "last_tick_age_ms": (
                         round((now - c.adapter.last_tick_at) * 1000)
                         if c.adapter.last_tick_at

@@ -3,13 +3,15 @@
 Usage: ``python bench/client.py WS_URL API_KEY MODE SYMBOLS_JSON``, where ``SYMBOLS_JSON`` is a
 file holding ``[[symbol, exchange], ...]``. The client authenticates, subscribes everything in
 one bulk request and prints ``{"event": "subscribed", ...}``. It then reads one line from stdin,
-``{"start_ms": T0, "end_ms": T1, "grace_s": G}``, counts the ticks whose exchange timestamp
-falls in ``[T0, T1)``, reading until ``T1 + G`` so that ticks in flight at ``T1`` count too,
-prints ``{"event": "result", "received": N, "histogram": {...}}`` and exits.
+``{"start_ms": T0, "end_ms": T1, "grace_s": G, "watch": ["NSE_SBIN", ...]}``, counts the ticks
+whose exchange timestamp falls in ``[T0, T1)``, reading until ``T1 + G`` so that ticks in flight
+at ``T1`` count too, prints ``{"event": "result", "received": N, "histogram": {...},
+"sampled": {"NSE_SBIN": n, ...}}`` (the ticks of each watched subscription) and exits.
 
 ``histogram`` maps half-millisecond buckets of latency (receipt time minus the simulator's
 exchange timestamp) to counts, so that several clients' latencies merge exactly. To measure the
-backend rather than itself, the client parses nothing of a frame but its timestamp.
+backend rather than itself, the client parses nothing of a frame but its timestamp and, near its
+start, which subscription it is.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from websockets.asyncio.client import ClientConnection, connect
 
 TIMESTAMP = re.compile(rb'"timestamp":(\d+)')
+SUBSCRIPTION = re.compile(rb'"symbol":"([^"]*)","exchange":"([^"]*)"')
 BUCKETS_PER_MS = 2
 
 Sample = tuple[int, float]  # (exchange timestamp ms, receipt time ms)
@@ -50,14 +53,22 @@ async def subscribe(websocket: ClientConnection, api_key: str, mode: int, symbol
             return reply
 
 
-async def receive(websocket: ClientConnection, samples: list[Sample]) -> None:
-    """Stamp every tick with its receipt time."""
-    search, clock = TIMESTAMP.search, time.time
+async def receive(
+    websocket: ClientConnection, samples: list[Sample], watched: set[bytes], seen: list
+) -> None:
+    """Stamp every tick with its receipt time; note the ticks of the ``watched`` subscriptions."""
+    search, subscription, clock = TIMESTAMP.search, SUBSCRIPTION.search, time.time
     while True:
         frame = await websocket.recv(decode=False)
         match = search(frame)
         if match is not None:
-            samples.append((int(match.group(1)), clock() * 1000))
+            stamp = int(match.group(1))
+            samples.append((stamp, clock() * 1000))
+            named = subscription(frame, 0, 120)
+            if named is not None:
+                key = named.group(2) + b"_" + named.group(1)
+                if key in watched:
+                    seen.append((key, stamp))
 
 
 def tally(samples: list[Sample], start_ms: int, end_ms: int) -> tuple[int, dict[int, int]]:
@@ -78,13 +89,21 @@ async def run(url: str, api_key: str, mode: int, symbols: list) -> None:
         failed = sum(entry["status"] != "success" for entry in reply["subscriptions"])
         emit({"event": "subscribed", "status": reply["status"], "failed": failed})
         samples: list[Sample] = []
-        reading = asyncio.create_task(receive(websocket, samples))
+        watched: set[bytes] = set()
+        seen: list[tuple[bytes, int]] = []
+        reading = asyncio.create_task(receive(websocket, samples, watched, seen))
         line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         window = json.loads(line)
+        watched.update(key.encode() for key in window["watch"])
         await asyncio.sleep(max(0.0, window["end_ms"] / 1000 - time.time()) + window["grace_s"])
         reading.cancel()
-    received, histogram = tally(samples, window["start_ms"], window["end_ms"])
-    emit({"event": "result", "received": received, "histogram": histogram})
+    start, end = window["start_ms"], window["end_ms"]
+    received, histogram = tally(samples, start, end)
+    sampled: dict[str, int] = {}
+    for key, stamp in seen:
+        if start <= stamp < end:
+            sampled[key.decode()] = sampled.get(key.decode(), 0) + 1
+    emit({"event": "result", "received": received, "histogram": histogram, "sampled": sampled})
 
 
 def main() -> None:
