@@ -104,6 +104,11 @@ class ZmqPublisher:
         listener = self.tick_listener
         if listener is not None:
             listener(topic, payload)
+        # Without the lock: a topic nobody outside wants, with no look at subscriptions due.
+        if self._wanted.get(topic) is False and (
+            time.monotonic() - self._checked_at <= SUBSCRIPTIONS_CHECK
+        ):
+            return
         self._send(topic, payload)
 
     def _send(self, topic: bytes, payload: bytes) -> None:

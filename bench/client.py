@@ -10,8 +10,9 @@ at ``T1`` count too, prints ``{"event": "result", "received": N, "histogram": {.
 
 ``histogram`` maps half-millisecond buckets of latency (receipt time minus the simulator's
 exchange timestamp) to counts, so that several clients' latencies merge exactly. To measure the
-backend rather than itself, the client parses nothing of a frame but its timestamp and, near its
-start, which subscription it is.
+backend rather than itself, the client reads with picows (each frame handed over as it is
+parsed) and parses nothing of a tick but its timestamp and, near its start, which subscription it
+is.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import re
 import sys
 import time
 
-from websockets.asyncio.client import ClientConnection, connect
+import picows
 
 TIMESTAMP = re.compile(rb'"timestamp":(\d+)')
 SUBSCRIPTION = re.compile(rb'"symbol":"([^"]*)","exchange":"([^"]*)"')
+MARKET_DATA = b'{"type":"market_data"'
 BUCKETS_PER_MS = 2
 
 Sample = tuple[int, float]  # (exchange timestamp ms, receipt time ms)
@@ -35,40 +37,65 @@ def emit(event: dict) -> None:
     print(json.dumps(event), flush=True)
 
 
-async def subscribe(websocket: ClientConnection, api_key: str, mode: int, symbols: list) -> dict:
-    """Authenticate and subscribe; the subscribe reply."""
-    await websocket.send(json.dumps({"action": "authenticate", "api_key": api_key}))
-    auth = json.loads(await websocket.recv())
-    if auth.get("status") != "success":
-        raise SystemExit(f"authentication failed: {auth}")
-    request = {
-        "action": "subscribe",
-        "symbols": [{"symbol": s, "exchange": e} for s, e in symbols],
-        "mode": mode,
-    }
-    await websocket.send(json.dumps(request))
-    while True:  # ticks may come before the reply
-        reply = json.loads(await websocket.recv())
-        if reply.get("type") == "subscribe":
-            return reply
+class Client(picows.WSListener):
+    """Stamps every tick with its receipt time, notes the watched ones, queues the replies."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.transport: picows.WSTransport | None = None
+        self.replies: asyncio.Queue[dict] = asyncio.Queue()
+        self.samples: list[Sample] = []
+        self.watched: set[bytes] = set()
+        self.seen: list[tuple[bytes, int]] = []
+        self._search, self._subscription, self._clock = (
+            TIMESTAMP.search,
+            SUBSCRIPTION.search,
+            time.time,
+        )
 
-async def receive(
-    websocket: ClientConnection, samples: list[Sample], watched: set[bytes], seen: list
-) -> None:
-    """Stamp every tick with its receipt time; note the ticks of the ``watched`` subscriptions."""
-    search, subscription, clock = TIMESTAMP.search, SUBSCRIPTION.search, time.time
-    while True:
-        frame = await websocket.recv(decode=False)
-        match = search(frame)
-        if match is not None:
-            stamp = int(match.group(1))
-            samples.append((stamp, clock() * 1000))
-            named = subscription(frame, 0, 120)
+    def on_ws_connected(self, transport: picows.WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        if frame.msg_type is not picows.WSMsgType.TEXT:
+            return
+        payload = frame.get_payload_as_bytes()
+        if not payload.startswith(MARKET_DATA):
+            self.replies.put_nowait(json.loads(payload))
+            return
+        match = self._search(payload)
+        if match is None:
+            return
+        stamp = int(match.group(1))
+        self.samples.append((stamp, self._clock() * 1000))
+        if self.watched:
+            named = self._subscription(payload, 0, 120)
             if named is not None:
                 key = named.group(2) + b"_" + named.group(1)
-                if key in watched:
-                    seen.append((key, stamp))
+                if key in self.watched:
+                    self.seen.append((key, stamp))
+
+    def send(self, message: dict) -> None:
+        self.transport.send(picows.WSMsgType.TEXT, json.dumps(message).encode())
+
+
+async def subscribe(client: Client, api_key: str, mode: int, symbols: list) -> dict:
+    """Authenticate and subscribe; the subscribe reply."""
+    client.send({"action": "authenticate", "api_key": api_key})
+    auth = await client.replies.get()
+    if auth.get("status") != "success":
+        raise SystemExit(f"authentication failed: {auth}")
+    client.send(
+        {
+            "action": "subscribe",
+            "symbols": [{"symbol": s, "exchange": e} for s, e in symbols],
+            "mode": mode,
+        }
+    )
+    while True:
+        reply = await client.replies.get()
+        if reply.get("type") == "subscribe":
+            return reply
 
 
 def tally(samples: list[Sample], start_ms: int, end_ms: int) -> tuple[int, dict[int, int]]:
@@ -84,23 +111,19 @@ def tally(samples: list[Sample], start_ms: int, end_ms: int) -> tuple[int, dict[
 
 
 async def run(url: str, api_key: str, mode: int, symbols: list) -> None:
-    async with connect(url, compression=None, max_size=None, max_queue=1024) as websocket:
-        reply = await subscribe(websocket, api_key, mode, symbols)
-        failed = sum(entry["status"] != "success" for entry in reply["subscriptions"])
-        emit({"event": "subscribed", "status": reply["status"], "failed": failed})
-        samples: list[Sample] = []
-        watched: set[bytes] = set()
-        seen: list[tuple[bytes, int]] = []
-        reading = asyncio.create_task(receive(websocket, samples, watched, seen))
-        line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        window = json.loads(line)
-        watched.update(key.encode() for key in window["watch"])
-        await asyncio.sleep(max(0.0, window["end_ms"] / 1000 - time.time()) + window["grace_s"])
-        reading.cancel()
+    transport, client = await picows.ws_connect(Client, url, max_frame_size=2**24)
+    reply = await subscribe(client, api_key, mode, symbols)
+    failed = sum(entry["status"] != "success" for entry in reply["subscriptions"])
+    emit({"event": "subscribed", "status": reply["status"], "failed": failed})
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    window = json.loads(line)
+    client.watched.update(key.encode() for key in window["watch"])
+    await asyncio.sleep(max(0.0, window["end_ms"] / 1000 - time.time()) + window["grace_s"])
+    transport.disconnect()
     start, end = window["start_ms"], window["end_ms"]
-    received, histogram = tally(samples, start, end)
+    received, histogram = tally(client.samples, start, end)
     sampled: dict[str, int] = {}
-    for key, stamp in seen:
+    for key, stamp in client.seen:
         if start <= stamp < end:
             sampled[key.decode()] = sampled.get(key.decode(), 0) + 1
     emit({"event": "result", "received": received, "histogram": histogram, "sampled": sampled})

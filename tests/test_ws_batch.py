@@ -5,19 +5,28 @@ from __future__ import annotations
 import asyncio
 import inspect
 
+import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import serve
+from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, State
 
-from backend.ws_batch import send_batch
+from backend.ws_batch import frame, send_batch
 
 
 def test_the_internals_it_uses_are_where_it_expects_them():
     """If websockets moves these, this fails before anything else does."""
     assert inspect.iscoroutinefunction(Connection.drain)
-    for name in ("send_text", "send_binary", "data_to_send"):
-        assert callable(getattr(Protocol, name)), name
+    assert {"state", "side"} <= set(dir(Protocol)) | set(Protocol.__init__.__code__.co_names)
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_frames_are_as_the_library_writes_them(size):
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    for opcode, first in ((Opcode.TEXT, 0x81), (Opcode.BINARY, 0x82)):
+        library = Frame(opcode, payload).serialize(mask=False)
+        assert frame(first, payload) == library
 
 
 async def test_a_batch_arrives_whole_in_order_and_a_closed_connection_is_refused():
