@@ -28,7 +28,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from backend.simulator.market import Market, PriceWalk
+from backend.simulator.market import QUANTILES, STANDARD_EXPONENTIAL, Market, PriceWalk
 
 log = logging.getLogger("feedpool.simulator")
 
@@ -181,7 +181,7 @@ class Session:
     async def _send_ticks(self) -> None:
         loop = asyncio.get_running_loop()
         due, snapshots, wake = self._due, self._snapshots, self._wake
-        expovariate = self._rng.expovariate
+        draw, exponential, mean_gap = self._rng.random, STANDARD_EXPONENTIAL, 1 / (self._rate or 1)
         packet, send = self.packet, self.send_packets
         try:
             while True:
@@ -198,7 +198,8 @@ class Session:
                     if not holding.modes:
                         heapq.heappop(due)
                         continue
-                    heapq.heapreplace(due, (at + expovariate(self._rate), order, holding))
+                    gap = exponential[int(draw() * QUANTILES)] * mean_gap
+                    heapq.heapreplace(due, (at + gap, order, holding))
                     timestamp = now_ms()
                     holding.walk.step(timestamp)
                     for mode in holding.modes:
