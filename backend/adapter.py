@@ -230,9 +230,11 @@ Route = tuple[str, str, bytes]  # (symbol, exchange, topic)
 class BrokerAdapter(ABC):
     """One pooled broker connection. Subclasses speak one broker's protocol.
 
-    A subclass implements :meth:`key`, :meth:`_open`, :meth:`_subscribe`, :meth:`_unsubscribe`
-    and :meth:`_on_message`; it may add a :meth:`_heartbeat`. The lock serialises every request
-    on the connection, so the broker sees them in the order they were made.
+    A subclass implements :meth:`key`, :meth:`handshake`, :meth:`_subscribe`, :meth:`_unsubscribe`
+    and :meth:`_on_message`; it may add a :meth:`_heartbeat`. ``credentials`` are the broker's,
+    as its package builds them; they travel only in :meth:`handshake`'s upgrade request. The
+    lock serialises every request on the connection, so the broker sees them in the order they
+    were made.
     """
 
     broker = "broker"
@@ -241,6 +243,7 @@ class BrokerAdapter(ABC):
         self,
         index: int,
         url: str,
+        credentials: Any,
         publisher: ZmqPublisher | None = None,
         *,
         reconnect_first_delay: float = RECONNECT_FIRST_DELAY,
@@ -248,6 +251,7 @@ class BrokerAdapter(ABC):
     ) -> None:
         self.index = index
         self.url = url
+        self._credentials = credentials
         shared = publisher or pooled_publisher()
         self._owns_publisher = shared is None
         self.publisher = shared or ZmqPublisher(port=0)
@@ -277,9 +281,30 @@ class BrokerAdapter(ABC):
     def key(instrument: Instrument) -> Hashable:
         """The broker's name for an instrument on the wire, as its ticks carry it."""
 
+    @staticmethod
     @abstractmethod
+    def handshake(url: str, credentials: Any) -> tuple[str, str, dict[str, str]]:
+        """How to open a connection: ``(URL to open, URL to show, request headers)``."""
+
+    @classmethod
+    async def open(
+        cls, url: str, credentials: Any, what: str, socket: BrokerSocket | None = None
+    ) -> BrokerSocket:
+        """``socket`` (default: one that ignores what arrives) connected to the broker at ``url``
+        as the account; raises what :func:`open_websocket` raises."""
+        target, shown, headers = cls.handshake(url, credentials)
+        socket = socket or BrokerSocket()
+        return await open_websocket(target, what, socket, shown_url=shown, headers=headers)
+
+    @classmethod
+    async def check(cls, url: str, credentials: Any) -> None:
+        """Open one connection to the broker and close it again."""
+        connection = await cls.open(url, credentials, "a test connection")
+        await connection.close()
+
     async def _open(self) -> BrokerSocket:
-        """An authenticated connection; raises what :func:`open_websocket` raises."""
+        socket = BrokerSocket(self._on_message, self._connection_lost)
+        return await self.open(self.url, self._credentials, f"connection {self.index}", socket)
 
     @abstractmethod
     async def _subscribe(

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from backend.adapter import BrokerConnectionError, ConnectionLimitError
 from backend.brokers.zerodha import protocol
-from backend.brokers.zerodha.adapter import KiteCredentials, check, open_connection
+from backend.brokers.zerodha.adapter import KiteAdapter, KiteCredentials
 from backend.feed import CONNECTED, DEPTH, LTP, MAX_CAPACITY_REACHED, QUOTE, TICK_FIELDS, tick_topic
 from backend.instruments import Instrument
 from backend.secret import Secret
@@ -375,7 +375,7 @@ async def test_bad_credentials_get_403_and_a_fourth_connection_gets_429(make_sim
         assert "api_key" in refused.value.response.headers["x-error-message"]
     wrong = KiteCredentials(Secret(CREDENTIALS.api_key), Secret("wrong-access-token"))
     with pytest.raises(BrokerConnectionError, match="HTTP 403") as refused_by_feedpool:
-        await check(simulator.url, wrong)
+        await KiteAdapter.check(simulator.url, wrong)
     assert not isinstance(refused_by_feedpool.value, ConnectionLimitError)
     assert "wrong-access-token" not in str(refused_by_feedpool.value)
     assert simulator.connections == []
@@ -389,7 +389,7 @@ async def test_bad_credentials_get_403_and_a_fourth_connection_gets_429(make_sim
                 pass
         assert refused.value.response.status_code == 429
         with pytest.raises(ConnectionLimitError, match="HTTP 429"):
-            await open_connection(simulator.url, good)
+            await KiteAdapter.open(simulator.url, good, "a 4th connection")
         assert len(simulator.connections) == 3
         # The three held connections still work: each gets its snapshot (past any heartbeat).
         sbin = int(instrument(simulator, "SBIN", "NSE").token)
@@ -402,7 +402,7 @@ async def test_bad_credentials_get_403_and_a_fourth_connection_gets_429(make_sim
             assert [protocol.token_and_mode(p) for p in packets] == [(sbin, QUOTE)]
         # Closing one frees its slot.
         await opened.pop().close()
-        opened.append(await open_connection(simulator.url, good))
+        opened.append(await KiteAdapter.open(simulator.url, good, "a connection"))
         assert len(opened) == 3
     finally:
         for ws in opened:

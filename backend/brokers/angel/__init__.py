@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from backend.brokers.angel import master
-from backend.brokers.angel.adapter import SmartStreamAdapter, SmartStreamCredentials, check
+from backend.brokers.angel.adapter import SmartStreamAdapter, SmartStreamCredentials
 from backend.brokers.broker import Broker, BrokerSetting
 from backend.secret import Secret
 
@@ -52,7 +52,7 @@ BROKER = Broker(
     simulator_credentials=simulator_credentials,
     user_id=lambda credentials: credentials.client_code,
     adapter=SmartStreamAdapter,
-    check=check,
+    check=SmartStreamAdapter.check,
     master_url=master.URL,
     master_path=master.PATH,
     read_master=master.read_master,

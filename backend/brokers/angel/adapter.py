@@ -20,7 +20,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import count
 
-from backend.adapter import BrokerAdapter, BrokerSocket, Refusal, open_websocket
+from backend.adapter import BrokerAdapter, BrokerSocket, Refusal
 from backend.brokers.angel import protocol
 from backend.instruments import Instrument
 from backend.secret import Secret
@@ -53,23 +53,6 @@ class SmartStreamCredentials:
         }
 
 
-async def open_connection(
-    url: str,
-    credentials: SmartStreamCredentials,
-    what: str = "the connection",
-    socket: BrokerSocket | None = None,
-) -> BrokerSocket:
-    """``socket`` (default: one that ignores what arrives) connected to ``url`` as the account."""
-    socket = socket or BrokerSocket()
-    return await open_websocket(url, what, socket, headers=credentials.headers())
-
-
-async def check(url: str, credentials: SmartStreamCredentials) -> None:
-    """Open one connection to the broker and close it again."""
-    connection = await open_connection(url, credentials, "a test connection")
-    await connection.close()
-
-
 class SmartStreamAdapter(BrokerAdapter):
     """One pooled SmartStream 2.0 connection."""
 
@@ -78,8 +61,7 @@ class SmartStreamAdapter(BrokerAdapter):
     def __init__(
         self, index: int, url: str, credentials: SmartStreamCredentials, **options
     ) -> None:
-        super().__init__(index, url, **options)
-        self._credentials = credentials
+        super().__init__(index, url, credentials, **options)
         self._pongs: deque[asyncio.Future[None] | None] = deque()
         self._refusals: dict[str, tuple[str, str]] = {}
         self._correlation = count(1)
@@ -88,11 +70,9 @@ class SmartStreamAdapter(BrokerAdapter):
     def key(instrument: Instrument) -> Key:
         return protocol.EXCHANGE_TYPES[instrument.exchange], instrument.token
 
-    async def _open(self) -> BrokerSocket:
-        socket = BrokerSocket(self._on_message, self._connection_lost)
-        return await open_connection(
-            self.url, self._credentials, f"connection {self.index}", socket
-        )
+    @staticmethod
+    def handshake(url: str, credentials: SmartStreamCredentials) -> tuple[str, str, dict[str, str]]:
+        return url, url, credentials.headers()
 
     async def _heartbeat(self, ws: BrokerSocket) -> None:
         with contextlib.suppress(ConnectionError):

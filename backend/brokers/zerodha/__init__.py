@@ -7,7 +7,7 @@ from typing import Any
 
 from backend.brokers.broker import Broker, BrokerSetting
 from backend.brokers.zerodha import master
-from backend.brokers.zerodha.adapter import MAX_INSTRUMENTS, KiteAdapter, KiteCredentials, check
+from backend.brokers.zerodha.adapter import MAX_INSTRUMENTS, KiteAdapter, KiteCredentials
 from backend.secret import Secret
 
 
@@ -38,7 +38,7 @@ BROKER = Broker(
     simulator_credentials=simulator_credentials,
     user_id=lambda credentials: credentials.user_id or "zerodha",
     adapter=KiteAdapter,
-    check=check,
+    check=KiteAdapter.check,
     master_url=master.URL,
     master_path=master.PATH,
     read_master=master.read_master,

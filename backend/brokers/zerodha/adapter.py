@@ -17,7 +17,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from backend.adapter import BrokerAdapter, BrokerSocket, Refusal, open_websocket
+from backend.adapter import BrokerAdapter, BrokerSocket, Refusal
 from backend.brokers.zerodha import protocol
 from backend.feed import QUOTE
 from backend.instruments import Instrument
@@ -46,41 +46,21 @@ class KiteCredentials:
         return f"{root}?{query}"
 
 
-async def open_connection(
-    root: str,
-    credentials: KiteCredentials,
-    what: str = "the connection",
-    socket: BrokerSocket | None = None,
-) -> BrokerSocket:
-    """``socket`` (default: one that ignores what arrives) connected to ``root`` as the account."""
-    socket = socket or BrokerSocket()
-    return await open_websocket(credentials.url(root), what, socket, shown_url=root)
-
-
-async def check(root: str, credentials: KiteCredentials) -> None:
-    """Open one connection to the broker and close it again."""
-    connection = await open_connection(root, credentials, "a test connection")
-    await connection.close()
-
-
 class KiteAdapter(BrokerAdapter):
     """One pooled KiteTicker connection; Kite holds each instrument in one mode."""
 
     broker = "zerodha"
 
     def __init__(self, index: int, url: str, credentials: KiteCredentials, **options) -> None:
-        super().__init__(index, url, **options)
-        self._credentials = credentials
+        super().__init__(index, url, credentials, **options)
 
     @staticmethod
     def key(instrument: Instrument) -> int:
         return int(instrument.token)
 
-    async def _open(self) -> BrokerSocket:
-        socket = BrokerSocket(self._on_message, self._connection_lost)
-        return await open_connection(
-            self.url, self._credentials, f"connection {self.index}", socket
-        )
+    @staticmethod
+    def handshake(root: str, credentials: KiteCredentials) -> tuple[str, str, dict[str, str]]:
+        return credentials.url(root), root, {}
 
     async def _subscribe(
         self,
