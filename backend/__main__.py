@@ -47,6 +47,8 @@ LOG_FILE_COUNT = 5
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 EXIT_CANNOT_START = 1
 EXIT_BAD_SETTING = 2
+#: Allocations between collections of the garbage collector's youngest generation.
+YOUNG_COLLECTION_ALLOCATIONS = 100_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -127,8 +129,11 @@ async def serve(settings: Settings, parent_pid: int | None) -> int:
         await backend.stop()
         return EXIT_BAD_SETTING if exc.code == INVALID_SETTING else EXIT_CANNOT_START
     # What start-up built (the instrument master above all) lives as long as the process: keep
-    # it out of the garbage collector's full passes, which would otherwise stall the ticks.
+    # it out of the garbage collector's full passes, which would otherwise stall the ticks. The
+    # ticks themselves make no reference cycles (reference counting frees them), so the young
+    # generation is collected seldom rather than every 700 allocations.
     gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, 50, 100)
     emit(
         {
             "event": "ready",

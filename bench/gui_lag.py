@@ -97,9 +97,12 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return sum(sum(process.cpu_times()[:2]) for process in processes)
 
 
-async def measure(home: Path, symbols: int, seconds: float, rate: float) -> dict[str, str]:
-    """Run the app in ``home`` (its user dirs) and measure it."""
+async def measure(
+    home: Path, symbols: int, seconds: float, rate: float, broker: str
+) -> dict[str, str]:
+    """Run the app in ``home`` (its user dirs), its simulator playing ``broker``; measure it."""
     environment = {
+        "SIMULATOR_BROKER": broker,
         "WEBSOCKET_PORT": "0",
         "ZMQ_PORT": "0",
         "SIMULATOR_TICKS_PER_SECOND": str(rate),
@@ -182,11 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--symbols", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=4.0, help="ticks per second per symbol")
+    parser.add_argument(
+        "--broker",
+        default="angel",
+        help="the protocol the simulator speaks: zerodha holds 9,000 symbols (3 x 3,000)",
+    )
     args = parser.parse_args(argv)
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
     with tempfile.TemporaryDirectory(prefix="feedpool-gui-bench-") as home:
-        result = qasync.run(measure(Path(home), args.symbols, args.seconds, args.rate))
+        result = qasync.run(measure(Path(home), args.symbols, args.seconds, args.rate, args.broker))
     width = max(map(len, result))
     for name, value in result.items():
         print(f"{name:<{width}}  {value}")
