@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
@@ -179,8 +180,8 @@ class FeedClient:
 
     def _receive(self, frame: str | bytes) -> None:
         try:
-            message = json.loads(frame)
-        except ValueError:
+            message = orjson.loads(frame)
+        except orjson.JSONDecodeError:
             log.warning("Ignored a feed message that is not JSON")
             return
         if not isinstance(message, dict):
