@@ -125,14 +125,14 @@ class BrokerSocket(picows.WSListener):
             self._binary = kind is picows.WSMsgType.BINARY
             if frame.fin:
                 payload = frame.get_payload_as_bytes()
-                self._on_message(payload if self._binary else payload.decode())
+                self._on_message(payload if self._binary else payload.decode(errors="replace"))
             else:
                 self._parts = [frame.get_payload_as_bytes()]
         elif kind is picows.WSMsgType.CONTINUATION and self._parts:
             self._parts.append(frame.get_payload_as_bytes())
             if frame.fin:
                 payload, self._parts = b"".join(self._parts), []
-                self._on_message(payload if self._binary else payload.decode())
+                self._on_message(payload if self._binary else payload.decode(errors="replace"))
         elif kind is picows.WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
