@@ -45,6 +45,8 @@ OPEN_TIMEOUT = 10.0
 #: Protocol pings after this long without data; the connection is lost without a pong as long.
 PING_SECONDS = 20.0
 MAX_FRAME_BYTES = 2**20
+#: Ticks in one read from a broker's socket past which the adapter is behind, and sheds.
+BEHIND_TICKS = 256
 RECONNECT_FIRST_DELAY = 0.5
 RECONNECT_MAX_DELAY = 30.0
 HTTP_TOO_MANY_REQUESTS = 429
@@ -97,7 +99,8 @@ class BrokerSocket(picows.WSListener):
     """One WebSocket to a broker: each message in to ``on_message``; text requests out.
 
     picows calls :meth:`on_ws_frame` for every frame as it is parsed, so a tick goes from the
-    socket's buffer to the adapter without a queue or a task switch. ``on_lost(socket, reason)``
+    socket's buffer to the adapter without a queue or a task switch. ``on_read()`` is called
+    once the frames of one read from the socket are all handed over; ``on_lost(socket, reason)``
     hears when the connection ends.
     """
 
@@ -105,10 +108,12 @@ class BrokerSocket(picows.WSListener):
         self,
         on_message: Callable[[str | bytes], None] = _ignore,
         on_lost: Callable[[BrokerSocket, str], None] = _ignore,
+        on_read: Callable[[], None] = _ignore,
     ) -> None:
         super().__init__()
         self._on_message = on_message
         self._on_lost = on_lost
+        self._on_read = on_read
         self.transport: picows.WSTransport | None = None
         self._writable = asyncio.Event()
         self._writable.set()
@@ -136,6 +141,8 @@ class BrokerSocket(picows.WSListener):
         elif kind is picows.WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
+        if frame.last_in_buffer:
+            self._on_read()
 
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
         self.closed = True
@@ -230,8 +237,14 @@ Route = tuple[str, str, bytes]  # (symbol, exchange, topic)
 class BrokerAdapter(ABC):
     """One pooled broker connection. Subclasses speak one broker's protocol.
 
-    A subclass implements :meth:`key`, :meth:`handshake`, :meth:`_subscribe`, :meth:`_unsubscribe`
-    and :meth:`_on_message`; it may add a :meth:`_heartbeat`. ``credentials`` are the broker's,
+    A subclass implements :meth:`key`, :meth:`handshake`, :meth:`_subscribe`, :meth:`_unsubscribe`,
+    :meth:`_on_message` and :meth:`_normalise`; it may add a :meth:`_heartbeat`.
+
+    Ticks are published once per read from the socket (:meth:`_offer`, :meth:`_flush`), every
+    one of them while the adapter keeps up. A read of more than :data:`BEHIND_TICKS` ticks means
+    it has fallen behind: of several ticks of one subscription in that read only the newest is
+    normalised and published, and the others are counted in :attr:`ticks_shed`, so the adapter
+    catches up instead of working through prices already stale. ``credentials`` are the broker's,
     as its package builds them; they travel only in :meth:`handshake`'s upgrade request. The
     lock serialises every request on the connection, so the broker sees them in the order they
     were made.
@@ -258,6 +271,9 @@ class BrokerAdapter(ABC):
         self.state = CONNECTING
         self.state_reason = ""
         self.ticks_received = 0
+        #: Ticks not published because a newer one of the same subscription came in the same read.
+        self.ticks_shed = 0
+        self._pending: list[tuple[Route, Any]] = []
         self.last_tick_at = 0.0  # time.monotonic() of the newest tick
         self.state_listeners: list[Any] = []
         #: Told ``(adapter, refusals)`` when a reconnect could not subscribe again everything held.
@@ -303,7 +319,7 @@ class BrokerAdapter(ABC):
         await connection.close()
 
     async def _open(self) -> BrokerSocket:
-        socket = BrokerSocket(self._on_message, self._connection_lost)
+        socket = BrokerSocket(self._on_message, self._connection_lost, self._flush)
         return await self.open(self.url, self._credentials, f"connection {self.index}", socket)
 
     @abstractmethod
@@ -325,7 +341,11 @@ class BrokerAdapter(ABC):
 
     @abstractmethod
     def _on_message(self, message: str | bytes) -> None:
-        """Handle one message from the broker."""
+        """Handle one message from the broker; :meth:`_offer` the ticks in it."""
+
+    @abstractmethod
+    def _normalise(self, raw: Any, symbol: str, exchange: str) -> dict[str, Any]:
+        """The normalised tick of what :meth:`_offer` was given."""
 
     async def _heartbeat(self, ws: BrokerSocket) -> None:  # noqa: B027 - optional hook
         """Keep the connection alive, if the broker asks for more than protocol pings."""
@@ -496,8 +516,21 @@ class BrokerAdapter(ABC):
 
     # -- incoming -----------------------------------------------------------------------------
 
-    def _publish(self, topic: bytes, tick: dict[str, Any]) -> None:
-        """Put one normalised tick on the bus and count it."""
-        self.publisher.publish_tick(topic, tick)
-        self.ticks_received += 1
+    def _offer(self, route: Route, raw: Any) -> None:
+        """A tick of ``route`` arrived, as ``raw`` (what :meth:`_normalise` reads)."""
+        self._pending.append((route, raw))
+
+    def _flush(self) -> None:
+        """Publish the ticks of this read: all of them, or when behind the newest of each."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        self.ticks_received += len(pending)
+        if len(pending) > BEHIND_TICKS:
+            newest = {route[2]: (route, raw) for route, raw in pending}
+            self.ticks_shed += len(pending) - len(newest)
+            pending = list(newest.values())
+        publish, normalise = self.publisher.publish_tick, self._normalise
+        for (symbol, exchange, topic), raw in pending:
+            publish(topic, normalise(raw, symbol, exchange))
         self.last_tick_at = time.monotonic()

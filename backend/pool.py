@@ -189,6 +189,7 @@ class ConnectionPool:
                     "reason": c.adapter.state_reason,
                     "ticks_per_second": round(c.rate, 1),
                     "ticks": c.adapter.ticks_received,
+                    "ticks_shed": c.adapter.ticks_shed,
                     "last_tick_age_ms": (
                         round((now - c.adapter.last_tick_at) * 1000)
                         if c.adapter.last_tick_at

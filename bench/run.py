@@ -13,7 +13,8 @@ Quote. Once every client is subscribed and a warm-up has passed, it measures a w
   subscriber of every topic would have the backend send every tick on the bus as well;
 - p50, p99, max: latency from the simulator's exchange timestamp to the client's receipt, and
   ``bus p50/p99``, the same to the independent bus subscriber for the sample;
-- conflated: ticks the proxy replaced with newer ones for clients that fell behind;
+- conflated: ticks replaced with newer ones, by the adapters when they fell behind (counted on
+  ``SYS.POOL``) and by the proxy for clients that fell behind;
 - backend CPU (100% is one core; the ZMQ I/O threads run beside the event loop) and peak RSS,
   and the CPU of its simulator process and of the clients;
 - backend and simulator us/tick: their CPU per published tick, steadier across hosts than a rate
@@ -147,8 +148,8 @@ class BusCounter(threading.Thread):
         super().__init__(daemon=True)
         self.samples: list[tuple[bytes, int, float]] = []
         self.clients_stats: dict[str, Any] = {}
-        #: ``(time ms, ticks the adapters had received)``, from each SYS.POOL.
-        self.counters: list[tuple[float, int]] = []
+        #: ``(time ms, ticks the adapters had published, ticks they shed)``, from each SYS.POOL.
+        self.counters: list[tuple[float, int, int]] = []
         self._socket = zmq.Context.instance().socket(zmq.SUB)
         self._socket.setsockopt(zmq.RCVHWM, 0)
         self._socket.setsockopt(zmq.LINGER, 0)
@@ -175,8 +176,9 @@ class BusCounter(threading.Thread):
                     continue
                 if topic == b"SYS.POOL":
                     pool = json.loads(payload)
-                    ticks = sum(c["ticks"] for c in pool["connections"])
-                    self.counters.append((pool["time"] * 1000, ticks))
+                    shed = sum(c["ticks_shed"] for c in pool["connections"])
+                    ticks = sum(c["ticks"] for c in pool["connections"]) - shed
+                    self.counters.append((pool["time"] * 1000, ticks, shed))
                     continue
                 start = end = payload.index(marker) + len(marker)
                 while payload[end] in b"0123456789":
@@ -188,16 +190,17 @@ class BusCounter(threading.Thread):
         self._stopping.set()
         self.join()
 
-    def ticks_between(self, start_ms: int, end_ms: int) -> float:
-        """Ticks the adapters published from ``start_ms`` to ``end_ms``, between their counters."""
+    def ticks_between(self, start_ms: int, end_ms: int, column: int = 1) -> float:
+        """Ticks the adapters published (``column`` 2: shed) from ``start_ms`` to ``end_ms``,
+        read between their counters."""
 
         def at(moment: float) -> float:
             before = max((c for c in self.counters if c[0] <= moment), default=self.counters[0])
             after = min((c for c in self.counters if c[0] >= moment), default=self.counters[-1])
             if after[0] == before[0]:
-                return before[1]
+                return before[column]
             share = (moment - before[0]) / (after[0] - before[0])
-            return before[1] + share * (after[1] - before[1])
+            return before[column] + share * (after[column] - before[column])
 
         return at(end_ms) - at(start_ms)
 
@@ -359,6 +362,7 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
         result.delivered += outcome["received"]
         merge(result.latency, outcome["histogram"])
     result.conflated = sum(s["conflated"] for s in counter.clients_stats.get("sessions", []))
+    result.conflated += round(counter.ticks_between(start_ms, end_ms, column=2))
     return result
 
 

@@ -68,6 +68,7 @@ def connection_reading(connection: ConnectionStats) -> GaugeReading:
             f"{connection.ticks_per_second:,.1f} ticks/s",
             tick_age_text(connection.last_tick_age_ms),
             f"peak {connection.peak_symbols:,}",
+            *([f"{connection.ticks_shed:,} stale ticks shed"] if connection.ticks_shed else []),
         ),
     )
 

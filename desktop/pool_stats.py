@@ -24,6 +24,8 @@ class ConnectionStats:
     ticks_per_second: float
     last_tick_age_ms: int | None
     peak_symbols: int
+    #: Ticks the connection did not publish: a newer one of the same subscription came with them.
+    ticks_shed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ def parse_connection_stats(payload: Mapping[str, Any]) -> ConnectionStats:
         ticks_per_second=float(payload.get("ticks_per_second") or 0.0),
         last_tick_age_ms=None if age is None else int(age),
         peak_symbols=_int(payload, "peak_symbols"),
+        ticks_shed=_int(payload, "ticks_shed"),
     )
 
 

@@ -41,6 +41,7 @@ STATS = {
             "ticks_per_second": 812.5,
             "last_tick_age_ms": 3,
             "peak_symbols": 1000,
+            "ticks_shed": 1250,
         },
     ],
 }
@@ -70,6 +71,8 @@ def test_one_gauge_per_connection_with_its_numbers(gauges):
     assert first.fraction == 1.0
     assert "812.5 ticks/s" in first.details
     assert "last tick 3 ms ago" in first.details
+    assert "1,250 stale ticks shed" in first.details
+    assert not any("shed" in detail for detail in gauges.gauges[2].reading.details)
     assert second.headline == "732 / 1,000"
     assert second.badge == "reconnecting"
     assert second.colour == STATE_COLOURS["reconnecting"]

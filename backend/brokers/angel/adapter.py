@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import count
+from typing import Any
 
 from backend.adapter import BrokerAdapter, BrokerSocket, Refusal
 from backend.brokers.angel import protocol
@@ -182,8 +183,10 @@ class SmartStreamAdapter(BrokerAdapter):
             self.log.warning("Connection %d: ignored a malformed tick: %s", self.index, exc)
             return
         if route is not None:
-            symbol, exchange, topic = route
-            self._publish(topic, protocol.normalise(frame, symbol, exchange))
+            self._offer(route, frame)
+
+    def _normalise(self, raw: bytes, symbol: str, exchange: str) -> dict[str, Any]:
+        return protocol.normalise(raw, symbol, exchange)
 
     def _on_pong(self) -> None:
         if self._pongs:

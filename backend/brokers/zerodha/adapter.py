@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from backend.adapter import BrokerAdapter, BrokerSocket, Refusal
@@ -110,8 +111,11 @@ class KiteAdapter(BrokerAdapter):
                 continue
             route = routes.get((token, mode))
             if route is not None:
-                symbol, exchange, topic = route
-                self._publish(topic, protocol.normalise(packet, symbol, exchange, received_ms))
+                self._offer(route, (packet, received_ms))
+
+    def _normalise(self, raw: tuple[bytes, int], symbol: str, exchange: str) -> dict[str, Any]:
+        packet, received_ms = raw
+        return protocol.normalise(packet, symbol, exchange, received_ms)
 
     def _on_text(self, text: str) -> None:
         try:
