@@ -8,6 +8,7 @@ from kiteconnect import KiteTicker
 
 from backend.brokers.zerodha import protocol as kite
 from backend.brokers.zerodha.protocol import ProtocolError
+from backend.feed import DEPTH, QUOTE, TICK_FIELDS
 
 NSE = (2885 << 8) | 1  # 738561, RELIANCE
 CDS = (1234 << 8) | 3
@@ -101,24 +102,6 @@ def _roundtrip(*packets: bytes) -> list[dict]:
     return [kite.normalise(p, "SYM", "NSE", RECEIVED_MS) for p in split]
 
 
-QUOTE_KEYS = {
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "last_trade_quantity",
-    "average_price",
-    "avg_trade_price",
-    "total_buy_quantity",
-    "total_sell_quantity",
-    "change",
-    "change_percent",
-}
-DEPTH_KEYS = {"oi", "upper_circuit", "lower_circuit", "depth"}
-BASE_KEYS = {"symbol", "exchange", "mode", "ltp", "ltt", "timestamp"}
-
-
 # (a) encode -> split -> normalise
 
 
@@ -154,7 +137,7 @@ def test_ltp_round_trip():
 @pytest.mark.parametrize("token", [NSE, CDS, BCD, NCO])
 def test_quote_round_trip(token):
     (tick,) = _roundtrip(_quote(token))
-    assert set(tick) == BASE_KEYS | QUOTE_KEYS
+    assert set(tick) == set(TICK_FIELDS[QUOTE])
     assert tick["mode"] == kite.QUOTE
     assert (tick["ltt"], tick["timestamp"]) == (RECEIVED_MS, RECEIVED_MS)
     assert tick["ltp"] == pytest.approx(100.25)
@@ -171,7 +154,7 @@ def test_quote_round_trip(token):
 @pytest.mark.parametrize("token", [NSE, CDS, BCD, NCO])
 def test_full_round_trip(token):
     (tick,) = _roundtrip(_full(token))
-    assert set(tick) == BASE_KEYS | QUOTE_KEYS | DEPTH_KEYS
+    assert set(tick) == set(TICK_FIELDS[DEPTH])
     assert tick["mode"] == kite.DEPTH
     assert tick["timestamp"] == EXCHANGE_TS * 1000
     assert tick["ltt"] == LAST_TRADE_TS * 1000
@@ -195,8 +178,8 @@ def test_currency_prices_use_their_segment_divisor():
 def test_index_round_trip():
     quote, full = _roundtrip(_index_quote(NIFTY), _index_full(NIFTY))
     assert (quote["mode"], full["mode"]) == (kite.QUOTE, kite.DEPTH)
-    assert set(quote) == BASE_KEYS | QUOTE_KEYS
-    assert set(full) == BASE_KEYS | QUOTE_KEYS | DEPTH_KEYS
+    assert set(quote) == set(TICK_FIELDS[QUOTE])
+    assert set(full) == set(TICK_FIELDS[DEPTH])
     assert (quote["ltt"], quote["timestamp"]) == (RECEIVED_MS, RECEIVED_MS)
     assert (full["ltt"], full["timestamp"]) == (EXCHANGE_TS * 1000, EXCHANGE_TS * 1000)
     for tick in (quote, full):

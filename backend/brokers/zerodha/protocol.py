@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from backend.feed import DEPTH, DEPTH_LEVELS, LTP, QUOTE
+from backend.feed import DEPTH, DEPTH_LEVELS, LTP, QUOTE, quote_change
 
 # Kite's names for FeedPool's subscription modes.
 MODE_LTP, MODE_QUOTE, MODE_FULL = "ltp", "quote", "full"
@@ -319,7 +319,7 @@ def _tick(
     """The quote-level tick from the fields a quote and a full packet share (``v[:11]``)."""
     ltp = v[1] / div
     close = v[10] / div
-    change = ltp - close if close else 0.0
+    change, change_percent = quote_change(ltp, close)
     average = v[3] / div
     return {
         "symbol": symbol,
@@ -338,8 +338,8 @@ def _tick(
         "avg_trade_price": average,
         "total_buy_quantity": v[5],
         "total_sell_quantity": v[6],
-        "change": round(change, 4),
-        "change_percent": round(change / close * 100, 2) if close else 0.0,
+        "change": change,
+        "change_percent": change_percent,
     }
 
 
@@ -368,7 +368,7 @@ def _index_tick(
     div = _DIVISORS.get(v[0] & 0xFF, 100.0)
     ltp = v[1] / div
     close = v[5] / div
-    change = ltp - close if close else 0.0
+    change, change_percent = quote_change(ltp, close)
     return {
         "symbol": symbol,
         "exchange": exchange,
@@ -386,8 +386,8 @@ def _index_tick(
         "avg_trade_price": 0.0,
         "total_buy_quantity": 0,
         "total_sell_quantity": 0,
-        "change": round(change, 4),
-        "change_percent": round(change / close * 100, 2) if close else 0.0,
+        "change": change,
+        "change_percent": change_percent,
     }
 
 
