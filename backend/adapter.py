@@ -6,6 +6,13 @@ own with capped exponential backoff, subscribing everything it held again. A bro
 subclasses it with that broker's wire protocol: how to open the connection, how to ask for and
 drop instruments, and how to read what arrives.
 
+A connection opens with its account's :class:`~backend.session.BrokerSession`. When the broker
+refuses it for the session (Angel One's HTTP 401, Kite's 403) the connection goes to
+``session_expired`` and dials no more until the session is renewed; then it opens again and
+subscribes what it held. A connection that was ticking and falls silent for
+``stale_feed_seconds`` while holding instruments is healed: it subscribes everything again, then
+reconnects if the silence goes on.
+
 An adapter built by the pool is built inside :func:`pooled_creation`, a thread-local context that
 hands it the shared publisher; an adapter built alone opens a publisher of its own and closes it
 with itself.
@@ -22,7 +29,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import count
 from typing import Any
 
 import picows
@@ -37,9 +43,11 @@ from backend.feed import (
     HEALTH_TOPIC,
     MODES,
     RECONNECTING,
+    SESSION_EXPIRED,
     tick_topic,
 )
 from backend.instruments import Instrument
+from backend.session import BrokerSession, FixedSession
 
 OPEN_TIMEOUT = 10.0
 #: Protocol pings after this long without data; the connection is lost without a pong as long.
@@ -50,6 +58,9 @@ BEHIND_TICKS = 256
 RECONNECT_FIRST_DELAY = 0.5
 RECONNECT_MAX_DELAY = 30.0
 HTTP_TOO_MANY_REQUESTS = 429
+STALE_FEED_SECONDS = 30.0
+#: A silence that healing did not end is given twice as long before the next heal, up to this.
+MAX_SILENCE_STEPS = 5
 
 _creation = threading.local()
 
@@ -89,6 +100,10 @@ class BrokerConnectionError(BrokerError):
 
 class ConnectionLimitError(BrokerConnectionError):
     """The broker refused a connection because the account has as many as it allows."""
+
+
+class SessionExpiredError(BrokerConnectionError):
+    """The broker refused a connection because the account's session has ended."""
 
 
 def _ignore(*_: Any) -> None:
@@ -168,6 +183,11 @@ class BrokerSocket(picows.WSListener):
             raise ConnectionError("the connection is closed")
         self.transport.send(picows.WSMsgType.TEXT, text.encode())
 
+    def abort(self) -> None:
+        """Drop the connection at once, without the closing handshake."""
+        if self.transport is not None and not self.closed:
+            self.transport.disconnect(graceful=False)
+
     async def close(self) -> None:
         """Close the connection with the closing handshake."""
         if self.transport is not None and not self.closed:
@@ -183,11 +203,13 @@ async def open_websocket(
     *,
     shown_url: str = "",
     headers: dict[str, str] | None = None,
+    session_status: int = 0,
 ) -> BrokerSocket:
     """``socket``, connected to a broker at ``url`` with the upgrade request's ``headers``.
 
     :class:`ConnectionLimitError` when the broker refuses it for the account's connection limit
-    (HTTP 429), :class:`BrokerConnectionError` when it refuses it otherwise or cannot be reached.
+    (HTTP 429), :class:`SessionExpiredError` when it refuses the session (``session_status``),
+    :class:`BrokerConnectionError` when it refuses it otherwise or cannot be reached.
     ``what`` names the connection and ``shown_url`` (default ``url``) the broker in those errors,
     so a URL that carries credentials is never shown.
     """
@@ -210,7 +232,8 @@ async def open_websocket(
     except picows.WSInvalidStatusError as exc:
         status = exc.response.status
         reason = exc.response.headers.get("x-error-message", "") or status.phrase
-        error = ConnectionLimitError if status == HTTP_TOO_MANY_REQUESTS else BrokerConnectionError
+        error = {HTTP_TOO_MANY_REQUESTS: ConnectionLimitError, session_status: SessionExpiredError}
+        error = error.get(int(status), BrokerConnectionError)
         raise error(f"the broker at {shown} refused {what}: HTTP {int(status)} {reason}") from None
     except (OSError, picows.WSError, TimeoutError) as exc:
         raise BrokerConnectionError(
@@ -244,27 +267,34 @@ class BrokerAdapter(ABC):
     one of them while the adapter keeps up. A read of more than :data:`BEHIND_TICKS` ticks means
     it has fallen behind: of several ticks of one subscription in that read only the newest is
     normalised and published, and the others are counted in :attr:`ticks_shed`, so the adapter
-    catches up instead of working through prices already stale. ``credentials`` are the broker's,
-    as its package builds them; they travel only in :meth:`handshake`'s upgrade request. The
-    lock serialises every request on the connection, so the broker sees them in the order they
-    were made.
+    catches up instead of working through prices already stale.
+
+    ``session`` is the account's :class:`~backend.session.BrokerSession`, or fixed credentials
+    as the broker's package builds them; credentials travel only in :meth:`handshake`'s upgrade
+    request. The lock serialises every request on the connection, so the broker sees them in
+    the order they were made.
     """
 
     broker = "broker"
+    #: The HTTP status with which the broker refuses an upgrade for an ended session.
+    session_status = 401
 
     def __init__(
         self,
         index: int,
         url: str,
-        credentials: Any,
+        session: BrokerSession | Any,
         publisher: ZmqPublisher | None = None,
         *,
         reconnect_first_delay: float = RECONNECT_FIRST_DELAY,
         reconnect_max_delay: float = RECONNECT_MAX_DELAY,
+        stale_feed_seconds: float = STALE_FEED_SECONDS,
     ) -> None:
         self.index = index
         self.url = url
-        self._credentials = credentials
+        self.session = (
+            session if isinstance(session, BrokerSession) else FixedSession(session, self.broker)
+        )
         shared = publisher or pooled_publisher()
         self._owns_publisher = shared is None
         self.publisher = shared or ZmqPublisher(port=0)
@@ -275,6 +305,11 @@ class BrokerAdapter(ABC):
         self.ticks_shed = 0
         self._pending: list[tuple[Route, Any]] = []
         self.last_tick_at = 0.0  # time.monotonic() of the newest tick
+        #: Heals of a silent feed: subscribing everything again, or reconnecting.
+        self.feeds_healed = 0
+        self._stale_seconds = stale_feed_seconds
+        self._healed_at = 0.0
+        self._heal_step = 0
         self.state_listeners: list[Any] = []
         #: Told ``(adapter, refusals)`` when a reconnect could not subscribe again everything held.
         self.refusal_listeners: list[Any] = []
@@ -310,7 +345,14 @@ class BrokerAdapter(ABC):
         as the account; raises what :func:`open_websocket` raises."""
         target, shown, headers = cls.handshake(url, credentials)
         socket = socket or BrokerSocket()
-        return await open_websocket(target, what, socket, shown_url=shown, headers=headers)
+        return await open_websocket(
+            target,
+            what,
+            socket,
+            shown_url=shown,
+            headers=headers,
+            session_status=cls.session_status,
+        )
 
     @classmethod
     async def check(cls, url: str, credentials: Any) -> None:
@@ -319,8 +361,40 @@ class BrokerAdapter(ABC):
         await connection.close()
 
     async def _open(self) -> BrokerSocket:
+        """A connection with the session's credentials, renewing them once if they are refused
+        and the session can renew by itself."""
+        credentials = self._credentials()
+        try:
+            return await self._open_with(credentials)
+        except SessionExpiredError:
+            if not self.session.can_renew:
+                raise
+            await self._renew_session(credentials, OPEN_TIMEOUT)
+            return await self._open_with(self._credentials())
+
+    async def _open_with(self, credentials: Any) -> BrokerSocket:
         socket = BrokerSocket(self._on_message, self._connection_lost, self._flush)
-        return await self.open(self.url, self._credentials, f"connection {self.index}", socket)
+        return await self.open(self.url, credentials, f"connection {self.index}", socket)
+
+    def _credentials(self) -> Any:
+        credentials = self.session.credentials
+        if credentials is None:
+            raise SessionExpiredError(self.session.problem or "no session with the broker yet")
+        return credentials
+
+    async def _renew_session(self, refused: Any, timeout: float | None = None) -> None:
+        """Wait for the session to be renewed, ``session_expired`` meanwhile with its reason."""
+
+        def expired(problem: str) -> None:
+            self.set_state(SESSION_EXPIRED, problem)
+
+        self.session.problem_listeners.append(expired)
+        try:
+            await asyncio.wait_for(self.session.renewed(refused), timeout)
+        except TimeoutError:
+            raise SessionExpiredError(self.session.problem or "the session ended") from None
+        finally:
+            self.session.problem_listeners.remove(expired)
 
     @abstractmethod
     async def _subscribe(
@@ -384,6 +458,8 @@ class BrokerAdapter(ABC):
         """Open the connection; :class:`BrokerConnectionError` if the broker is unreachable."""
         self._ws = await self._open()
         self._start_session(self._ws)
+        if self._stale_seconds:
+            self._spawn(self._watch_silence())
         self.log.info("Connection %d connected to %s", self.index, self.shown_url)
         self.set_state(CONNECTED)
 
@@ -411,11 +487,19 @@ class BrokerAdapter(ABC):
     async def _reconnect(self, reason: str) -> None:
         self.set_state(RECONNECTING, reason)
         first, cap = self._reconnect_delays
-        for attempt in count():
-            delay = min(cap, first * 2**attempt) * random.uniform(0.8, 1.2)
-            await asyncio.sleep(delay)
+        attempt = 0
+        while True:
+            await asyncio.sleep(min(cap, first * 2**attempt) * random.uniform(0.8, 1.2))
+            attempt += 1
+            credentials = self.session.credentials
             try:
-                ws = await self._open()
+                ws = await self._open_with(self._credentials())
+            except SessionExpiredError as exc:
+                self.set_state(SESSION_EXPIRED, str(exc))
+                self.log.warning("Connection %d: %s; waiting for a new session", self.index, exc)
+                await self._renew_session(credentials)
+                attempt = 0
+                continue
             except BrokerConnectionError as exc:
                 self.set_state(RECONNECTING, str(exc))
                 self.log.warning("Connection %d: %s; retrying", self.index, exc)
@@ -434,6 +518,48 @@ class BrokerAdapter(ABC):
                 for listener in self.refusal_listeners:
                     listener(self, refused)
             return
+
+    async def _watch_silence(self) -> None:
+        """Heal a feed that was ticking and went silent while holding instruments.
+
+        After ``stale_feed_seconds`` without a tick the connection subscribes everything again;
+        after as long again it reconnects. A silence neither ends (a closed market, instruments
+        that do not trade) is given twice as long before each next pair of heals.
+        """
+        stale = self._stale_seconds
+        while True:
+            await asyncio.sleep(min(stale / 4, 1.0))
+            if self.state != CONNECTED or not self._held or not self.last_tick_at:
+                continue
+            if self.last_tick_at > self._healed_at:
+                self._heal_step = 0
+            quiet = time.monotonic() - max(self.last_tick_at, self._healed_at)
+            if quiet < stale * 2 ** min(self._heal_step // 2, MAX_SILENCE_STEPS):
+                continue
+            self.feeds_healed += 1
+            self._healed_at = time.monotonic()
+            resubscribe = self._heal_step % 2 == 0
+            self._heal_step += 1
+            ws = self._ws
+            if ws is None:
+                continue
+            if resubscribe:
+                self.log.warning(
+                    "Connection %d: no tick for %.0f s while holding %d symbols; "
+                    "subscribing them again",
+                    self.index,
+                    quiet,
+                    len(self._held),
+                )
+                async with self._lock:
+                    await self._subscribe_held(ws)
+            else:
+                self.log.warning(
+                    "Connection %d: still no tick %.0f s after subscribing again; reconnecting",
+                    self.index,
+                    quiet,
+                )
+                ws.abort()
 
     async def _subscribe_held(self, ws: BrokerSocket) -> list[Refusal]:
         by_mode: dict[int, list[Instrument]] = {}

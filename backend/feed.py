@@ -19,8 +19,10 @@ DEPTH_LEVELS = 5
 #: FeedPool's (OpenAlgo's) exchanges. None contains a dot, so ``SYS.`` never prefixes a tick topic.
 EXCHANGES = ("NSE", "NSE_INDEX", "NFO", "BSE", "BSE_INDEX", "BFO", "MCX", "CDS")
 
-# A pooled connection's states, on SYS.HEALTH and SYS.POOL.
+# A pooled connection's states, on SYS.HEALTH and SYS.POOL. A connection refused for its
+# session is ``session_expired`` until the session is renewed.
 CONNECTING, CONNECTED, RECONNECTING, DOWN = "connecting", "connected", "reconnecting", "down"
+SESSION_EXPIRED = "session_expired"
 
 # Bus topics. Ticks go out on tick_topic(); monitoring on the SYS. topics.
 SYSTEM_PREFIX = "SYS."

@@ -41,8 +41,11 @@ from backend.feed import (
     MODES,
     NOT_SUBSCRIBED,
     POOL_TOPIC,
+    RECONNECTING,
+    SESSION_EXPIRED,
 )
 from backend.instruments import Instrument, InstrumentMaster, UnknownSymbolError
+from backend.session import BrokerSession
 
 log = logging.getLogger("feedpool.pool")
 
@@ -71,6 +74,16 @@ class _Slot:
     instrument: Instrument
     connection: int
     holders: dict[int, set[Hashable]] = field(default_factory=dict)  # mode -> holders
+    #: Set while a request to the broker about this symbol is under way; done when it ends.
+    busy: asyncio.Future[None] | None = None
+
+    def start_work(self) -> None:
+        self.busy = asyncio.get_running_loop().create_future()
+
+    def end_work(self) -> None:
+        if self.busy is not None and not self.busy.done():
+            self.busy.set_result(None)
+        self.busy = None
 
     @property
     def mode(self) -> int:
@@ -82,9 +95,13 @@ class _Connection:
     adapter: BrokerAdapter
     capacity: int
     symbols: int = 0
+    #: Room taken by symbols whose subscription the broker has not answered yet.
+    reserved: int = 0
     peak: int = 0
     ticks_seen: int = 0
     rate: float = 0.0
+    #: Connected, as the broker last said; a connection that was up and goes down is news.
+    up: bool = True
 
 
 class ConnectionPool:
@@ -100,11 +117,16 @@ class ConnectionPool:
         *,
         max_symbols_per_connection: int = 1000,
         max_connections: int = 3,
+        session: BrokerSession | None = None,
     ) -> None:
         self.broker = broker
         self.user_id = user_id
         self.master = master
         self.publisher = publisher
+        self.session = session
+        #: Told ``(connection index, reason, holders)`` when a connection that was up goes down
+        #: (reconnecting, or refused for its session); ``holders`` hold symbols on it.
+        self.feed_down_listeners: list[Callable[[int, str, set[Hashable]], None]] = []
         self.max_symbols_per_connection = max_symbols_per_connection
         self.max_connections = max_connections
         self._connection_cap = max_connections  # lowered when the broker refuses a connection
@@ -180,6 +202,7 @@ class ConnectionPool:
             "peak_symbols": self._peak_symbols,
             "peak_connections": self._peak_connections,
             "utilisation_percent": round(100 * total / self.capacity, 2) if self.capacity else 0.0,
+            "session_problem": self.session.problem if self.session else "",
             "connections": [
                 {
                     "index": c.adapter.index,
@@ -190,6 +213,7 @@ class ConnectionPool:
                     "ticks_per_second": round(c.rate, 1),
                     "ticks": c.adapter.ticks_received,
                     "ticks_shed": c.adapter.ticks_shed,
+                    "feeds_healed": c.adapter.feeds_healed,
                     "last_tick_age_ms": (
                         round((now - c.adapter.last_tick_at) * 1000)
                         if c.adapter.last_tick_at
@@ -212,47 +236,79 @@ class ConnectionPool:
     async def subscribe_many(
         self, symbols: Sequence[tuple[str, str]], mode: int, holder: Hashable
     ) -> list[Outcome]:
-        """Hold each ``(symbol, exchange)`` at ``mode`` for ``holder``; one outcome per symbol."""
+        """Hold each ``(symbol, exchange)`` at ``mode`` for ``holder``; one outcome per symbol.
+
+        The pool's lock is held only to decide and to record; the broker's answers are awaited
+        outside it, so a connection whose broker is slow holds up only the requests that need
+        that connection. A symbol with a request under way is taken up again once that is done.
+        """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         keys = list(dict.fromkeys(symbols))
         outcomes: dict[tuple[str, str], Outcome] = {}
-        async with self._lock:
+        todo = keys
+        while todo:
+            waiting: list[tuple[str, str]] = []
+            busy: list[asyncio.Future[None]] = []
             upgrades: dict[int, list[_Slot]] = {}
             new: list[Instrument] = []
-            for symbol, exchange in keys:
-                slot = self._slots.get((symbol, exchange))
-                if slot is None:
-                    try:
-                        new.append(self._instrument(symbol, exchange))
-                    except (UnknownSymbolError, ValueError) as exc:
-                        outcomes[symbol, exchange] = Outcome(
-                            symbol, exchange, mode, False, INVALID_PARAMETERS, str(exc)
-                        )
-                elif mode > slot.mode:
-                    upgrades.setdefault(slot.connection, []).append(slot)
-                else:
-                    slot.holders.setdefault(mode, set()).add(holder)
-                    outcomes[symbol, exchange] = self._held_outcome(slot, mode)
-            for index, slots in upgrades.items():
-                refused = await self._adapter(index).hold([s.instrument for s in slots], mode)
-                outcomes.update(self._apply_upgrade(slots, refused, mode, holder))
-            for outcome in await self._place(new, mode):
-                if outcome.ok:
-                    self._slots[outcome.symbol, outcome.exchange].holders[mode] = {holder}
+            async with self._lock:
+                for symbol, exchange in todo:
+                    slot = self._slots.get((symbol, exchange))
+                    if slot is None:
+                        try:
+                            new.append(self._instrument(symbol, exchange))
+                        except (UnknownSymbolError, ValueError) as exc:
+                            outcomes[symbol, exchange] = Outcome(
+                                symbol, exchange, mode, False, INVALID_PARAMETERS, str(exc)
+                            )
+                    elif slot.busy is not None:
+                        waiting.append((symbol, exchange))
+                        busy.append(slot.busy)
+                    elif mode > slot.mode:
+                        slot.start_work()
+                        upgrades.setdefault(slot.connection, []).append(slot)
+                    else:
+                        slot.holders.setdefault(mode, set()).add(holder)
+                        outcomes[symbol, exchange] = self._held_outcome(slot, mode)
+            outcomes.update(await self._upgrade(upgrades, mode, holder))
+            for outcome in await self._place(new, mode, lambda _: {mode: {holder}}):
                 outcomes[outcome.symbol, outcome.exchange] = outcome
-            self._note_peaks()
-            refused_for_capacity = sum(o.code == MAX_CAPACITY_REACHED for o in outcomes.values())
-            if refused_for_capacity:
-                log.warning(
-                    "[POOL] Capacity exhausted: %d/%d symbols on %d connections; %d refused",
-                    self.total_symbols,
-                    self._room(),
-                    len(self._connections),
-                    refused_for_capacity,
-                )
+            if busy:
+                await asyncio.wait(busy)
+            todo = waiting
+        self._note_peaks()
+        refused_for_capacity = sum(o.code == MAX_CAPACITY_REACHED for o in outcomes.values())
+        if refused_for_capacity:
+            log.warning(
+                "[POOL] Capacity exhausted: %d/%d symbols on %d connections; %d refused",
+                self.total_symbols,
+                self._room(),
+                len(self._connections),
+                refused_for_capacity,
+            )
         self.publish_stats()
         return [outcomes[key] for key in keys]
+
+    async def _upgrade(
+        self, upgrades: dict[int, list[_Slot]], mode: int, holder: Hashable
+    ) -> dict[tuple[str, str], Outcome]:
+        """Move held symbols up to ``mode`` on their connections, all at once."""
+        if not upgrades:
+            return {}
+        requests = [
+            self._adapter(index).hold([s.instrument for s in slots], mode)
+            for index, slots in upgrades.items()
+        ]
+        results = await asyncio.gather(*requests, return_exceptions=True)
+        outcomes = {}
+        async with self._lock:
+            for slots, result in zip(upgrades.values(), results, strict=True):
+                refused = _refusals(result, [s.instrument for s in slots])
+                outcomes.update(self._apply_upgrade(slots, refused, mode, holder))
+                for slot in slots:
+                    slot.end_work()
+        return outcomes
 
     def _instrument(self, symbol: str, exchange: str) -> Instrument:
         if exchange not in EXCHANGES:
@@ -284,10 +340,44 @@ class ConnectionPool:
                 outcomes[key] = Outcome(*key, mode, False, BrokerError.code, _refusal_text(refusal))
         return outcomes
 
-    async def _place(self, instruments: list[Instrument], mode: int) -> list[Outcome]:
-        """Put new symbols on connections, filling first and opening connections as needed."""
+    async def _place(
+        self,
+        instruments: list[Instrument],
+        mode: int,
+        holders: Callable[[Instrument], dict[int, set[Hashable]]],
+    ) -> list[Outcome]:
+        """Put new symbols on connections, filling first and opening connections as needed.
+
+        Room is reserved under the lock, the broker is asked outside it (every connection at
+        once), and what it took is recorded under the lock again, held by ``holders(symbol)``.
+        What a connection refused for being full goes round again to the next with room.
+        """
         outcomes: list[Outcome] = []
         queue = list(instruments)
+        while queue:
+            async with self._lock:
+                batches = await self._reserve_room(queue, mode, outcomes)
+            results = await asyncio.gather(
+                *(connection.adapter.hold(batch, mode) for connection, batch in batches),
+                return_exceptions=True,
+            )
+            queue = []
+            async with self._lock:
+                for (connection, batch), result in zip(batches, results, strict=True):
+                    refused = _refusals(result, batch)
+                    outcomes += self._record(connection, batch, refused, mode, holders)
+                    over = [r for r in refused if r.capacity]
+                    if over:
+                        self._believe_full(connection, over[0])
+                        queue += [r.instrument for r in over]
+        return outcomes
+
+    async def _reserve_room(
+        self, queue: list[Instrument], mode: int, outcomes: list[Outcome]
+    ) -> list[tuple[_Connection, list[Instrument]]]:
+        """Room for every symbol of ``queue``, as batches per connection, opening connections
+        as needed; what finds no room gets its outcome in ``outcomes``."""
+        batches = []
         while queue:
             connection = self._connection_with_room()
             if connection is None:
@@ -303,36 +393,54 @@ class ConnectionPool:
                     for i in queue
                 ]
                 break
-            batch = queue[: connection.capacity - connection.symbols]
+            batch = queue[: connection.capacity - connection.symbols - connection.reserved]
             del queue[: len(batch)]
-            refused = await connection.adapter.hold(batch, mode)
-            by_key = {(r.instrument.symbol, r.instrument.exchange): r for r in refused}
-            accepted = [i for i in batch if (i.symbol, i.exchange) not in by_key]
-            self._take(connection, accepted)
-            outcomes += [
-                Outcome(i.symbol, i.exchange, mode, True, connection=connection.adapter.index)
-                for i in accepted
-            ]
-            outcomes += [
-                Outcome(
-                    r.instrument.symbol,
-                    r.instrument.exchange,
-                    mode,
-                    False,
-                    BrokerError.code,
-                    _refusal_text(r),
-                )
-                for r in refused
-                if not r.capacity
-            ]
-            over = [r for r in refused if r.capacity]
-            if over:
-                self._believe_full(connection, over[0])
-                queue[:0] = [r.instrument for r in over]
+            self._reserve(connection, batch)
+            batches.append((connection, batch))
+        return batches
+
+    def _reserve(self, connection: _Connection, batch: list[Instrument]) -> None:
+        """Room on ``connection`` for ``batch``; each slot is busy until the broker answers."""
+        index = connection.adapter.index
+        for instrument in batch:
+            slot = _Slot(instrument, index)
+            slot.start_work()
+            self._slots[instrument.symbol, instrument.exchange] = slot
+        connection.reserved += len(batch)
+
+    def _record(
+        self,
+        connection: _Connection,
+        batch: list[Instrument],
+        refused: list[Refusal],
+        mode: int,
+        holders: Callable[[Instrument], dict[int, set[Hashable]]],
+    ) -> list[Outcome]:
+        """What the broker made of a reserved batch: the refused give their room back."""
+        by_key = {(r.instrument.symbol, r.instrument.exchange): r for r in refused}
+        outcomes = []
+        for instrument in batch:
+            key = (instrument.symbol, instrument.exchange)
+            slot = self._slots[key]
+            refusal = by_key.get(key)
+            if refusal is None:
+                slot.holders = holders(instrument)
+                outcomes.append(Outcome(*key, mode, True, connection=connection.adapter.index))
+            else:
+                del self._slots[key]
+                if not refusal.capacity:
+                    outcomes.append(
+                        Outcome(*key, mode, False, BrokerError.code, _refusal_text(refusal))
+                    )
+            slot.end_work()
+        before = connection.symbols
+        connection.reserved -= len(batch)
+        connection.symbols += len(batch) - len(refused)
+        self._log_load(connection, before, connection.symbols)
         return outcomes
 
     def _connection_with_room(self) -> _Connection | None:
-        return next((c for c in self._connections if c.symbols < c.capacity), None)
+        return next((c for c in self._connections if c.symbols + c.reserved < c.capacity), None)
 
     async def _open_connection(self) -> _Connection | None:
         """A new connection, or ``None`` when the pool may not open another."""
@@ -345,7 +453,7 @@ class ConnectionPool:
                 "[POOL] Opening connection %d: connection %d is full (%d/%d)",
                 index,
                 previous.adapter.index,
-                previous.symbols,
+                previous.symbols + previous.reserved,
                 previous.capacity,
             )
         with pooled_creation(self.publisher):
@@ -373,14 +481,10 @@ class ConnectionPool:
         log.info("[POOL] Connection %d started", index, extra={"connection": index})
         return connection
 
-    def _take(self, connection: _Connection, instruments: list[Instrument]) -> None:
+    def _log_load(self, connection: _Connection, before: int, after: int) -> None:
+        """``[POOL]`` lines for the milestones a connection's load passed going up."""
         index = connection.adapter.index
-        for instrument in instruments:
-            self._slots[instrument.symbol, instrument.exchange] = _Slot(instrument, index)
-        before = connection.symbols
-        connection.symbols += len(instruments)
-        connection.peak = max(connection.peak, connection.symbols)
-        after = connection.symbols
+        connection.peak = max(connection.peak, after)
         extra = {"connection": index}
         for milestone in range((before // MILESTONE + 1) * MILESTONE, after + 1, MILESTONE):
             if milestone < connection.capacity:
@@ -453,17 +557,24 @@ class ConnectionPool:
     async def unsubscribe_many(
         self, subscriptions: Iterable[tuple[str, str, int]], holder: Hashable
     ) -> list[Outcome]:
-        """Let go of each ``(symbol, exchange, mode)`` ``holder`` holds; one outcome each."""
-        outcomes = []
-        async with self._lock:
+        """Let go of each ``(symbol, exchange, mode)`` ``holder`` holds; one outcome each.
+
+        As with :meth:`subscribe_many`, the broker is told outside the pool's lock.
+        """
+        outcomes: dict[tuple[str, str, int], Outcome] = {}
+        keys = list(dict.fromkeys(subscriptions))
+        todo = keys
+        while todo:
+            waiting: list[tuple[str, str, int]] = []
+            busy: list[asyncio.Future[None]] = []
             released: dict[int, list[Instrument]] = {}
-            moved: dict[tuple[int, int], list[Instrument]] = {}  # (connection, mode) -> moved down
-            for symbol, exchange, mode in subscriptions:
-                slot = self._slots.get((symbol, exchange))
-                holders = slot.holders.get(mode) if slot else None
-                if slot is None or holders is None or holder not in holders:
-                    outcomes.append(
-                        Outcome(
+            moved: dict[tuple[int, int], list[_Slot]] = {}  # (connection, mode) -> moved down
+            async with self._lock:
+                for symbol, exchange, mode in todo:
+                    slot = self._slots.get((symbol, exchange))
+                    holders = slot.holders.get(mode) if slot else None
+                    if slot is None or holders is None or holder not in holders:
+                        outcomes[symbol, exchange, mode] = Outcome(
                             symbol,
                             exchange,
                             mode,
@@ -471,21 +582,28 @@ class ConnectionPool:
                             NOT_SUBSCRIBED,
                             f"{symbol} on {exchange} is not subscribed in mode {mode}",
                         )
-                    )
-                    continue
-                outcomes.append(self._held_outcome(slot, mode))
-                before = slot.mode
-                holders.discard(holder)
-                if not holders:
-                    del slot.holders[mode]
-                if not slot.holders:
-                    released.setdefault(slot.connection, []).append(slot.instrument)
-                    del self._slots[symbol, exchange]
-                elif slot.mode < before:
-                    moved.setdefault((slot.connection, slot.mode), []).append(slot.instrument)
+                        continue
+                    if slot.busy is not None:
+                        waiting.append((symbol, exchange, mode))
+                        busy.append(slot.busy)
+                        continue
+                    outcomes[symbol, exchange, mode] = self._held_outcome(slot, mode)
+                    before = slot.mode
+                    holders.discard(holder)
+                    if not holders:
+                        del slot.holders[mode]
+                    if not slot.holders:
+                        released.setdefault(slot.connection, []).append(slot.instrument)
+                        del self._slots[symbol, exchange]
+                    elif slot.mode < before:
+                        slot.start_work()
+                        moved.setdefault((slot.connection, slot.mode), []).append(slot)
             await self._let_go(released, moved)
+            if busy:
+                await asyncio.wait(busy)
+            todo = waiting
         self.publish_stats()
-        return outcomes
+        return [outcomes[key] for key in keys]
 
     async def release(self, holder: Hashable) -> int:
         """Let go of everything ``holder`` holds (a client went away); returns how many."""
@@ -494,18 +612,40 @@ class ConnectionPool:
         return len(held)
 
     async def _let_go(
-        self, released: dict[int, list[Instrument]], moved: dict[tuple[int, int], list[Instrument]]
+        self, released: dict[int, list[Instrument]], moved: dict[tuple[int, int], list[_Slot]]
     ) -> None:
-        for index, instruments in released.items():
-            connection = self._connections[index - 1]
-            await connection.adapter.release(instruments)
-            connection.symbols -= len(instruments)
-        for (index, mode), instruments in moved.items():
-            await self._adapter(index).hold(instruments, mode)
+        """Tell each connection what it no longer holds, and what it holds lower; a released
+        symbol's room is free once its connection has let go of it."""
+        requests = [self._adapter(index).release(i) for index, i in released.items()]
+        requests += [
+            self._adapter(index).hold([s.instrument for s in slots], mode)
+            for (index, mode), slots in moved.items()
+        ]
+        await asyncio.gather(*requests, return_exceptions=True)
+        async with self._lock:
+            for index, instruments in released.items():
+                self._connections[index - 1].symbols -= len(instruments)
+            for slots in moved.values():
+                for slot in slots:
+                    slot.end_work()
 
     # -- connection events -----------------------------------------------------------------------
 
     def _on_state(self, adapter: BrokerAdapter, state: str, reason: str) -> None:
+        connection = self._connections[adapter.index - 1]
+        if state == CONNECTED:
+            connection.up = True
+        elif state in (RECONNECTING, SESSION_EXPIRED) and connection.up:
+            connection.up = False
+            holders = {
+                holder
+                for slot in self._slots.values()
+                if slot.connection == adapter.index
+                for mode_holders in slot.holders.values()
+                for holder in mode_holders
+            }
+            for listener in self.feed_down_listeners:
+                listener(adapter.index, reason, holders)
         if state == CONNECTED or reason:
             self.publish_stats()
 
@@ -520,18 +660,21 @@ class ConnectionPool:
             slots = [self._slots.pop(key) for key in keys if key in self._slots]
             connection.symbols -= len(slots)
             self._believe_full(connection, refused[0])
-            for slot in slots:
-                for outcome in await self._place([slot.instrument], slot.mode):
-                    if outcome.ok:
-                        self._slots[outcome.symbol, outcome.exchange].holders = slot.holders
-                    else:
-                        log.error(
-                            "[POOL] Lost %s on %s after connection %d reconnected: %s",
-                            outcome.symbol,
-                            outcome.exchange,
-                            index,
-                            outcome.message,
-                        )
+        saved = {(s.instrument.symbol, s.instrument.exchange): s.holders for s in slots}
+        by_mode: dict[int, list[Instrument]] = {}
+        for slot in slots:
+            by_mode.setdefault(slot.mode, []).append(slot.instrument)
+        for mode, instruments in by_mode.items():
+            placed = await self._place(instruments, mode, lambda i: saved[i.symbol, i.exchange])
+            for outcome in placed:
+                if not outcome.ok:
+                    log.error(
+                        "[POOL] Lost %s on %s after connection %d reconnected: %s",
+                        outcome.symbol,
+                        outcome.exchange,
+                        index,
+                        outcome.message,
+                    )
         self.publish_stats()
 
     # -- shutdown ------------------------------------------------------------------------------
@@ -550,6 +693,13 @@ class ConnectionPool:
             )
             self._connections.clear()
             self._slots.clear()
+
+
+def _refusals(result: list[Refusal] | BaseException, batch: list[Instrument]) -> list[Refusal]:
+    """What a request's answer refused: all of ``batch`` if the request itself failed."""
+    if isinstance(result, BaseException):
+        return [Refusal(i, type(result).__name__, str(result)) for i in batch]
+    return result
 
 
 def _refusal_text(refusal: Refusal) -> str:

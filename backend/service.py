@@ -29,6 +29,7 @@ from backend.log_bus import BusLogHandler
 from backend.master_source import broker_master, served_master
 from backend.pool import ConnectionPool
 from backend.proxy import WebSocketProxy
+from backend.session import BrokerSession, LoginError
 from backend.settings import SIMULATOR, Settings, SettingsError
 from backend.simulator.child import SimulatorProcess, SimulatorStartError
 
@@ -37,6 +38,7 @@ log = logging.getLogger("feedpool.backend")
 STATS_INTERVAL = 1.0
 INVALID_SETTING = "INVALID_SETTING"
 MASTER_ERROR = "INSTRUMENT_MASTER_ERROR"
+LOGIN_ERROR = "BROKER_LOGIN_ERROR"
 
 
 class StartupError(Exception):
@@ -76,20 +78,23 @@ class Backend:
         logging.getLogger().addHandler(self._log_handler)
         for warning in settings.over_broker_limits():
             log.warning("[POOL] %s", warning)
-        url, credentials, master = await self._broker()
+        url, session, master = await self._broker()
         self.master = master
 
         def adapter(index: int):
-            return broker.adapter(index, url, credentials)
+            return broker.adapter(
+                index, url, session, stale_feed_seconds=settings.STALE_FEED_SECONDS
+            )
 
         self.pool = ConnectionPool(
             settings.BROKER,
-            settings.BROKER_USER_ID or broker.user_id(credentials),
+            settings.BROKER_USER_ID or broker.user_id(session),
             master,
             adapter,
             self.publisher,
             max_symbols_per_connection=settings.max_symbols_per_connection,
             max_connections=settings.max_connections,
+            session=session,
         )
         self.proxy = WebSocketProxy(
             self.pool,
@@ -110,8 +115,8 @@ class Backend:
         self._stats_task = asyncio.get_running_loop().create_task(self._publish_stats())
         self._health("ready")
 
-    async def _broker(self) -> tuple[str, Any, InstrumentMaster]:
-        """The broker's URL, credentials and master: the simulator's, or the real broker's."""
+    async def _broker(self) -> tuple[str, BrokerSession, InstrumentMaster]:
+        """The broker's URL, session and master: the simulator's, or the real broker's."""
         settings = self.settings
         broker = settings.broker
         if settings.BROKER == SIMULATOR:
@@ -126,23 +131,39 @@ class Backend:
                 await self.simulator.start()
             except SimulatorStartError as exc:
                 raise StartupError("SIMULATOR_ERROR", str(exc)) from None
-            credentials = broker.simulator_credentials(self.simulator.credentials)
+            account = broker.simulator_settings(self.simulator.credentials, self.simulator.rest)
+            session = await self._session(broker.session(settings.replace(**account).broker_values))
             master = self.master or await self._master(served_master(broker, self.simulator.master))
-            return self.simulator.url, credentials, master
+            return self.simulator.url, session, master
         try:
             settings.check_credentials()
         except SettingsError as exc:
             raise StartupError(INVALID_SETTING, str(exc)) from None
-        credentials = broker.credentials(settings.broker_values)
         url = getattr(settings, broker.url_setting)
-        try:
-            await broker.check(url, credentials)
-        except BrokerConnectionError as exc:
-            raise StartupError(exc.code, str(exc)) from None
+        session = await self._session(broker.session(settings.broker_values))
+        if session.credentials is not None:
+            try:
+                await broker.check(url, session.credentials)
+            except BrokerConnectionError as exc:
+                raise StartupError(exc.code, str(exc)) from None
         master = self.master or await self._master(
             broker_master(broker, settings.INSTRUMENT_MASTER)
         )
-        return url, credentials, master
+        return url, session, master
+
+    @staticmethod
+    async def _session(session: BrokerSession) -> BrokerSession:
+        """``session`` begun. A login the broker refuses is tried again in the background when
+        the session can log in by itself (the pool's connections wait for it meanwhile);
+        otherwise the backend cannot start."""
+        try:
+            await session.begin()
+        except LoginError as exc:
+            if not session.can_renew:
+                raise StartupError(LOGIN_ERROR, str(exc)) from None
+            log.error("%s: %s", session.label, exc)
+            session.keep_trying(str(exc))
+        return session
 
     @staticmethod
     async def _master(loading) -> InstrumentMaster:

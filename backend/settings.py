@@ -1,7 +1,8 @@
 """FeedPool's settings: one frozen :class:`Settings`, read from four layers.
 
-Later layers win: built-in defaults < ``settings.json`` in the user config dir < a ``.env`` file in
-the working directory < the process environment. Every value is validated while loading; a bad one
+Later layers win: built-in defaults < ``settings.json`` in the user config dir < the OS
+keychain (:mod:`backend.keychain`, secrets only) < a ``.env`` file in the working directory < the
+process environment. Every value is validated while loading; a bad one
 raises :class:`SettingsError` naming the setting, the value and what is allowed, so the backend can
 refuse to start with one clear line instead of failing later.
 
@@ -25,6 +26,7 @@ from typing import Any
 
 import platformdirs
 
+from backend import keychain
 from backend.brokers import BROKERS, Broker
 from backend.secret import Secret
 
@@ -128,6 +130,15 @@ def _url(name: str, text: str) -> str:
     return value
 
 
+def _web(name: str, text: str) -> str:
+    value = str(text).strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise SettingsError(
+            name, text, "expected an http:// or https:// URL, or empty for the default"
+        )
+    return value
+
+
 def _text(name: str, text: str) -> str:
     return str(text).strip()
 
@@ -139,7 +150,7 @@ def _secret(name: str, text: str) -> Secret:
 _PORT = _integer(1, 65535)
 _PORT_OR_ZERO = _integer(0, 65535)
 
-_PARSERS = {"text": _text, "secret": _secret, "url": _url}
+_PARSERS = {"text": _text, "secret": _secret, "url": _url, "web": _web}
 
 # name -> (default, parser). The names are the keys in every layer.
 _CORE_SPEC: dict[str, tuple[str, Callable[[str, str], Any]]] = {
@@ -156,6 +167,7 @@ _CORE_SPEC: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SIMULATOR_TICKS_PER_SECOND": ("1.0", _number(0.0, 1000.0)),
     "SIMULATOR_SEED": ("", _text),
     "WS_MIN_INTERVAL_MS": ("0", _integer(0, 60_000)),
+    "STALE_FEED_SECONDS": ("30", _number(0.0, 3600.0)),
     "FEEDPOOL_API_KEY": ("", _secret),
 }
 _BROKER_SPEC = {
@@ -195,6 +207,9 @@ class Settings:
     SIMULATOR_SEED: str = ""
     #: Per client, at most one update per symbol and mode in this many ms (the newest); 0: off.
     WS_MIN_INTERVAL_MS: int = 0
+    #: A connection that was ticking and gets no tick for this long while holding symbols is
+    #: healed (subscribed again, then reconnected); 0: never.
+    STALE_FEED_SECONDS: float = 30.0
     #: The key clients authenticate with; empty: the generated key kept in the user config dir.
     FEEDPOOL_API_KEY: Secret = field(default_factory=lambda: Secret(""))
     #: Every broker's own settings, by name.
@@ -248,8 +263,16 @@ class Settings:
         if self.BROKER == SIMULATOR:
             return
         for setting in self.broker.settings:
-            if setting.required and not getattr(self, setting.name):
-                raise SettingsError(setting.name, "", f"required when BROKER={self.BROKER}")
+            if not setting.required or getattr(self, setting.name):
+                continue
+            if setting.required_unless and all(getattr(self, n) for n in setting.required_unless):
+                continue
+            unless = f" unless {' and '.join(setting.required_unless)} are set"
+            raise SettingsError(
+                setting.name,
+                "",
+                f"required when BROKER={self.BROKER}{unless if setting.required_unless else ''}",
+            )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed, each validated like a loaded value."""
@@ -311,7 +334,7 @@ def load_settings(
     settings_file: Path | None = None,
     env_file: Path | None = None,
 ) -> Settings:
-    """Settings from defaults < settings file < ``.env`` < environment.
+    """Settings from defaults < settings file < keychain < ``.env`` < environment.
 
     The settings file and ``.env`` may be absent. Only the known settings are taken from the
     environment and ``.env``; the settings file must hold known settings only, so a typo in it
@@ -328,6 +351,7 @@ def load_settings(
             if name not in _SPEC:
                 raise SettingsError(name, from_file[name], f"unknown setting in {settings_file}")
         merged.update(from_file)
+    merged.update(keychain.read(sorted(SECRET_SETTINGS)))
     if env_file.is_file():
         merged.update({k: v for k, v in read_env_file(env_file).items() if k in _SPEC})
     merged.update({k: v for k, v in environ.items() if k in _SPEC})

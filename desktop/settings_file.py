@@ -1,18 +1,22 @@
 """Reading, checking and writing ``settings.json``, the settings the dialog edits.
 
-The file is a JSON object of setting names (as in :mod:`backend.settings`) to values. It holds
-broker credentials, so it is written readable by its owner only (mode 0600), through a temporary
-file renamed over the old one. Values are checked with :meth:`backend.settings.Settings.replace`,
-whose :class:`~backend.settings.SettingsError` names the setting and never shows a secret.
+The file is a JSON object of setting names (as in :mod:`backend.settings`) to values. Secrets
+(credentials, tokens) go to the OS keychain (:mod:`backend.keychain`) where there is one, and
+into the file where there is none, so the file is written readable by its owner only (mode
+0600), through a temporary file renamed over the old one. Values are checked with
+:meth:`backend.settings.Settings.replace`, whose :class:`~backend.settings.SettingsError` names
+the setting and never shows a secret.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from backend import keychain
 from backend.settings import (
     SECRET_SETTINGS,
     SETTINGS_FILE_NAME,
@@ -23,6 +27,8 @@ from backend.settings import (
     read_settings_file,
 )
 from desktop.atomic_write import write_atomically
+
+log = logging.getLogger("feedpool.desktop.settings")
 
 FILE_MODE = 0o600
 
@@ -43,7 +49,7 @@ def default_values() -> dict[str, str]:
 
 def current_values(path: Path) -> dict[str, str]:
     """Every setting's text as the dialog shows it: saved values over the defaults."""
-    saved = read_saved_settings(path)
+    saved = {**read_saved_settings(path), **keychain.read(sorted(SECRET_SETTINGS))}
     return {**default_values(), **{name: _text(value) for name, value in saved.items()}}
 
 
@@ -78,8 +84,14 @@ def file_values(settings: Settings, names: list[str]) -> dict[str, Any]:
 def write_settings(values: Mapping[str, Any], path: Path, merge: bool = True) -> None:
     """Write ``values`` to the settings file at ``path``, readable by its owner only.
 
-    With ``merge``, settings already in the file that ``values`` does not name are kept.
+    With ``merge``, settings already in the file that ``values`` does not name are kept. Secrets
+    go to the keychain, and out of the file, when there is a keychain.
     """
     merged = {**read_saved_settings(path), **values} if merge else dict(values)
+    secrets = {name: str(merged[name]) for name in SECRET_SETTINGS & merged.keys()}
+    if secrets and keychain.store(secrets):
+        merged = {name: value for name, value in merged.items() if name not in secrets}
+    elif secrets:
+        log.info("Secrets are kept in %s, %s", path, keychain.describe())
     write_atomically(path, json.dumps(merged, indent=2))
     path.chmod(FILE_MODE)

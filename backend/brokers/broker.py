@@ -14,18 +14,22 @@ from typing import Any
 
 from backend.adapter import BrokerAdapter
 from backend.instruments import Instrument
+from backend.session import BrokerSession
 
 
 @dataclass(frozen=True, slots=True)
 class BrokerSetting:
-    """One setting of a broker: a credential (``secret``), a name (``text``) or a ``url``."""
+    """One setting of a broker: a credential (``secret``), a name (``text``), a WebSocket
+    ``url`` or a ``web`` address (http or https)."""
 
     name: str
     label: str
     kind: str = "text"
     default: str = ""
-    #: Whether the broker cannot be used without it.
+    #: Whether the broker cannot be used without it...
     required: bool = True
+    #: ... unless every one of these settings is set.
+    required_unless: tuple[str, ...] = ()
 
 
 #: Builds a pooled connection: ``(index, url, credentials, **options)``.
@@ -46,12 +50,17 @@ class Broker:
     #: Its credential settings and the setting holding its WebSocket URL.
     settings: tuple[BrokerSetting, ...]
     url_setting: str
-    #: ``credentials(values)``: the adapter's credentials from ``{setting name: value}``.
-    credentials: Callable[[Mapping[str, Any]], Any]
-    #: The same credentials for the bundled simulator, from its accepted account.
+    #: ``session(values)``: the account's session from ``{setting name: value}``: a login
+    #: with the stored credentials, or the tokens pasted into the settings.
+    session: Callable[[Mapping[str, Any]], BrokerSession]
+    #: ``simulator_settings(account, rest)``: the settings that log in to the bundled
+    #: simulator's account, whose REST root is ``rest``, as the real broker's are logged in to.
+    simulator_settings: Callable[[Any, str], dict[str, str]]
+    #: Fixed credentials of the simulator's account (its default tokens), for a connection
+    #: opened without a session.
     simulator_credentials: Callable[[Any], Any]
-    #: Who the account is, from the credentials: shown in statistics.
-    user_id: Callable[[Any], str]
+    #: Who the account is, from its session: shown in statistics.
+    user_id: Callable[[BrokerSession], str]
     adapter: AdapterFactory
     #: ``check(url, credentials)``: open one connection and close it; raises what connect does.
     check: Callable[[str, Any], Any]

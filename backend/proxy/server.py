@@ -21,13 +21,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Hashable
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
+from backend.feed import BROKER_CONNECTION_ERROR
 from backend.pool import ConnectionPool
+from backend.proxy import replies
 from backend.proxy.actions import Actions
 from backend.proxy.index import SubscriptionIndex
 from backend.proxy.messages import MAX_MESSAGE_BYTES
@@ -84,6 +87,7 @@ class WebSocketProxy:
         self._server: Server | None = None
         self._router: TickRouter | None = None
         self._closing = False
+        pool.feed_down_listeners.append(self._feed_down)
 
     @property
     def url(self) -> str:
@@ -133,6 +137,19 @@ class WebSocketProxy:
         finally:
             timer.cancel()
             await self._forget(session)
+
+    def _feed_down(self, connection: int, reason: str, holders: set[Hashable]) -> None:
+        """Tell each client holding symbols on a connection that went down, once."""
+        notice = replies.error(
+            BROKER_CONNECTION_ERROR,
+            f"broker connection {connection} is down ({reason}); "
+            "its symbols tick again once it is back",
+        )
+        told = [session for session in self.sessions.values() if session in holders]
+        for session in told:
+            session.notify(notice)
+        if told:
+            log.warning("Told %d clients that broker connection %d is down", len(told), connection)
 
     def _auth_expired(self, session: ClientSession) -> None:
         if not session.authenticated:

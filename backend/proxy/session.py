@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 
 from backend.proxy import replies
 from backend.proxy.index import Key
@@ -83,6 +84,14 @@ class ClientSession:
     async def reply(self, reply: replies.Reply) -> None:
         """Send a reply; waits while the client is not reading."""
         await self.websocket.send(replies.encode(reply), text=True)
+
+    def notify(self, reply: replies.Reply) -> None:
+        """Send a message the client did not ask for, without waiting for it to be written."""
+        self._spawn(self._notify(reply))
+
+    async def _notify(self, reply: replies.Reply) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.reply(reply)
 
     def _stalled(self) -> None:
         reason = f"outbox full for {self.outbox.stall_seconds:g} s: client not reading"

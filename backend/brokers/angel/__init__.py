@@ -1,4 +1,4 @@
-"""Angel One: SmartAPI's WebSocket 2.0 (SmartStream), its limits, credentials and scrip master."""
+"""Angel One: SmartAPI's WebSocket 2.0 (SmartStream), its login, limits and scrip master."""
 
 from __future__ import annotations
 
@@ -7,17 +7,41 @@ from typing import Any
 
 from backend.brokers.angel import master
 from backend.brokers.angel.adapter import SmartStreamAdapter, SmartStreamCredentials
+from backend.brokers.angel.login import AngelSession
 from backend.brokers.broker import Broker, BrokerSetting
 from backend.secret import Secret
 
+LOGIN = ("ANGEL_PIN", "ANGEL_TOTP_SECRET")
 
-def credentials(values: Mapping[str, Any]) -> SmartStreamCredentials:
-    return SmartStreamCredentials(
+
+def session(values: Mapping[str, Any]) -> AngelSession:
+    """A login with the PIN and TOTP secret when both are set, else the pasted tokens."""
+    pasted = None
+    if values["ANGEL_FEED_TOKEN"] and values["ANGEL_AUTH_TOKEN"]:
+        pasted = SmartStreamCredentials(
+            values["ANGEL_CLIENT_CODE"],
+            values["ANGEL_API_KEY"],
+            values["ANGEL_FEED_TOKEN"],
+            values["ANGEL_AUTH_TOKEN"],
+        )
+    return AngelSession(
+        values["ANGEL_LOGIN_URL"],
         values["ANGEL_CLIENT_CODE"],
         values["ANGEL_API_KEY"],
-        values["ANGEL_FEED_TOKEN"],
-        values["ANGEL_AUTH_TOKEN"],
+        pin=values["ANGEL_PIN"],
+        totp_secret=values["ANGEL_TOTP_SECRET"],
+        pasted=pasted,
     )
+
+
+def simulator_settings(account: Any, rest: str) -> dict[str, str]:
+    return {
+        "ANGEL_CLIENT_CODE": account.client_code,
+        "ANGEL_API_KEY": account.api_key,
+        "ANGEL_PIN": account.pin,
+        "ANGEL_TOTP_SECRET": account.totp_secret,
+        "ANGEL_LOGIN_URL": rest,
+    }
 
 
 def simulator_credentials(account: Any) -> SmartStreamCredentials:
@@ -37,8 +61,17 @@ BROKER = Broker(
     settings=(
         BrokerSetting("ANGEL_CLIENT_CODE", "Client code"),
         BrokerSetting("ANGEL_API_KEY", "API key", "secret"),
-        BrokerSetting("ANGEL_FEED_TOKEN", "Feed token", "secret"),
-        BrokerSetting("ANGEL_AUTH_TOKEN", "Auth token", "secret"),
+        BrokerSetting("ANGEL_PIN", "PIN", "secret", required=False),
+        BrokerSetting("ANGEL_TOTP_SECRET", "TOTP secret", "secret", required=False),
+        BrokerSetting("ANGEL_FEED_TOKEN", "Feed token", "secret", required_unless=LOGIN),
+        BrokerSetting("ANGEL_AUTH_TOKEN", "Auth token (JWT)", "secret", required_unless=LOGIN),
+        BrokerSetting(
+            "ANGEL_LOGIN_URL",
+            "SmartAPI URL",
+            "web",
+            "https://apiconnect.angelone.in",
+            required=False,
+        ),
         BrokerSetting(
             "ANGEL_WS_URL",
             "SmartStream URL",
@@ -48,9 +81,10 @@ BROKER = Broker(
         ),
     ),
     url_setting="ANGEL_WS_URL",
-    credentials=credentials,
+    session=session,
+    simulator_settings=simulator_settings,
     simulator_credentials=simulator_credentials,
-    user_id=lambda credentials: credentials.client_code,
+    user_id=lambda session: session.client_code,
     adapter=SmartStreamAdapter,
     check=SmartStreamAdapter.check,
     master_url=master.URL,

@@ -35,6 +35,11 @@ ANSWER_TIMEOUT = 15.0
 Key = tuple[int, str]  # (exchange type, token)
 
 
+def bearer(token: str) -> str:
+    """A session token as an ``Authorization`` header carries it: prefixed ``Bearer ``."""
+    return token if token.startswith("Bearer ") else f"Bearer {token}"
+
+
 @dataclass(frozen=True)
 class SmartStreamCredentials:
     """What the broker checks on the upgrade request."""
@@ -45,9 +50,8 @@ class SmartStreamCredentials:
     auth_token: Secret
 
     def headers(self) -> dict[str, str]:
-        auth = self.auth_token.reveal()
         return {
-            "Authorization": auth if auth.startswith("Bearer ") else f"Bearer {auth}",
+            "Authorization": bearer(self.auth_token.reveal()),
             "x-api-key": self.api_key.reveal(),
             "x-client-code": self.client_code,
             "x-feed-token": self.feed_token.reveal(),

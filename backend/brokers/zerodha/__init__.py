@@ -1,4 +1,4 @@
-"""Zerodha Kite Connect: the KiteTicker feed, its limits, credentials and instruments CSV."""
+"""Zerodha Kite Connect: the KiteTicker feed, its login, limits and instruments CSV."""
 
 from __future__ import annotations
 
@@ -6,13 +6,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from backend.brokers.broker import Broker, BrokerSetting
-from backend.brokers.zerodha import master
+from backend.brokers.zerodha import login, master
 from backend.brokers.zerodha.adapter import MAX_INSTRUMENTS, KiteAdapter, KiteCredentials
 from backend.secret import Secret
+from backend.session import FixedSession
 
 
-def credentials(values: Mapping[str, Any]) -> KiteCredentials:
-    return KiteCredentials(values["KITE_API_KEY"], values["KITE_ACCESS_TOKEN"])
+def session(values: Mapping[str, Any]) -> FixedSession:
+    """The day's access token: Kite has no unattended login, the trader logs in each day."""
+    credentials = KiteCredentials(values["KITE_API_KEY"], values["KITE_ACCESS_TOKEN"])
+    return FixedSession(credentials, login.LABEL)
+
+
+def simulator_settings(account: Any, rest: str) -> dict[str, str]:
+    return {
+        "KITE_API_KEY": account.api_key,
+        "KITE_ACCESS_TOKEN": account.access_token,
+        "KITE_API_SECRET": account.api_secret,
+        "KITE_REDIRECT_URL": account.redirect_url,
+        "KITE_LOGIN_URL": f"{rest}/connect/login",
+        "KITE_API_URL": rest,
+    }
 
 
 def simulator_credentials(account: Any) -> KiteCredentials:
@@ -23,20 +37,31 @@ def simulator_credentials(account: Any) -> KiteCredentials:
 
 BROKER = Broker(
     name="zerodha",
-    label="Zerodha Kite",
+    label=login.LABEL,
     max_connections=3,
     max_symbols=MAX_INSTRUMENTS,
     settings=(
         BrokerSetting("KITE_API_KEY", "API key", "secret"),
+        BrokerSetting("KITE_API_SECRET", "API secret", "secret", required=False),
         BrokerSetting("KITE_ACCESS_TOKEN", "Access token", "secret"),
+        BrokerSetting(
+            "KITE_REDIRECT_URL",
+            "Redirect URL",
+            "web",
+            "http://127.0.0.1:5010/kite",
+            required=False,
+        ),
+        BrokerSetting("KITE_LOGIN_URL", "Login page", "web", login.LOGIN_PAGE, required=False),
+        BrokerSetting("KITE_API_URL", "Kite Connect URL", "web", login.API_ROOT, required=False),
         BrokerSetting(
             "KITE_WS_URL", "KiteTicker URL", "url", "wss://ws.kite.trade", required=False
         ),
     ),
     url_setting="KITE_WS_URL",
-    credentials=credentials,
+    session=session,
+    simulator_settings=simulator_settings,
     simulator_credentials=simulator_credentials,
-    user_id=lambda credentials: credentials.user_id or "zerodha",
+    user_id=lambda session: session.credentials.user_id or "zerodha",
     adapter=KiteAdapter,
     check=KiteAdapter.check,
     master_url=master.URL,

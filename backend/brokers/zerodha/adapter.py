@@ -51,6 +51,7 @@ class KiteAdapter(BrokerAdapter):
     """One pooled KiteTicker connection; Kite holds each instrument in one mode."""
 
     broker = "zerodha"
+    session_status = 403
 
     def __init__(self, index: int, url: str, credentials: KiteCredentials, **options) -> None:
         super().__init__(index, url, credentials, **options)
