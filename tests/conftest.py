@@ -8,6 +8,8 @@ import json
 import os
 from collections.abc import Callable
 
+import keyring
+import keyring.backends.fail
 import pytest
 import zmq
 import zmq.asyncio
@@ -25,10 +27,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 @pytest.fixture(autouse=True)
 def _user_dirs(tmp_path_factory, monkeypatch):
-    """Settings, API keys and watchlists of a test go to a fresh folder, never the user's."""
+    """Settings, API keys and watchlists of a test go to a fresh folder, never the user's, and
+    no test reads or writes the user's keychain: keyring has no backend, as on a headless host."""
     home = tmp_path_factory.mktemp("home")
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(name, str(home / name.lower()))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    keyring.set_keyring(keyring.backends.fail.Keyring())
 
 
 @pytest.fixture(scope="session")
@@ -74,18 +79,24 @@ async def make_pool(master, publisher):
         simulator: ExchangeSimulator | None,
         max_symbols: int = 1000,
         max_connections: int = 3,
-        url: str | None = None,
+        url: str | Callable[[int], str] | None = None,
     ) -> ConnectionPool:
+        """A pool on ``simulator``; ``url`` (or ``url(connection index)``) instead of its URL."""
         broker = simulator.broker if simulator else BROKERS["angel"]
         credentials = broker.simulator_credentials(
             simulator.credentials if simulator else SimulatorCredentials()
         )
         target = url or simulator.url
+        url_of = target if callable(target) else lambda _: target
         pool_master = InstrumentMaster(simulator.instruments.values()) if simulator else master
 
         def adapter(index: int):
             return broker.adapter(
-                index, target, credentials, reconnect_first_delay=0.05, reconnect_max_delay=0.5
+                index,
+                url_of(index),
+                credentials,
+                reconnect_first_delay=0.05,
+                reconnect_max_delay=0.5,
             )
 
         pool = ConnectionPool(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from proxy_client import eventually
+from relay import Relay
 
 from backend.brokers.angel.adapter import SmartStreamAdapter
 from backend.feed import DEPTH as SNAP_QUOTE
@@ -252,3 +254,36 @@ async def test_symbols_a_reconnected_connection_cannot_take_back_move_elsewhere(
     await eventually(lambda: loads(pool) == [60, 40])
     assert sorted(c.token_count for c in simulator.connections) == [40, 60]
     assert {(s, e) for s, e, _ in pool.holds(WATCHLIST)} == set(wanted)
+
+
+async def test_a_stalled_broker_connection_holds_up_no_other(make_simulator, make_pool, symbols):
+    simulator = await make_simulator(ticks_per_second=0)
+    host, port = simulator.url.removeprefix("ws://").split("/")[0].split(":")
+    relay = Relay(host, int(port))
+    await relay.start()
+    stalled_url = simulator.url.replace(f":{port}/", f":{relay.port}/")
+    pool = make_pool(
+        simulator,
+        max_symbols=10,
+        max_connections=2,
+        url=lambda index: stalled_url if index == 1 else simulator.url,
+    )
+    try:
+        first, second, late = symbols(10), symbols(10, 10), symbols(1, 20)
+        assert all(o.ok for o in await pool.subscribe_many(first, LTP, WATCHLIST))
+        assert all(o.ok for o in await pool.subscribe_many(second[:5], LTP, WATCHLIST))
+        assert loads(pool) == [10, 5]
+
+        relay.hold()  # connection 1's broker stops answering
+        upgrade = asyncio.ensure_future(pool.subscribe(*first[0], QUOTE, SCRIPT))
+        on_two = await asyncio.wait_for(pool.subscribe_many(late, LTP, WATCHLIST), 10)
+        assert on_two[0].ok and on_two[0].connection == 2
+        assert not upgrade.done(), "connection 1's request should still be waiting"
+        freed = await asyncio.wait_for(pool.unsubscribe(*second[0], LTP, WATCHLIST), 10)
+        assert freed.ok and not upgrade.done()
+
+        relay.release()
+        assert (await asyncio.wait_for(upgrade, 20)).ok
+        assert loads(pool) == [10, 5]
+    finally:
+        await relay.stop()

@@ -59,11 +59,18 @@ class AngelSession(BrokerSession):
         self.can_renew = bool(pin and totp_secret)
 
     async def _begin(self) -> SmartStreamCredentials:
+        """A login; the pasted tokens when there is nothing to log in with, or the login fails."""
         if not self.can_renew:
             if self._pasted is None:
                 raise LoginError("ANGEL_PIN and ANGEL_TOTP_SECRET, or a feed token and JWT, needed")
             return self._pasted
-        return await self._login()
+        try:
+            return await self._login()
+        except LoginError as exc:
+            if self._pasted is None:
+                raise
+            log.warning("%s: %s; using the pasted feed token and JWT", LABEL, exc)
+            return self._pasted
 
     async def _renew(self, refused: Any) -> SmartStreamCredentials:
         if self._refresh_token:

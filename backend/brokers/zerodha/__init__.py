@@ -48,7 +48,7 @@ BROKER = Broker(
             "KITE_REDIRECT_URL",
             "Redirect URL",
             "web",
-            "http://127.0.0.1:5010/kite",
+            "http://127.0.0.1:5010/kite/callback",
             required=False,
         ),
         BrokerSetting("KITE_LOGIN_URL", "Login page", "web", login.LOGIN_PAGE, required=False),

@@ -1,0 +1,75 @@
+"""Secrets go to the OS keychain where keyring has one, and to the owner-only file where not."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from backend import keychain
+from backend.settings import load_settings
+from desktop.settings_file import current_values, write_settings
+
+PIN = "4321-not-a-real-pin"
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keychain that keeps its passwords in this process, through keyring's backend API."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[service, username] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        del self.passwords[service, username]
+
+
+@pytest.fixture
+def memory_keyring():
+    store = MemoryKeyring()
+    keyring.set_keyring(store)
+    return store
+
+
+def test_with_a_keychain_secrets_leave_the_settings_file(tmp_path, memory_keyring):
+    path = tmp_path / "settings.json"
+    write_settings({"ANGEL_PIN": PIN, "ANGEL_CLIENT_CODE": "A1"}, path)
+
+    saved = json.loads(path.read_text())
+    assert saved == {"ANGEL_CLIENT_CODE": "A1"}
+    assert memory_keyring.passwords == {(keychain.SERVICE, "ANGEL_PIN"): PIN}
+    assert load_settings({}, path, tmp_path / ".env").ANGEL_PIN.reveal() == PIN
+    assert current_values(path)["ANGEL_PIN"] == PIN
+
+    write_settings({"ANGEL_PIN": ""}, path)
+    assert memory_keyring.passwords == {}
+
+
+def test_a_secret_left_in_the_file_moves_to_the_keychain(tmp_path, memory_keyring):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"ANGEL_PIN": PIN}))
+    write_settings({"ANGEL_CLIENT_CODE": "A1"}, path)
+    assert PIN not in path.read_text()
+    assert memory_keyring.passwords[keychain.SERVICE, "ANGEL_PIN"] == PIN
+
+
+def test_without_a_keychain_secrets_stay_in_the_owner_only_file(tmp_path, caplog):
+    path = tmp_path / "settings.json"
+    assert not keychain.available()
+    with caplog.at_level(logging.INFO):
+        write_settings({"ANGEL_PIN": PIN}, path)
+    assert json.loads(path.read_text()) == {"ANGEL_PIN": PIN}
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert "no OS keychain" in caplog.text and PIN not in caplog.text
+    assert load_settings({}, path, tmp_path / ".env").ANGEL_PIN.reveal() == PIN

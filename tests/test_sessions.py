@@ -1,0 +1,223 @@
+"""Broker sessions: the real backend process against the standalone simulator.
+
+The simulator plays the broker's logins and ends its sessions on command
+(``expire_sessions``), as the real brokers do each morning; the backend logs in again by
+itself, or says that the trader must.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+
+import httpx
+import pytest
+from proxy_client import BusMonitor, Client, now_ms
+from simulator_process import StandaloneSimulator
+
+from backend.brokers.zerodha import login as kite_login
+from backend.secret import Secret
+from backend.simulator import SimulatorCredentials
+
+ACCOUNT = SimulatorCredentials()
+SYMBOLS = [("SBIN", "NSE"), ("INFY", "NSE"), ("RELIANCE", "NSE")]
+WRONG_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+@pytest.fixture
+async def simulators(tmp_path):
+    started: list[StandaloneSimulator] = []
+
+    async def start(*args: str) -> StandaloneSimulator:
+        simulator = await StandaloneSimulator.start(tmp_path, "--ticks-per-second", "5", *args)
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        await simulator.stop()
+
+
+def angel(simulator: StandaloneSimulator, **settings: str) -> dict[str, str]:
+    """Settings that log in to the simulator's Angel One account with its PIN and TOTP."""
+    return {
+        "BROKER": "angel",
+        "ANGEL_WS_URL": simulator.ready["url"],
+        "ANGEL_LOGIN_URL": simulator.ready["rest"],
+        "ANGEL_CLIENT_CODE": ACCOUNT.client_code,
+        "ANGEL_API_KEY": ACCOUNT.api_key,
+        "ANGEL_PIN": ACCOUNT.pin,
+        "ANGEL_TOTP_SECRET": ACCOUNT.totp_secret,
+        "INSTRUMENT_MASTER": simulator.ready["master"],
+        **settings,
+    }
+
+
+async def fresh_ticks(client: Client, symbols, after_ms: float, within: float) -> None:
+    """Wait until each symbol has ticked since ``after_ms``."""
+    waiting = {symbol for symbol, _ in symbols}
+    async with asyncio.timeout(within):
+        while waiting:
+            tick = await client.ticks.get()
+            if tick["data"]["timestamp"] > after_ms:
+                waiting.discard(tick["symbol"])
+
+
+async def notice(client: Client, within: float = 10.0) -> dict:
+    """The next message of the client's that is not a tick."""
+    return await client.reply(within)
+
+
+async def test_an_angel_login_streams_and_logs_in_again_when_the_session_ends(simulators, backends):
+    simulator = await simulators()
+    backend, ready = await backends(**angel(simulator))
+    assert ready["event"] == "ready", ready
+    bus = BusMonitor(ready["zmq"])
+    published: list[str] = []
+    client = await Client.open(ready["ws"])
+    try:
+        assert (await client.subscribe(SYMBOLS, mode=2))["status"] == "success"
+        await fresh_ticks(client, SYMBOLS, 0, 15)
+
+        ended = now_ms()
+        assert (await simulator.command(command="expire_sessions"))["event"] != "error"
+        down = await notice(client)
+        assert down["type"] == "error" and down["code"] == "BROKER_CONNECTION_ERROR", down
+        await fresh_ticks(client, SYMBOLS, ended, 10)
+
+        def relogged(topic: str, payload: dict) -> bool:
+            published.append(json.dumps(payload))
+            return topic == "SYS.POOL" and all(
+                c["state"] == "connected" for c in payload["connections"]
+            )
+
+        await bus.until(relogged)
+    finally:
+        await client.close()
+        bus.close()
+    text = backend.stderr.read_text()
+    assert len(re.findall(r"Angel One: logged in as FEEDPOOL", text)) == 2, text
+    everything = text + "".join(published)
+    for secret in (ACCOUNT.pin, ACCOUNT.totp_secret, ACCOUNT.api_key):
+        assert secret not in everything
+
+
+async def test_a_wrong_totp_secret_leaves_the_session_expired_and_logins_spaced(
+    simulators, backends
+):
+    simulator = await simulators()
+    backend, ready = await backends(
+        **angel(
+            simulator,
+            ANGEL_TOTP_SECRET=WRONG_TOTP_SECRET,
+            ANGEL_FEED_TOKEN=ACCOUNT.feed_token,
+            ANGEL_AUTH_TOKEN=ACCOUNT.auth_token,
+        )
+    )
+    assert ready["event"] == "ready", ready
+    bus = BusMonitor(ready["zmq"])
+    client = await Client.open(ready["ws"])
+    try:
+        assert (await client.subscribe(SYMBOLS[:1], mode=1))["status"] == "success"
+        await client.tick(within=15)
+        await simulator.command(command="expire_sessions")
+        started = time.monotonic()
+        reasons: list[str] = []
+
+        def expired(topic: str, payload: dict) -> bool:
+            states = payload.get("connections", []) if topic == "SYS.POOL" else []
+            reasons.extend(c["reason"] for c in states if c["state"] == "session_expired")
+            return any("totp" in reason.lower() for reason in reasons)
+
+        await bus.until(expired, within=20)
+        elapsed = time.monotonic() - started
+    finally:
+        await client.close()
+        bus.close()
+    attempts = len(re.findall("refused, wrong TOTP code", simulator.log.read_text()))
+    # The login at start, then one attempt per step of 1, 2, 4 ... s (jitter 10%), the first at
+    # once.
+    steps = 2 + sum(0.9 * (2**k - 1) <= elapsed for k in range(1, 20))
+    assert 2 <= attempts <= steps, (attempts, elapsed)
+    assert WRONG_TOTP_SECRET not in backend.stderr.read_text()
+
+
+async def test_a_muted_connection_is_healed(simulators, backends):
+    simulator = await simulators()
+    backend, ready = await backends(
+        **angel(simulator, STALE_FEED_SECONDS="2"),
+    )
+    bus = BusMonitor(ready["zmq"])
+    client = await Client.open(ready["ws"])
+    try:
+        assert (await client.subscribe(SYMBOLS, mode=1))["status"] == "success"
+        await fresh_ticks(client, SYMBOLS, 0, 15)
+        [connection] = (await simulator.command(command="connections"))["connections"]
+        assert (await simulator.command(command="mute", connection=connection["id"]))[
+            "event"
+        ] != "error"
+        muted = now_ms()
+        await fresh_ticks(client, SYMBOLS, muted + 500, 2 + 10)
+        await bus.until(
+            lambda topic, payload: (
+                topic == "SYS.POOL" and payload["connections"][0]["feeds_healed"] >= 1
+            )
+        )
+    finally:
+        await client.close()
+        bus.close()
+    assert "no tick for" in backend.stderr.read_text()
+
+
+async def test_the_kite_login_through_the_login_page_and_the_local_callback(simulators, backends):
+    catcher = kite_login.RedirectCatcher("http://127.0.0.1:0/kite")
+    await catcher.start()
+    try:
+        simulator = await simulators("--broker", "zerodha", "--redirect-url", catcher.url)
+        rest = simulator.ready["rest"]
+        api_key, api_secret = Secret(ACCOUNT.api_key), Secret(ACCOUNT.api_secret)
+        page = kite_login.login_page(api_key, f"{rest}/connect/login")
+        async with httpx.AsyncClient(follow_redirects=True) as browser:
+            assert (await browser.get(page)).status_code == 200
+        token = await catcher.request_token(10)
+    finally:
+        await catcher.stop()
+    session = await kite_login.exchange(api_key, api_secret, token, rest)
+
+    backend, ready = await backends(
+        BROKER="zerodha",
+        KITE_API_KEY=ACCOUNT.api_key,
+        KITE_ACCESS_TOKEN=session.access_token.reveal(),
+        KITE_WS_URL=simulator.ready["url"],
+        INSTRUMENT_MASTER=simulator.ready["master"],
+    )
+    assert ready["event"] == "ready", ready
+    client = await Client.open(ready["ws"])
+    try:
+        assert (await client.subscribe(SYMBOLS[:1], mode=2))["status"] == "success"
+        await client.tick(within=15, symbol="SBIN")
+    finally:
+        await client.close()
+    text = backend.stderr.read_text()
+    for secret in (session.access_token.reveal(), ACCOUNT.api_key, ACCOUNT.api_secret):
+        assert secret not in text
+
+
+async def test_a_wrong_kite_checksum_is_refused_in_kites_words(simulators):
+    simulator = await simulators("--broker", "zerodha")
+    with pytest.raises(kite_login.LoginError, match="refused the login"):
+        await kite_login.exchange(
+            Secret(ACCOUNT.api_key),
+            Secret("not-the-secret"),
+            Secret("no-such-request-token"),
+            simulator.ready["rest"],
+        )
+
+
+def test_a_pasted_redirect_url_gives_its_request_token():
+    url = "http://127.0.0.1:5010/kite?action=login&type=login&status=success&request_token=abc"
+    assert kite_login.request_token_from(url).reveal() == "abc"
+    with pytest.raises(kite_login.LoginError, match="no request_token"):
+        kite_login.request_token_from("http://127.0.0.1:5010/kite?status=cancelled")
