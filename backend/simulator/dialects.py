@@ -6,12 +6,13 @@ import http
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from websockets.http11 import Request
+from aiohttp import web
 
 from backend.brokers.angel.protocol import HTTP_CONNECTION_LIMIT
 from backend.instruments import Instrument
 from backend.simulator import kite, smartstream
 from backend.simulator.credentials import SimulatorCredentials
+from backend.simulator.logins import Logins
 from backend.simulator.session import Session
 
 
@@ -23,9 +24,9 @@ class Dialect:
     path: str
     #: The HTTP status of a handshake refused for its credentials, and why it was.
     refusal_status: http.HTTPStatus
-    refused: Callable[[SimulatorCredentials, Request], str | None]
+    refused: Callable[[Logins, web.Request], str | None]
     #: Who the handshake is for: connections are counted per account.
-    account: Callable[[SimulatorCredentials, Request], str]
+    account: Callable[[SimulatorCredentials, web.Request], str]
     #: The text of the refusal of one connection too many (HTTP 429).
     connection_limit: str
     #: The broker's key for a token on the wire, and the exchange of a key not in the master.
