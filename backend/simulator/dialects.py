@@ -1,4 +1,5 @@
-"""The brokers the simulator plays: for each, its handshake, its keys and its sessions."""
+"""The brokers the simulator plays: for each, its handshake, its keys, its sessions and its
+REST logins."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from backend.brokers.angel.protocol import HTTP_CONNECTION_LIMIT
 from backend.instruments import Instrument
-from backend.simulator import kite, smartstream
+from backend.simulator import angel_rest, kite, kite_rest, smartstream
 from backend.simulator.credentials import SimulatorCredentials
 from backend.simulator.logins import Logins
 from backend.simulator.session import Session
@@ -33,6 +34,8 @@ class Dialect:
     key: Callable[[Instrument], Hashable]
     exchange_of: Callable[[Hashable], str]
     session: type[Session]
+    #: The broker's REST login routes, issuing and checking sessions.
+    rest_routes: Callable[[Logins], list[web.RouteDef]]
 
 
 DIALECTS = {
@@ -45,6 +48,7 @@ DIALECTS = {
         smartstream.key,
         smartstream.exchange_of,
         smartstream.SmartStreamSession,
+        angel_rest.routes,
     ),
     "zerodha": Dialect(
         kite.PATH,
@@ -55,5 +59,6 @@ DIALECTS = {
         kite.key,
         kite.exchange_of,
         kite.KiteSession,
+        kite_rest.routes,
     ),
 }

@@ -1,5 +1,5 @@
-"""The exchange simulator: a broker's market-data WebSocket and its instrument master, on one
-aiohttp server.
+"""The exchange simulator: a broker's market-data WebSocket, its instrument master and its
+REST logins, on one aiohttp server.
 
 It plays one broker (Angel One's SmartStream 2.0 by default, or Zerodha's KiteTicker) through
 that broker's :class:`~backend.simulator.dialects.Dialect`. The opening handshake is checked the
@@ -9,10 +9,11 @@ accepted connection is a dialect's :class:`~backend.simulator.session.Session`.
 
 A plain HTTP ``GET`` of the broker's master path (e.g. ``/instruments``) answers with the
 simulator's instruments in the broker's published format, so downloading, caching and reading a
-broker's master run for real against it. The WebSocket accepts the tokens of the account's
-sessions (:class:`~backend.simulator.logins.Logins`). Nothing logs a request's query or
-credential headers unmasked: aiohttp's access log is off, and the handshake's debug lines go
-through :class:`~backend.wire_log.MaskedLogger`.
+broker's master run for real against it. The broker's REST logins (``angel_rest``,
+``kite_rest``) share the port and issue the sessions (:class:`~backend.simulator.logins.Logins`)
+whose tokens the WebSocket accepts. Nothing logs a request's query or credential headers
+unmasked: aiohttp's access log is off, and the handshake's debug lines go through
+:class:`~backend.wire_log.MaskedLogger`.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _refusal(status: int, message: str) -> web.Response:
 
 
 class ExchangeSimulator:
-    """A broker's market-data feed over a real aiohttp server.
+    """A broker's market-data feed and REST logins over a real aiohttp server.
 
     Args:
         master: The instruments whose prices it simulates, in the bundled format; other tokens
@@ -111,6 +112,7 @@ class ExchangeSimulator:
         app = web.Application()
         app.router.add_get(self.dialect.path, self._serve)
         app.router.add_get(self.broker.master_path, self._master)
+        app.router.add_routes(self.dialect.rest_routes(self.logins))
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLOSE_TIMEOUT)
         await runner.setup()
         try:
@@ -148,6 +150,11 @@ class ExchangeSimulator:
     def master_url(self) -> str:
         """Where the instrument master is served, in the broker's format."""
         return "http://" + self._started_root() + self.broker.master_path
+
+    @property
+    def rest_url(self) -> str:
+        """The root of the broker's REST logins: ``http://127.0.0.1:PORT``, a ``root=``."""
+        return "http://" + self._started_root()
 
     def _started_root(self) -> str:
         if self._runner is None:

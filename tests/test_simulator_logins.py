@@ -1,0 +1,310 @@
+"""The simulator plays the brokers' sessions: REST logins judged by the official clients
+(smartapi-python's SmartConnect, kiteconnect's KiteConnect), and the tokens its WebSocket then
+accepts.
+
+The official clients are synchronous (requests), so they run in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import time
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pyotp
+import pytest
+from kiteconnect import KiteConnect
+from kiteconnect.exceptions import InputException, TokenException
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from backend.brokers.angel import protocol as angel
+from backend.brokers.zerodha import protocol as kite
+from backend.simulator import ExchangeSimulator, SimulatorCredentials
+
+# SmartConnect sets TLS options Python deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:ssl.OP_NO_SSL:DeprecationWarning")
+
+CREDENTIALS = SimulatorCredentials()
+TOTP = pyotp.TOTP(CREDENTIALS.totp_secret)
+WAIT = 10.0
+
+
+@pytest.fixture
+def smart_connect(tmp_path, monkeypatch):
+    """``SmartConnect`` pointed at a simulator; it writes its logs under the working directory."""
+    monkeypatch.chdir(tmp_path)
+    import logzero
+    from SmartApi import SmartConnect
+
+    yield lambda simulator, **options: SmartConnect(
+        api_key=CREDENTIALS.api_key, root=simulator.rest_url, **options
+    )
+    logzero.logfile(None)
+
+
+def angel_headers(jwt: str, feed_token: str) -> dict[str, str]:
+    return {
+        "Authorization": jwt,
+        "x-api-key": CREDENTIALS.api_key,
+        "x-client-code": CREDENTIALS.client_code,
+        "x-feed-token": feed_token,
+    }
+
+
+def angel_client(simulator: ExchangeSimulator, jwt: str, feed_token: str) -> connect:
+    return connect(simulator.url, additional_headers=angel_headers(jwt, feed_token))
+
+
+def kite_client(simulator: ExchangeSimulator, access_token: str) -> connect:
+    query = urlencode({"api_key": CREDENTIALS.api_key, "access_token": access_token})
+    return connect(f"{simulator.url}?{query}", compression=None)
+
+
+def an_instrument(simulator: ExchangeSimulator, exchange: str = "NSE"):
+    return next(key for key, i in simulator.instruments.items() if i.exchange == exchange)
+
+
+async def angel_streams(ws: ClientConnection, simulator: ExchangeSimulator) -> None:
+    """A subscription on ``ws`` gets its snapshot."""
+    exchange_type, token = an_instrument(simulator)
+    await ws.send(angel.request(angel.SUBSCRIBE, angel.LTP, {exchange_type: [token]}))
+    async with asyncio.timeout(WAIT):
+        packet = angel.decode(await ws.recv())
+    assert (packet.exchange_type, packet.token) == (exchange_type, token)
+
+
+async def kite_streams(ws: ClientConnection, simulator: ExchangeSimulator) -> None:
+    """A subscription on ``ws`` gets its snapshot (past any heartbeat)."""
+    token = an_instrument(simulator)
+    await ws.send(kite.subscribe_request([token]))
+    packets: list[bytes] = []
+    async with asyncio.timeout(WAIT):
+        while not packets:
+            packets = kite.split(await ws.recv())
+    assert [kite.token_and_mode(p)[0] for p in packets] == [token]
+
+
+async def refused_status(client: connect) -> int:
+    with pytest.raises(InvalidStatus) as refused:
+        async with client:
+            pass
+    return refused.value.response.status_code
+
+
+async def closed_code(ws: ClientConnection) -> int:
+    """The close code ``ws`` ends with, reading whatever comes before."""
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(WAIT):
+            while True:
+                await ws.recv()
+    return closed.value.rcvd.code
+
+
+def angel_login(simulator, smart_connect, code: Callable[[], str] = TOTP.now, **account) -> dict:
+    login = {"clientCode": CREDENTIALS.client_code, "password": CREDENTIALS.pin} | account
+    return smart_connect(simulator).generateSession(login["clientCode"], login["password"], code())
+
+
+# Angel One
+
+
+async def test_smartconnect_logs_in_with_pin_and_totp_and_its_tokens_stream(
+    make_simulator, smart_connect
+):
+    simulator = await make_simulator()
+    session = await asyncio.to_thread(angel_login, simulator, smart_connect)
+
+    assert session["status"] is True
+    data = session["data"]
+    assert data["clientcode"] == CREDENTIALS.client_code  # read back through getProfile
+    assert data["jwtToken"].startswith("Bearer ")
+    assert data["feedToken"] != CREDENTIALS.feed_token
+    async with angel_client(simulator, data["jwtToken"], data["feedToken"]) as ws:
+        await angel_streams(ws, simulator)
+    # The session's JWT is the WebSocket's whether or not it has its prefix.
+    bare = data["jwtToken"].removeprefix("Bearer ")
+    async with angel_client(simulator, bare, data["feedToken"]) as ws:
+        await angel_streams(ws, simulator)
+
+
+@pytest.mark.parametrize(
+    ("account", "code", "expected"),
+    [
+        ({}, lambda: TOTP.at(time.time() + 120), ("AB1050", "Invalid totp")),
+        ({}, lambda: "12345x", ("AB1050", "Invalid totp")),
+        ({"password": "9999"}, TOTP.now, ("AB1007", "Login Id or password is invalid")),
+        ({"clientCode": "OTHER"}, TOTP.now, ("AB1007", "Login Id or password is invalid")),
+    ],
+    ids=["totp-four-steps-ahead", "totp-not-digits", "wrong-pin", "wrong-client-code"],
+)
+async def test_a_wrong_totp_pin_or_client_code_gets_the_brokers_refusal(
+    make_simulator, smart_connect, account, code, expected
+):
+    simulator = await make_simulator()
+    refused = await asyncio.to_thread(angel_login, simulator, smart_connect, code, **account)
+    assert refused == {
+        "status": False,
+        "message": expected[1],
+        "errorcode": expected[0],
+        "data": None,
+    }
+
+
+async def test_a_totp_code_one_step_either_side_is_accepted(make_simulator):
+    simulator = await make_simulator()
+    headers = {"X-PrivateKey": CREDENTIALS.api_key}
+    async with httpx.AsyncClient(base_url=simulator.rest_url) as http:
+        for offset in (-30, 0, 30):
+            body = {
+                "clientcode": CREDENTIALS.client_code,
+                "password": CREDENTIALS.pin,
+                "totp": TOTP.at(time.time() + offset),
+            }
+            reply = await http.post(
+                "/rest/auth/angelbroking/user/v1/loginByPassword", json=body, headers=headers
+            )
+            assert reply.status_code == 200 and reply.json()["status"] is True, offset
+
+
+async def test_bad_requests_and_a_wrong_api_key_are_refused_clearly(make_simulator):
+    simulator = await make_simulator()
+    login = "/rest/auth/angelbroking/user/v1/loginByPassword"
+    good = {"clientcode": CREDENTIALS.client_code, "password": CREDENTIALS.pin, "totp": TOTP.now()}
+    async with httpx.AsyncClient(base_url=simulator.rest_url) as http:
+        wrong_key = await http.post(login, json=good, headers={"X-PrivateKey": "wrong"})
+        assert wrong_key.status_code == 200
+        assert wrong_key.json() == {
+            "success": False,
+            "message": "Invalid API Key",
+            "errorCode": "AG8004",
+            "data": "",
+        }
+        key = {"X-PrivateKey": CREDENTIALS.api_key}
+        for body, named in ((b"{", "not JSON"), (b"[]", "not a JSON object"), (b"{}", "totp")):
+            reply = await http.post(login, content=body, headers=key)
+            assert reply.status_code == 400
+            assert reply.json()["status"] is False and reply.json()["errorcode"] == "AB1004"
+            assert named in reply.json()["message"]
+
+
+async def test_generate_token_renews_the_session_and_the_old_jwt_is_refused(
+    make_simulator, smart_connect
+):
+    simulator = await make_simulator()
+    client = smart_connect(simulator)
+    session = await asyncio.to_thread(
+        client.generateSession, CREDENTIALS.client_code, CREDENTIALS.pin, TOTP.now()
+    )
+    first = session["data"]
+    renewed = await asyncio.to_thread(client.generateToken, first["refreshToken"])
+
+    assert renewed["status"] is True
+    jwt, feed_token = renewed["data"]["jwtToken"], renewed["data"]["feedToken"]
+    assert jwt != first["jwtToken"].removeprefix("Bearer ")
+    async with angel_client(simulator, jwt, feed_token) as ws:
+        await angel_streams(ws, simulator)
+    assert await refused_status(angel_client(simulator, first["jwtToken"], feed_token)) == 401
+    profile = await asyncio.to_thread(client.getProfile, first["refreshToken"])
+    assert profile["status"] is True  # the client now sends the renewed JWT
+    # The refresh token goes on renewing; one that was never issued does not.
+    again = await asyncio.to_thread(client.generateToken, first["refreshToken"])
+    assert again["status"] is True
+    never = await asyncio.to_thread(client._postRequest, "api.token", {"refreshToken": "nope"})
+    assert never == {
+        "status": False,
+        "message": "Invalid Refresh Token",
+        "errorcode": "AB8050",
+        "data": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("authorization", "expected"),
+    [(None, ("AG8003", "Token missing")), ("Bearer nope", ("AG8001", "Invalid Token"))],
+)
+async def test_get_profile_without_a_good_jwt_gets_401(make_simulator, authorization, expected):
+    simulator = await make_simulator()
+    headers = {"X-PrivateKey": CREDENTIALS.api_key}
+    if authorization:
+        headers["Authorization"] = authorization
+    async with httpx.AsyncClient(base_url=simulator.rest_url) as http:
+        reply = await http.get("/rest/secure/angelbroking/user/v1/getProfile", headers=headers)
+    assert reply.status_code == 401
+    assert reply.json() == {
+        "success": False,
+        "message": expected[1],
+        "errorCode": expected[0],
+        "data": "",
+    }
+
+
+# Zerodha Kite
+
+
+async def request_token(simulator: ExchangeSimulator, api_key: str = CREDENTIALS.api_key) -> str:
+    """Kite's login page, followed to the app's redirect URL: the request token it carries."""
+    async with httpx.AsyncClient() as http:
+        page = await http.get(
+            simulator.rest_url + "/connect/login", params={"api_key": api_key, "v": 3}
+        )
+    assert page.status_code == 302
+    location = page.headers["location"]
+    assert location.startswith(CREDENTIALS.redirect_url + "?")
+    query = parse_qs(urlsplit(location).query)
+    assert {name: query[name] for name in ("action", "status")} == {
+        "action": ["login"],
+        "status": ["success"],
+    }
+    return query["request_token"][0]
+
+
+async def test_kiteconnect_generates_a_session_and_its_access_token_streams(make_simulator):
+    simulator = await make_simulator(broker="zerodha", max_tokens=None)
+    client = KiteConnect(CREDENTIALS.api_key, root=simulator.rest_url)
+    token = await request_token(simulator)
+    session = await asyncio.to_thread(client.generate_session, token, CREDENTIALS.api_secret)
+
+    assert session["user_id"] == CREDENTIALS.client_code
+    assert session["refresh_token"] == ""
+    assert session["login_time"].date() == datetime.date.today() and session["public_token"]
+    assert client.access_token == session["access_token"] != CREDENTIALS.access_token
+    async with kite_client(simulator, session["access_token"]) as ws:
+        await kite_streams(ws, simulator)
+    # A request token is good once.
+    with pytest.raises(TokenException, match="Token is invalid or has expired") as reused:
+        await asyncio.to_thread(client.generate_session, token, CREDENTIALS.api_secret)
+    assert reused.value.code == 403
+
+
+async def test_a_wrong_checksum_raises_token_exception_and_leaves_the_token_good(make_simulator):
+    simulator = await make_simulator(broker="zerodha", max_tokens=None)
+    client = KiteConnect(CREDENTIALS.api_key, root=simulator.rest_url)
+    token = await request_token(simulator)
+
+    with pytest.raises(TokenException, match="checksum") as refused:
+        await asyncio.to_thread(client.generate_session, token, "not-the-api-secret")
+    assert refused.value.code == 403
+    wrong_key = KiteConnect("not-the-api-key", root=simulator.rest_url)
+    with pytest.raises(TokenException, match="api_key"):
+        await asyncio.to_thread(wrong_key.generate_session, token, CREDENTIALS.api_secret)
+    with pytest.raises(InputException, match="checksum"):
+        await asyncio.to_thread(
+            client._post,
+            "api.token",
+            params={"api_key": CREDENTIALS.api_key, "request_token": token},
+        )
+    session = await asyncio.to_thread(client.generate_session, token, CREDENTIALS.api_secret)
+    async with kite_client(simulator, session["access_token"]) as ws:
+        await kite_streams(ws, simulator)
+
+
+async def test_the_login_page_refuses_an_unknown_api_key(make_simulator):
+    simulator = await make_simulator(broker="zerodha", max_tokens=None)
+    async with httpx.AsyncClient() as http:
+        page = await http.get(simulator.rest_url + "/connect/login?api_key=nope&v=3")
+    assert page.status_code == 400
+    assert "api_key" in page.text and page.headers["content-type"].startswith("text/html")
