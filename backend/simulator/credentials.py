@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import hmac
 from dataclasses import dataclass, field
 
+import pyotp
+
 BEARER = "Bearer "
+TOTP_SECRET_RULE = "base32 (letters A-Z and digits 2-7), 23 characters or more"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +27,7 @@ class SimulatorCredentials:
 
     The fixed tokens work from the start, as if pasted from a login elsewhere, until the
     sessions expire; a REST login issues fresh ones. Only the client code shows in ``repr``.
-    :exc:`ValueError` if the TOTP secret is not base32.
+    :exc:`ValueError` if the TOTP secret is not one (:data:`TOTP_SECRET_RULE`).
     """
 
     client_code: str = "FEEDPOOL"
@@ -39,17 +41,17 @@ class SimulatorCredentials:
     redirect_url: str = field(default="http://127.0.0.1:5010/kite/callback", repr=False)
 
     def __post_init__(self) -> None:
-        if not is_base32(self.totp_secret):
-            raise ValueError("the TOTP secret must be base32: letters A-Z and digits 2-7")
+        if not is_totp_secret(self.totp_secret):
+            raise ValueError(f"the TOTP secret must be {TOTP_SECRET_RULE}")
 
 
-def is_base32(secret: str) -> bool:
-    """Whether ``secret`` is a base32 TOTP secret, as an authenticator app takes it."""
+def is_totp_secret(secret: str) -> bool:
+    """Whether ``secret`` is a TOTP secret codes can be made from: :data:`TOTP_SECRET_RULE`."""
     try:
-        base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    except ValueError:  # binascii.Error, or a character outside ASCII
+        pyotp.TOTP(secret).now()
+    except ValueError:  # binascii.Error too: not base32, or too short
         return False
-    return bool(secret)
+    return True
 
 
 def same_token(sent: str, expected: str, bearer: bool = False) -> bool:
