@@ -1,6 +1,6 @@
 """The simulator plays the brokers' sessions: REST logins judged by the official clients
-(smartapi-python's SmartConnect, kiteconnect's KiteConnect), and the tokens its WebSocket then
-accepts.
+(smartapi-python's SmartConnect, kiteconnect's KiteConnect), the tokens its WebSocket then
+accepts, sessions that expire, and connections that go silent.
 
 The official clients are synchronous (requests), so they run in a thread.
 """
@@ -40,9 +40,7 @@ def smart_connect(tmp_path, monkeypatch):
     import logzero
     from SmartApi import SmartConnect
 
-    yield lambda simulator, **options: SmartConnect(
-        api_key=CREDENTIALS.api_key, root=simulator.rest_url, **options
-    )
+    yield lambda root: SmartConnect(api_key=CREDENTIALS.api_key, root=root)
     logzero.logfile(None)
 
 
@@ -106,7 +104,9 @@ async def closed_code(ws: ClientConnection) -> int:
 
 def angel_login(simulator, smart_connect, code: Callable[[], str] = TOTP.now, **account) -> dict:
     login = {"clientCode": CREDENTIALS.client_code, "password": CREDENTIALS.pin} | account
-    return smart_connect(simulator).generateSession(login["clientCode"], login["password"], code())
+    return smart_connect(simulator.rest_url).generateSession(
+        login["clientCode"], login["password"], code()
+    )
 
 
 # Angel One
@@ -195,7 +195,7 @@ async def test_generate_token_renews_the_session_and_the_old_jwt_is_refused(
     make_simulator, smart_connect
 ):
     simulator = await make_simulator()
-    client = smart_connect(simulator)
+    client = smart_connect(simulator.rest_url)
     session = await asyncio.to_thread(
         client.generateSession, CREDENTIALS.client_code, CREDENTIALS.pin, TOTP.now()
     )
@@ -308,3 +308,124 @@ async def test_the_login_page_refuses_an_unknown_api_key(make_simulator):
         page = await http.get(simulator.rest_url + "/connect/login?api_key=nope&v=3")
     assert page.status_code == 400
     assert "api_key" in page.text and page.headers["content-type"].startswith("text/html")
+
+
+# Sessions that expire
+
+
+async def test_expired_angel_sessions_close_connections_and_their_tokens_get_401(
+    make_simulator, smart_connect
+):
+    simulator = await make_simulator()
+    client = smart_connect(simulator.rest_url)
+    first = (
+        await asyncio.to_thread(
+            client.generateSession, CREDENTIALS.client_code, CREDENTIALS.pin, TOTP.now()
+        )
+    )["data"]
+    fixed = angel_client(simulator, CREDENTIALS.auth_token, CREDENTIALS.feed_token)
+    logged_in = angel_client(simulator, first["jwtToken"], first["feedToken"])
+    async with fixed as by_fixed_tokens, logged_in as by_session:
+        await angel_streams(by_fixed_tokens, simulator)
+        await angel_streams(by_session, simulator)
+        await simulator.expire_sessions()
+        assert simulator.connections == []
+        assert await closed_code(by_fixed_tokens) == await closed_code(by_session) == 1008
+
+    for jwt, feed_token in (
+        (CREDENTIALS.auth_token, CREDENTIALS.feed_token),
+        (first["jwtToken"], first["feedToken"]),
+    ):
+        with pytest.raises(InvalidStatus) as refused:
+            async with angel_client(simulator, jwt, feed_token):
+                pass
+        assert refused.value.response.status_code == 401
+        assert refused.value.response.headers["x-error-message"] == "Invalid Auth token"
+    assert (await asyncio.to_thread(client.getProfile, first["refreshToken"]))["errorCode"] == (
+        "AG8001"
+    )
+    renewal = await asyncio.to_thread(client._postRequest, "api.token", first)
+    assert renewal["errorcode"] == "AB8050"
+
+    again = (await asyncio.to_thread(angel_login, simulator, smart_connect))["data"]
+    async with angel_client(simulator, again["jwtToken"], again["feedToken"]) as ws:
+        await angel_streams(ws, simulator)
+
+
+async def test_expired_kite_sessions_close_connections_and_their_tokens_get_403(make_simulator):
+    simulator = await make_simulator(broker="zerodha", max_tokens=None)
+    client = KiteConnect(CREDENTIALS.api_key, root=simulator.rest_url)
+    pending = await request_token(simulator)
+    token = await request_token(simulator)
+    first = await asyncio.to_thread(client.generate_session, token, CREDENTIALS.api_secret)
+    fixed = kite_client(simulator, CREDENTIALS.access_token)
+    async with fixed as by_fixed_token, kite_client(simulator, first["access_token"]) as by_session:
+        await kite_streams(by_fixed_token, simulator)
+        await kite_streams(by_session, simulator)
+        await simulator.expire_sessions()
+        assert await closed_code(by_fixed_token) == await closed_code(by_session) == 1008
+
+    for access_token in (CREDENTIALS.access_token, first["access_token"]):
+        assert await refused_status(kite_client(simulator, access_token)) == 403
+    with pytest.raises(TokenException):  # a request token issued before the end is no good
+        await asyncio.to_thread(client.generate_session, pending, CREDENTIALS.api_secret)
+
+    again = await asyncio.to_thread(
+        client.generate_session, await request_token(simulator), CREDENTIALS.api_secret
+    )
+    async with kite_client(simulator, again["access_token"]) as ws:
+        await kite_streams(ws, simulator)
+
+
+# Silent connections
+
+
+async def test_a_muted_smartstream_connection_answers_pings_but_sends_no_ticks(make_simulator):
+    simulator = await make_simulator(ticks_per_second=200)
+    keys = [key for key, i in simulator.instruments.items() if i.exchange == "NSE"][:5]
+    tokens: dict[int, list[str]] = {}
+    for exchange_type, token in keys:
+        tokens.setdefault(exchange_type, []).append(token)
+    async with angel_client(simulator, CREDENTIALS.auth_token, CREDENTIALS.feed_token) as ws:
+        await ws.send(angel.request(angel.SUBSCRIBE, angel.QUOTE, tokens))
+        async with asyncio.timeout(WAIT):
+            ticked = 0
+            while ticked < 50:
+                ticked += isinstance(await ws.recv(), bytes)
+        (connection,) = simulator.connections
+        simulator.mute(connection.id)
+
+        await ws.send("ping")  # whatever was sent before the mute comes first
+        async with asyncio.timeout(WAIT):
+            while await ws.recv() != "pong":
+                pass
+        # A new subscription would be answered with its snapshot at once.
+        other_type, other_token = an_instrument(simulator, "BSE")
+        await ws.send(angel.request(angel.SUBSCRIBE, angel.LTP, {other_type: [other_token]}))
+        loop = asyncio.get_running_loop()
+        quiet_until = loop.time() + 0.5  # 500 ticks' worth at this rate
+        while loop.time() < quiet_until:
+            await asyncio.wait_for(await ws.ping(), WAIT)
+            await ws.send("ping")
+            assert await asyncio.wait_for(ws.recv(), WAIT) == "pong"
+        assert simulator.connections[0].token_count == 6  # requests are still served
+    with pytest.raises(KeyError):
+        simulator.mute(connection.id)
+
+
+async def test_a_muted_kite_connection_keeps_its_heartbeat_but_sends_no_ticks(make_simulator):
+    simulator = await make_simulator(broker="zerodha", max_tokens=None, ticks_per_second=200)
+    tokens = list(simulator.instruments)[:5]
+    async with kite_client(simulator, CREDENTIALS.access_token) as ws:
+        await ws.send(kite.subscribe_request(tokens))
+        async with asyncio.timeout(WAIT):
+            while len(kite.split(await ws.recv())) < 2:
+                pass
+        simulator.mute(simulator.connections[0].id)
+        await ws.send("not a request")  # its error frame comes after whatever came before
+        async with asyncio.timeout(WAIT):
+            while not isinstance(await ws.recv(), str):
+                pass
+            # Up to the second heartbeat, a second on at least, nothing but heartbeats.
+            assert [await ws.recv(), await ws.recv()] == [kite.HEARTBEAT, kite.HEARTBEAT]
+        await asyncio.wait_for(await ws.ping(), WAIT)

@@ -208,6 +208,25 @@ class ExchangeSimulator:
         session.transport.abort()
         await session.finished.wait()
 
+    def mute(self, connection_id: int) -> None:
+        """Send no more ticks on a connection, which stays open and answers requests and pings.
+
+        :exc:`KeyError` if no such connection is open.
+        """
+        self._session(connection_id).mute()
+        log.info("connection %d: muted on command", connection_id)
+
+    async def expire_sessions(self) -> None:
+        """End the broker's sessions, as the broker does every day.
+
+        Every token issued so far, the fixed ones included, is refused from now on (Angel One
+        HTTP 401, Kite HTTP 403), and every open connection is closed (code 1008). Returns
+        once they are. A fresh login issues tokens that work.
+        """
+        self.logins.expire()
+        log.info("sessions expired: every token issued so far is refused")
+        await self._close_all(WSCloseCode.POLICY_VIOLATION, "session expired")
+
     async def _close_all(self, code: int, reason: str) -> None:
         sessions = list(self._sessions.values())
         await asyncio.gather(

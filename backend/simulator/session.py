@@ -10,6 +10,9 @@ A :class:`Session` runs two tasks over one WebSocket (an aiohttp server's):
   tick falls due after an exponentially distributed interval. One task and one timer serve every
   token of the connection, and ticks due within a few milliseconds go out in one wake-up, handed
   to the dialect's :meth:`Session.send_packets` together.
+
+A muted session (:meth:`Session.mute`) goes on answering requests, and aiohttp answers its
+WebSocket pings, but it sends no more ticks.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class Session:
         self.request = request
         #: The connection's socket, to drop it.
         self.transport = request.transport
+        self.muted = False
         self._market = market
         self._rate = ticks_per_second
         self.max_tokens = max_tokens
@@ -145,6 +149,10 @@ class Session:
 
     def log_refusal(self, code: str, reason: str) -> None:
         log.info("connection %d: refused request (%s): %s", self.id, code, reason)
+
+    def mute(self) -> None:
+        """Send no more ticks, snapshots included; requests are still answered."""
+        self.muted = True
 
     # Holding and letting go
 
@@ -210,7 +218,7 @@ class Session:
                     holding.walk.step(timestamp)
                     for mode in holding.modes:
                         packets.append(packet(holding, mode, timestamp))
-                if packets:
+                if packets and not self.muted:
                     await send(packets)
                 timer = loop.call_at(due[0][0], wake.set) if due else None
                 await wake.wait()
