@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from backend.brokers.angel import protocol as angel
 from backend.brokers.zerodha import protocol as kite
 from backend.simulator import ExchangeSimulator, SimulatorCredentials
+from backend.simulator.child import SimulatorProcess
 
 # SmartConnect sets TLS options Python deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:ssl.OP_NO_SSL:DeprecationWarning")
@@ -240,6 +241,22 @@ async def test_get_profile_without_a_good_jwt_gets_401(make_simulator, authoriza
         "errorCode": expected[0],
         "data": "",
     }
+
+
+async def test_the_backends_child_simulator_takes_the_account_and_serves_its_logins(
+    smart_connect,
+):
+    account = SimulatorCredentials(pin="2468", totp_secret="JBSWY3DPEHPK3PXPJBSWY3DPEH")
+    child = SimulatorProcess("angel", 0.0, None, None, account)
+    await child.start()
+    try:
+        assert child.rest == child.url.replace("ws://", "http://").removesuffix("/smart-stream")
+        client = smart_connect(child.rest)
+        code = pyotp.TOTP(account.totp_secret).now()
+        session = await asyncio.to_thread(client.generateSession, account.client_code, "2468", code)
+        assert session["status"] is True, session
+    finally:
+        await child.stop()
 
 
 # Zerodha Kite
