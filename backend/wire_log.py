@@ -1,9 +1,9 @@
-"""A logger for the websockets library that never writes a credential.
+"""A logger of handshakes that never writes a credential.
 
-At DEBUG level websockets logs the request line (``"> GET %s HTTP/1.1"``, the path with its
-query) and every handshake header as ``("> %s: %s", name, value)`` on the client and
-``("< %s: %s", name, value)`` on the server. SmartStream authenticates with headers, Kite with
-the query string, so the adapters and the simulator hand websockets a :class:`MaskedLogger`.
+A handshake is logged as its request line (the path with its query) and one
+``("< %s: %s", name, value)`` record per header, the form websockets uses at DEBUG level.
+SmartStream authenticates with headers, Kite with the query string, so the simulator logs its
+handshakes through a :class:`MaskedLogger`.
 """
 
 from __future__ import annotations

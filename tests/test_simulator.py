@@ -227,7 +227,7 @@ async def test_no_log_line_shows_a_secret(start, caplog):
         for record in caplog.records
         if record.name in ("websockets.server", "feedpool.simulator")  # not our test clients
     )
-    assert "x-api-key: ***" in text  # websockets' debug log of the handshake, masked
+    assert "x-api-key: ***" in text  # the simulator's debug log of the handshake, masked
     for secret in (CREDENTIALS.api_key, CREDENTIALS.feed_token, CREDENTIALS.auth_token, "wrong"):
         assert secret not in text
 
@@ -541,12 +541,15 @@ def as_official(packet: Packet) -> dict:
     return parsed
 
 
-async def test_the_official_client_reads_what_we_decode(start, tmp_path, monkeypatch):
+# The second: a simulator started with a "Bearer " auth token, as Angel's login returns it.
+@pytest.mark.parametrize("auth_token", [CREDENTIALS.auth_token, "Bearer simulator-session-jwt"])
+async def test_the_official_client_reads_what_we_decode(start, tmp_path, monkeypatch, auth_token):
     monkeypatch.chdir(tmp_path)  # SmartApi writes logs/ into the working directory
     import logzero
     from SmartApi.smartWebSocketV2 import SmartWebSocketV2
 
-    simulator = await start(ticks_per_second=20)
+    credentials = SimulatorCredentials(auth_token=auth_token)
+    simulator = await start(ticks_per_second=20, credentials=credentials)
     loop = asyncio.get_running_loop()
     received: asyncio.Queue[tuple[bytes, dict]] = asyncio.Queue()
     subscriptions = {
@@ -560,7 +563,7 @@ async def test_the_official_client_reads_what_we_decode(start, tmp_path, monkeyp
 
         def __init__(self) -> None:
             super().__init__(
-                CREDENTIALS.auth_token,
+                auth_token,
                 CREDENTIALS.api_key,
                 CREDENTIALS.client_code,
                 CREDENTIALS.feed_token,
@@ -651,8 +654,12 @@ async def test_the_command_line_serves_drops_and_exits_cleanly():
             "client_code": "CLI",
             "broker": "angel",
             "master": ready["master"],
+            "rest": ready["rest"],
         }
         assert ready["url"].startswith("ws://127.0.0.1:") and ready["url"].endswith("/smart-stream")
+        assert ready["rest"] == ready["url"].replace("ws://", "http://").removesuffix(
+            "/smart-stream"
+        )
         headers = {
             "Authorization": "T-secret",
             "x-api-key": "K-secret",
@@ -688,6 +695,82 @@ async def test_the_command_line_serves_drops_and_exits_cleanly():
         stderr = (await process.stderr.read()).decode()
         assert "connection 1: dropping on command" in stderr
         assert not any(secret in stderr for secret in ("K-secret", "F-secret", "T-secret"))
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@pytest.mark.filterwarnings("ignore:ssl.OP_NO_SSL:DeprecationWarning")  # SmartConnect's
+async def test_the_command_line_plays_sessions_mutes_and_expires(tmp_path, monkeypatch):
+    """The account's flags, a login with them, ``mute`` and ``expire_sessions``; and a
+    ``Bearer`` auth token that is no part of the token on either side."""
+    monkeypatch.chdir(tmp_path)  # SmartApi writes logs/ into the working directory
+    import logzero
+    import pyotp
+    from SmartApi import SmartConnect
+
+    totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    account = ["--pin", "S3cret-PIN", "--totp-secret", totp_secret, "--api-key", "K-secret"]
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "backend.simulator", "--port", "0", "--auth-token", "Bearer T2"),
+        *(*account, "--ticks-per-second", "50"),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        ready = await read_event(process)
+        headers = {**HEADERS, "x-api-key": "K-secret"}
+        with_prefix = connect(
+            ready["url"], additional_headers={**headers, "Authorization": "Bearer T2"}
+        )
+        without = connect(ready["url"], additional_headers={**headers, "Authorization": "T2"})
+        async with with_prefix as first, without as second:
+            for ws in (first, second):
+                await ws.send(subscribe(QUOTE, (1, "2885")))
+                assert keys_seen(await ticks(ws, lambda t: len(t) == 1)) == {(QUOTE, 1, "2885")}
+
+            def log_in() -> dict:
+                client = SmartConnect(api_key="K-secret", root=ready["rest"])
+                code = pyotp.TOTP(totp_secret).now()
+                return client.generateSession(CREDENTIALS.client_code, "S3cret-PIN", code)["data"]
+
+            session = await asyncio.to_thread(log_in)
+            logzero.logfile(None)
+            assert await command(process, {"command": "mute", "connection": 1}) == {
+                "event": "muted",
+                "connection": 1,
+            }
+            await answer(first)  # what was sent before the mute
+            await first.send(subscribe(LTP, SBIN))  # its snapshot would follow at once
+            await ticks(second, lambda t: len(t) == 10)  # 0.2 s at this rate
+            assert await answer(first) == ([], [])
+            for bad in ({"command": "mute"}, {"command": "mute", "connection": 9}):
+                assert (await command(process, bad))["event"] == "error"
+
+            assert await command(process, {"command": "expire_sessions"}) == {
+                "event": "sessions_expired"
+            }
+            for ws in (first, second):
+                with pytest.raises(ConnectionClosedError):
+                    async with asyncio.timeout(WAIT):
+                        while True:
+                            await ws.recv()
+        assert (await command(process, {"command": "connections"}))["connections"] == []
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ready["url"], additional_headers={**headers, "Authorization": "T2"}):
+                pass
+        assert refused.value.response.status_code == 401
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), WAIT) == 0
+        stderr = (await process.stderr.read()).decode()
+        assert "connection 1: muted on command" in stderr
+        tokens = [session[name] for name in ("refreshToken", "feedToken")]
+        tokens.append(session["jwtToken"].removeprefix("Bearer "))
+        for secret in ("S3cret-PIN", totp_secret, "K-secret", "T2", *tokens):
+            assert secret not in stderr, secret
     finally:
         if process.returncode is None:
             process.kill()
@@ -732,3 +815,34 @@ async def test_long_correlation_ids_are_served_as_the_broker_serves_them(start):
         assert [json.loads(t) for t in texts] == [
             error(protocol.ERROR_SUBSCRIPTION_LIMIT, correlation_id)
         ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--totp-secret", "NOT-BASE32-secret"], "--totp-secret must be base32"),
+        (["--totp-secret", "JBSWY3DPEHPK3PXP"], "23 characters or more"),
+        (["--redirect-url", "ftp://127.0.0.1/secret-path"], "--redirect-url must be an http"),
+    ],
+)
+def test_the_command_line_refuses_a_bad_account_without_showing_it(flags, named):
+    refused = subprocess.run(
+        [sys.executable, "-m", "backend.simulator", *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert named in refused.stderr and flags[1] not in refused.stderr
+
+
+def test_the_account_defaults_are_documented_and_a_bad_totp_secret_is_refused():
+    defaults = SimulatorCredentials()
+    for value in (defaults.pin, defaults.totp_secret, defaults.api_secret, defaults.redirect_url):
+        assert value in SimulatorCredentials.__doc__
+        assert value not in repr(defaults)
+    with pytest.raises(ValueError, match="base32") as refused:
+        SimulatorCredentials(totp_secret="not a secret")
+    assert "not a secret" not in str(refused.value)

@@ -12,7 +12,8 @@ from websockets.asyncio.server import serve
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, State
 
-from backend.ws_batch import frame, send_batch
+from backend.ws_batch import send_batch
+from backend.ws_frames import frame
 
 
 def test_the_internals_it_uses_are_where_it_expects_them():

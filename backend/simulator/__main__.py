@@ -1,14 +1,21 @@
 """Run the exchange simulator on its own: ``python -m backend.simulator --help``.
 
 Once listening it prints one JSON line on stdout,
-``{"event": "ready", "broker": ..., "url": ..., "master": ..., "pid": ..., "client_code": ...}``
-(never a secret): ``url`` is the WebSocket endpoint (for Kite, the root a ``KiteTicker`` is
-pointed at), ``master`` the HTTP URL of the instrument master in the broker's format. It runs
-until SIGINT or SIGTERM, then exits 0. Meanwhile it reads JSON commands on stdin, one per line, and
-answers each with one JSON line on stdout:
+``{"event": "ready", "broker": ..., "url": ..., "master": ..., "rest": ..., "pid": ...,
+"client_code": ...}`` (never a secret): ``url`` is the WebSocket endpoint (for Kite, the root a
+``KiteTicker`` is pointed at), ``master`` the HTTP URL of the instrument master in the broker's
+format, ``rest`` the root of the broker's REST logins (a ``SmartConnect`` or ``KiteConnect``
+``root=``). It runs until SIGINT or SIGTERM, then exits 0. Meanwhile it reads JSON commands on
+stdin, one per line, and answers each with one JSON line on stdout:
 
 - ``{"command": "drop", "connection": N}``: close connection N abruptly;
   ``{"event": "dropped", "connection": N}``;
+- ``{"command": "mute", "connection": N}``: connection N stays open and answers requests and
+  pings, but sends no more ticks (a Kite connection keeps its heartbeat);
+  ``{"event": "muted", "connection": N}``;
+- ``{"command": "expire_sessions"}``: the broker's sessions end: every open connection closes
+  and every token issued so far is refused (Angel One HTTP 401, Kite HTTP 403) until a fresh
+  login; ``{"event": "sessions_expired"}``;
 - ``{"command": "connections"}``: ``{"event": "connections", "connections": [{"id",
   "client_code", "token_count", "tokens": [...]}, ...]}``, each token ``[exchangeType, token]``
   (SmartStream) or an instrument token (Kite);
@@ -31,7 +38,11 @@ from typing import Any
 
 from backend.instruments import MasterFormatError, load_master
 from backend.resources import resource_path
-from backend.simulator.credentials import SimulatorCredentials
+from backend.simulator.credentials import (
+    TOTP_SECRET_RULE,
+    SimulatorCredentials,
+    is_totp_secret,
+)
 from backend.simulator.dialects import DIALECTS
 from backend.simulator.server import ExchangeSimulator
 
@@ -59,6 +70,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--auth-token", default=DEFAULTS.auth_token, help="accepted auth token")
     parser.add_argument(
         "--access-token", default=DEFAULTS.access_token, help="accepted Kite access token"
+    )
+    parser.add_argument("--pin", default=DEFAULTS.pin, help="Angel One login PIN")
+    parser.add_argument(
+        "--totp-secret",
+        default=DEFAULTS.totp_secret,
+        help="Angel One TOTP secret (base32) that login codes are checked against",
+    )
+    parser.add_argument(
+        "--api-secret", default=DEFAULTS.api_secret, help="Kite API secret (the checksum's)"
+    )
+    parser.add_argument(
+        "--redirect-url",
+        default=DEFAULTS.redirect_url,
+        help="the Kite app's registered redirect URL, where the login page sends the user",
     )
     parser.add_argument(
         "--ticks-per-second",
@@ -91,6 +116,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--ticks-per-second must be 0 or more")
     if (args.max_connections or 1) < 1 or (args.max_tokens or 1) < 1:
         parser.error("--max-connections and --max-tokens must be 1 or more")
+    if not is_totp_secret(args.totp_secret):
+        parser.error(f"--totp-secret must be {TOTP_SECRET_RULE}")
+    if not args.redirect_url.startswith(("http://", "https://")):
+        parser.error("--redirect-url must be an http:// or https:// URL")
     return args
 
 
@@ -119,16 +148,25 @@ async def answer(simulator: ExchangeSimulator, line: str) -> dict[str, Any]:
                 for info in simulator.connections
             ],
         }
-    if name == "drop":
+    if name == "expire_sessions":
+        await simulator.expire_sessions()
+        return {"event": "sessions_expired"}
+    if name in ("drop", "mute"):
         connection = command.get("connection")
         if not isinstance(connection, int) or isinstance(connection, bool):
-            return {"event": "error", "message": "drop needs an integer 'connection'"}
+            return {"event": "error", "message": f"{name} needs an integer 'connection'"}
         try:
-            await simulator.drop(connection)
+            if name == "drop":
+                await simulator.drop(connection)
+            else:
+                simulator.mute(connection)
         except KeyError:
             return {"event": "error", "message": f"no open connection {connection}"}
-        return {"event": "dropped", "connection": connection}
-    return {"event": "error", "message": f"unknown command {name!r}; known: drop, connections"}
+        return {"event": "dropped" if name == "drop" else "muted", "connection": connection}
+    return {
+        "event": "error",
+        "message": f"unknown command {name!r}; known: connections, drop, mute, expire_sessions",
+    }
 
 
 async def read_commands(simulator: ExchangeSimulator) -> None:
@@ -157,7 +195,15 @@ async def run(args: argparse.Namespace) -> int:
         emit({"event": "error", "message": str(exc)})
         return 1
     credentials = SimulatorCredentials(
-        args.client_code, args.api_key, args.feed_token, args.auth_token, args.access_token
+        args.client_code,
+        args.api_key,
+        args.feed_token,
+        args.auth_token,
+        args.access_token,
+        pin=args.pin,
+        totp_secret=args.totp_secret,
+        api_secret=args.api_secret,
+        redirect_url=args.redirect_url,
     )
     simulator = ExchangeSimulator(
         master,
@@ -187,6 +233,7 @@ async def run(args: argparse.Namespace) -> int:
             "broker": args.broker,
             "url": simulator.url,
             "master": simulator.master_url,
+            "rest": simulator.rest_url,
             "pid": os.getpid(),
             "client_code": args.client_code,
         }

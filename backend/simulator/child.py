@@ -38,19 +38,27 @@ class SimulatorProcess:
     under 20 ms (see the README's benchmark).
 
     The child is started with ``spawn`` (a fork would copy the bus's threads and sockets). It
-    accepts :class:`~backend.simulator.SimulatorCredentials`' defaults, ignores SIGINT (a Ctrl-C
-    is the backend's to handle), ends when :meth:`stop` ends it, and ends on its own when the
-    backend dies.
+    accepts ``credentials`` (:class:`~backend.simulator.SimulatorCredentials`' defaults if
+    :obj:`None`), ignores SIGINT (a Ctrl-C is the backend's to handle), ends when :meth:`stop`
+    ends it, and ends on its own when the backend dies.
     """
 
     def __init__(
-        self, broker: str, ticks_per_second: float, seed: int | None, master: str | None
+        self,
+        broker: str,
+        ticks_per_second: float,
+        seed: int | None,
+        master: str | None,
+        credentials: SimulatorCredentials | None = None,
     ) -> None:
-        self.credentials = SimulatorCredentials()
-        #: Where the simulator listens and serves its instrument master, once started.
+        self.credentials = credentials or SimulatorCredentials()
+        #: Where the simulator listens, serves its instrument master and its REST logins, once
+        #: started.
         self.url = ""
         self.master = ""
-        self._arguments = (SimulatorOptions(broker, ticks_per_second, seed, master), os.getpid())
+        self.rest = ""
+        options = SimulatorOptions(broker, ticks_per_second, seed, master, self.credentials)
+        self._arguments = (options, os.getpid())
         self._process: multiprocessing.process.BaseProcess | None = None
 
     async def start(self) -> None:
@@ -72,7 +80,7 @@ class SimulatorProcess:
             receiver.close()
         if state != "ready":
             raise SimulatorStartError(detail)
-        self.url, self.master = detail
+        self.url, self.master, self.rest = detail
         log.info("Exchange simulator serving on %s (process %d)", self.url, self._process.pid)
 
     async def stop(self) -> None:
@@ -87,7 +95,7 @@ class SimulatorProcess:
 
 
 def _first_word(receiver: Connection) -> tuple[str, Any]:
-    """``("ready", (url, master url))`` or ``("error", why)``: what the child says first."""
+    """``("ready", (url, master url, REST root))`` or ``("error", why)``: the child's first word."""
     if not receiver.poll(START_TIMEOUT):
         return "error", f"the simulator did not start within {START_TIMEOUT:g} s"
     try:
@@ -98,18 +106,21 @@ def _first_word(receiver: Connection) -> tuple[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class SimulatorOptions:
-    """What the child plays: the broker, the tick rate, the seed and the bundled-format master."""
+    """What the child plays: the broker, the tick rate, the seed, the bundled-format master and
+    the account."""
 
     broker: str
     ticks_per_second: float
     seed: int | None
     master: str | None
+    credentials: SimulatorCredentials
 
 
 def run_simulator(sender: Connection, options: SimulatorOptions, parent_pid: int) -> None:
     """The simulator's child process: serve until ended, or until process ``parent_pid`` ends.
 
-    Sends ``("ready", (url, master url))`` on ``sender`` once listening, or ``("error", why)``.
+    Sends ``("ready", (url, master url, REST root))`` on ``sender`` once listening, or
+    ``("error", why)``.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     event_loop.run(_serve_simulator(sender, options, parent_pid))
@@ -119,6 +130,7 @@ async def _serve_simulator(sender: Connection, options: SimulatorOptions, parent
     try:
         simulator = ExchangeSimulator(
             load_master(options.master),
+            options.credentials,
             broker=options.broker,
             ticks_per_second=options.ticks_per_second,
             seed=options.seed,
@@ -128,7 +140,7 @@ async def _serve_simulator(sender: Connection, options: SimulatorOptions, parent
         sender.send(("error", f"cannot start the simulator: {exc}"))
         return
     gc.freeze()  # the master lives as long as the process; see backend.__main__
-    sender.send(("ready", (simulator.url, simulator.master_url)))
+    sender.send(("ready", (simulator.url, simulator.master_url, simulator.rest_url)))
     sender.close()
     try:
         await process_ended(parent_pid)

@@ -5,17 +5,29 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
+import pyotp
+
 BEARER = "Bearer "
+TOTP_SECRET_RULE = "base32 (letters A-Z and digits 2-7), 23 characters or more"
 
 
 @dataclass(frozen=True, slots=True)
 class SimulatorCredentials:
     """The one account the simulator accepts, with what each broker asks for.
 
-    The defaults are fixed, public test values: client code ``FEEDPOOL``, API key
-    ``simulator-api-key``, feed token ``simulator-feed-token``, auth token
-    ``simulator-auth-token`` (SmartStream), access token ``simulator-access-token`` (Kite). Only
-    the client code shows in ``repr``.
+    The defaults are fixed, public test values:
+
+    - client code ``FEEDPOOL`` and API key ``simulator-api-key`` (both brokers);
+    - Angel One: PIN ``1234``, TOTP secret ``FEEDPOOLSIMULATORTOTPSECRET2345A`` (base32), and
+      the fixed session tokens feed token ``simulator-feed-token`` and auth token (JWT)
+      ``simulator-auth-token``;
+    - Zerodha Kite: API secret ``simulator-api-secret``, the app's redirect URL
+      ``http://127.0.0.1:5010/kite/callback``, and the fixed access token
+      ``simulator-access-token``.
+
+    The fixed tokens work from the start, as if pasted from a login elsewhere, until the
+    sessions expire; a REST login issues fresh ones. Only the client code shows in ``repr``.
+    :exc:`ValueError` if the TOTP secret is not one (:data:`TOTP_SECRET_RULE`).
     """
 
     client_code: str = "FEEDPOOL"
@@ -23,14 +35,33 @@ class SimulatorCredentials:
     feed_token: str = field(default="simulator-feed-token", repr=False)
     auth_token: str = field(default="simulator-auth-token", repr=False)
     access_token: str = field(default="simulator-access-token", repr=False)
+    pin: str = field(default="1234", repr=False)
+    totp_secret: str = field(default="FEEDPOOLSIMULATORTOTPSECRET2345A", repr=False)
+    api_secret: str = field(default="simulator-api-secret", repr=False)
+    redirect_url: str = field(default="http://127.0.0.1:5010/kite/callback", repr=False)
+
+    def __post_init__(self) -> None:
+        if not is_totp_secret(self.totp_secret):
+            raise ValueError(f"the TOTP secret must be {TOTP_SECRET_RULE}")
+
+
+def is_totp_secret(secret: str) -> bool:
+    """Whether ``secret`` is a TOTP secret codes can be made from: :data:`TOTP_SECRET_RULE`."""
+    try:
+        pyotp.TOTP(secret).now()
+    except ValueError:  # binascii.Error too: not base32, or too short
+        return False
+    return True
 
 
 def same_token(sent: str, expected: str, bearer: bool = False) -> bool:
-    """Whether a credential sent in a header is the expected one, in constant time.
+    """Whether a credential sent in a header or a body is the expected one, in constant time.
 
     With ``bearer``, a ``Bearer`` prefix on either side is not part of the token. Header values
-    arrive decoded as ISO-8859-1: the bytes that were sent are compared.
+    arrive decoded as UTF-8 with surrogate escapes: the bytes that were sent are compared.
     """
     if bearer:
         sent, expected = sent.removeprefix(BEARER), expected.removeprefix(BEARER)
-    return hmac.compare_digest(sent.encode("iso-8859-1"), expected.encode("utf-8"))
+    return hmac.compare_digest(
+        sent.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )

@@ -1,4 +1,5 @@
-"""The brokers the simulator plays: for each, its handshake, its keys and its sessions."""
+"""The brokers the simulator plays: for each, its handshake, its keys, its sessions and its
+REST logins."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import http
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from websockets.http11 import Request
+from aiohttp import web
 
 from backend.brokers.angel.protocol import HTTP_CONNECTION_LIMIT
 from backend.instruments import Instrument
-from backend.simulator import kite, smartstream
+from backend.simulator import angel_rest, kite, kite_rest, smartstream
 from backend.simulator.credentials import SimulatorCredentials
+from backend.simulator.logins import Logins
 from backend.simulator.session import Session
 
 
@@ -23,15 +25,17 @@ class Dialect:
     path: str
     #: The HTTP status of a handshake refused for its credentials, and why it was.
     refusal_status: http.HTTPStatus
-    refused: Callable[[SimulatorCredentials, Request], str | None]
+    refused: Callable[[Logins, web.Request], str | None]
     #: Who the handshake is for: connections are counted per account.
-    account: Callable[[SimulatorCredentials, Request], str]
+    account: Callable[[SimulatorCredentials, web.Request], str]
     #: The text of the refusal of one connection too many (HTTP 429).
     connection_limit: str
     #: The broker's key for a token on the wire, and the exchange of a key not in the master.
     key: Callable[[Instrument], Hashable]
     exchange_of: Callable[[Hashable], str]
     session: type[Session]
+    #: The broker's REST login routes, issuing and checking sessions.
+    rest_routes: Callable[[Logins], list[web.RouteDef]]
 
 
 DIALECTS = {
@@ -44,6 +48,7 @@ DIALECTS = {
         smartstream.key,
         smartstream.exchange_of,
         smartstream.SmartStreamSession,
+        angel_rest.routes,
     ),
     "zerodha": Dialect(
         kite.PATH,
@@ -54,5 +59,6 @@ DIALECTS = {
         kite.key,
         kite.exchange_of,
         kite.KiteSession,
+        kite_rest.routes,
     ),
 }

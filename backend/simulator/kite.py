@@ -2,9 +2,9 @@
 
 Where Kite's documentation is silent, the simulator does this:
 
-- The handshake takes ``api_key`` and ``access_token`` from the query string on any path; a
-  missing or wrong one gets HTTP 403 (Kite's ``TokenException`` text in the body and in
-  ``x-error-message``).
+- The handshake takes ``api_key`` and ``access_token`` from the query string; a missing or
+  wrong one, or an access token whose session has ended, gets HTTP 403 (Kite's
+  ``TokenException`` text in the body and in ``x-error-message``).
 - A new subscription is in quote mode. A ``mode`` request moves held tokens to that mode and
   sends each a snapshot; tokens it names that are not held are ignored.
 - A subscribe request that would pass the connection's instrument limit takes the tokens that
@@ -19,11 +19,9 @@ Where Kite's documentation is silent, the simulator does this:
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Hashable
-from urllib.parse import parse_qs, urlsplit
 
-from websockets.http11 import Request
+from aiohttp import web
 
 from backend.brokers.zerodha.protocol import (
     FEEDPOOL_MODES,
@@ -45,7 +43,8 @@ from backend.brokers.zerodha.protocol import (
 )
 from backend.feed import LTP, QUOTE
 from backend.instruments import Instrument
-from backend.simulator.credentials import SimulatorCredentials
+from backend.simulator.credentials import SimulatorCredentials, same_token
+from backend.simulator.logins import Logins
 from backend.simulator.session import Holding, Session
 
 PATH = "/"
@@ -72,24 +71,20 @@ def exchange_of(key: Hashable) -> str:
     return _EXCHANGES.get(segment_of(key), "")
 
 
-def _query(path: str) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(path).query)
-
-
-def refused(credentials: SimulatorCredentials, request: Request) -> str | None:
-    """Kite's message when the query's ``api_key`` or ``access_token`` is missing or wrong."""
-    query = _query(request.path)
-    for name, expected in (
-        ("api_key", credentials.api_key),
-        ("access_token", credentials.access_token),
+def refused(logins: Logins, request: web.Request) -> str | None:
+    """Kite's message when the query's ``api_key`` or ``access_token`` is missing or not good."""
+    api_key = logins.credentials.api_key
+    for name, good in (
+        ("api_key", lambda sent: same_token(sent, api_key)),
+        ("access_token", logins.good_access_token),
     ):
-        values = query.get(name, [])
-        if len(values) != 1 or not hmac.compare_digest(values[0].encode(), expected.encode()):
+        values = request.query.getall(name, [])
+        if len(values) != 1 or not good(values[0]):
             return INVALID_SESSION
     return None
 
 
-def account(credentials: SimulatorCredentials, request: Request) -> str:
+def account(credentials: SimulatorCredentials, request: web.Request) -> str:
     """Connections are counted per API key; only the accepted one gets this far."""
     return credentials.client_code
 
@@ -103,7 +98,7 @@ class KiteSession(Session):
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            await self.websocket.send(HEARTBEAT)
+            await self.websocket.send_bytes(HEARTBEAT)
 
     async def answer(self, text: str | bytes) -> None:
         if isinstance(text, bytes):
@@ -129,7 +124,7 @@ class KiteSession(Session):
 
     async def _refuse(self, reason: str) -> None:
         self.log_refusal("error", reason)
-        await self.websocket.send(error_message(reason))
+        await self.websocket.send_str(error_message(reason))
 
     async def _subscribe(self, tokens: tuple[int, ...]) -> None:
         new = [t for t in dict.fromkeys(tokens) if t not in self.held]
@@ -182,6 +177,6 @@ class KiteSession(Session):
         )
 
     async def send_packets(self, packets: list[bytes]) -> None:
-        send = self.websocket.send
+        send = self.websocket.send_bytes
         for start in range(0, len(packets), MESSAGE_PACKETS):
             await send(message(packets[start : start + MESSAGE_PACKETS]))

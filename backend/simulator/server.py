@@ -1,52 +1,58 @@
-"""The exchange simulator: a broker's market-data WebSocket server, and its instrument master.
+"""The exchange simulator: a broker's market-data WebSocket, its instrument master and its
+REST logins, on one aiohttp server.
 
 It plays one broker (Angel One's SmartStream 2.0 by default, or Zerodha's KiteTicker) through
 that broker's :class:`~backend.simulator.dialects.Dialect`. The opening handshake is checked the
-way the broker checks it: its credentials (HTTP 401 or 403 naming what is wrong) and the
-connections per account (HTTP 429). Each accepted connection is a dialect's
-:class:`~backend.simulator.session.Session`.
+way the broker checks it: its credentials (HTTP 401 or 403 naming what is wrong, with
+``x-error-message``), the connections per account (HTTP 429), and the path (HTTP 404). Each
+accepted connection is a dialect's :class:`~backend.simulator.session.Session`.
 
 A plain HTTP ``GET`` of the broker's master path (e.g. ``/instruments``) answers with the
 simulator's instruments in the broker's published format, so downloading, caching and reading a
-broker's master run for real against it.
+broker's master run for real against it. The broker's REST logins (``angel_rest``,
+``kite_rest``) share the port and issue the sessions (:class:`~backend.simulator.logins.Logins`)
+whose tokens the WebSocket accepts. Nothing logs a request's query or credential headers
+unmasked: aiohttp's access log is off, and the handshake's debug lines go through
+:class:`~backend.wire_log.MaskedLogger`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import http
 import itertools
 import logging
 from collections.abc import Hashable
 from types import TracebackType
-from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
-from websockets.protocol import State
+from aiohttp import WSCloseCode, web
 
 from backend.brokers import BROKERS
 from backend.instruments import Instrument, InstrumentMaster
 from backend.simulator.credentials import SimulatorCredentials
 from backend.simulator.dialects import DIALECTS
+from backend.simulator.logins import Logins
 from backend.simulator.market import Market
 from backend.simulator.session import ConnectionInfo, Session
 from backend.wire_log import MaskedLogger
 
 log = logging.getLogger("feedpool.simulator")
+wire_log = MaskedLogger(log)
 
 ERROR_HEADER = "x-error-message"
+#: How long a closing handshake may take before the socket is closed anyway, in seconds.
+CLOSE_TIMEOUT = 2.0
+#: The largest request a connection takes; a bigger one closes it with 1009.
+MAX_MESSAGE = 2**20
 
 
-def _refusal(connection: ServerConnection, status: http.HTTPStatus, message: str) -> Response:
-    response = connection.respond(status, message + "\n")
-    response.headers[ERROR_HEADER] = message
-    return response
+def _refusal(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message + "\n", headers={ERROR_HEADER: message})
 
 
 class ExchangeSimulator:
-    """A broker's market-data feed over a real WebSocket server.
+    """A broker's market-data feed and REST logins over a real aiohttp server.
 
     Args:
         master: The instruments whose prices it simulates, in the bundled format; other tokens
@@ -85,31 +91,37 @@ class ExchangeSimulator:
         if self.max_connections < 1 or self.max_tokens < 1:
             raise ValueError("max_connections and max_tokens must be at least 1")
         self.credentials = credentials or SimulatorCredentials()
+        #: The sessions the REST logins issued, and which tokens are still good.
+        self.logins = Logins(self.credentials)
         self.ticks_per_second = ticks_per_second
         #: The master as the broker publishes it, and the instruments it names, by wire key.
         self.master_document = self.broker.write_master(master)
         self.instruments = self._broker_view(master)
         self._market = Market(self.instruments, self.dialect.exchange_of, seed)
-        self._server: Server | None = None
+        self._runner: web.AppRunner | None = None
         self._root = ""
         self._ids = itertools.count(1)
-        # Connections holding a slot, from an accepted handshake until they close.
-        self._slots: dict[str, set[ServerConnection]] = {}
+        # Connections holding a slot, from an accepted handshake until they start closing.
+        self._slots: dict[str, set[web.WebSocketResponse]] = {}
         self._sessions: dict[int, Session] = {}
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on ``host`` and ``port`` (0: a free port, see :attr:`url`)."""
-        if self._server is not None:
+        if self._runner is not None:
             raise RuntimeError("the simulator is already started")
-        self._server = await serve(
-            self._serve,
-            host,
-            port,
-            process_request=self._check_handshake,
-            compression=None,
-            logger=MaskedLogger(logging.getLogger("websockets.server")),
-        )
-        bound_host, bound_port = self._server.sockets[0].getsockname()[:2]
+        app = web.Application()
+        app.router.add_get(self.dialect.path, self._serve)
+        app.router.add_get(self.broker.master_path, self._master)
+        app.router.add_routes(self.dialect.rest_routes(self.logins))
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLOSE_TIMEOUT)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
         if ":" in bound_host:
             bound_host = f"[{bound_host}]"
         self._root = f"{bound_host}:{bound_port}"
@@ -139,22 +151,27 @@ class ExchangeSimulator:
         """Where the instrument master is served, in the broker's format."""
         return "http://" + self._started_root() + self.broker.master_path
 
+    @property
+    def rest_url(self) -> str:
+        """The root of the broker's REST logins: ``http://127.0.0.1:PORT``, a ``root=``."""
+        return "http://" + self._started_root()
+
     def _started_root(self) -> str:
-        if self._server is None:
+        if self._runner is None:
             raise RuntimeError("the simulator is not started")
         return self._root
 
     async def stop(self) -> None:
-        """Close every connection and stop listening."""
-        if self._server is None:
+        """Close every connection (code 1001) and stop listening."""
+        if self._runner is None:
             return
-        server, self._server = self._server, None
-        server.close()
-        await server.wait_closed()
+        runner, self._runner = self._runner, None
+        await self._close_all(WSCloseCode.GOING_AWAY, "server shutting down")
+        await runner.cleanup()
         log.info("exchange simulator stopped")
 
     async def __aenter__(self) -> ExchangeSimulator:
-        if self._server is None:
+        if self._runner is None:
             await self.start()
         return self
 
@@ -175,40 +192,73 @@ class ExchangeSimulator:
         """The id of the (oldest) connection holding the token ``key``, or :obj:`None`."""
         return next((s.id for s in self._sessions.values() if s.holds(key)), None)
 
+    def _session(self, connection_id: int) -> Session:
+        try:
+            return self._sessions[connection_id]
+        except KeyError:
+            raise KeyError(f"no open connection {connection_id}") from None
+
     async def drop(self, connection_id: int) -> None:
         """Close a connection abruptly, without a closing handshake; the client sees 1006.
 
         Returns once the connection's slot is free. :exc:`KeyError` if no such connection is open.
         """
-        try:
-            session = self._sessions[connection_id]
-        except KeyError:
-            raise KeyError(f"no open connection {connection_id}") from None
+        session = self._session(connection_id)
         log.info("connection %d: dropping on command", connection_id)
-        session.websocket.transport.abort()
+        session.transport.abort()
         await session.finished.wait()
 
-    # Handshake and connections
+    def mute(self, connection_id: int) -> None:
+        """Send no more ticks on a connection, which stays open and answers requests and pings.
 
-    def _check_handshake(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Serve the master; refuse a wrong path (404), bad credentials, one connection too many."""
-        path = urlsplit(request.path).path
-        if path == self.broker.master_path:
-            return self._master_response()
-        if path != self.dialect.path:
-            return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
-        peer = connection.remote_address
-        message = self.dialect.refused(self.credentials, request)
+        :exc:`KeyError` if no such connection is open.
+        """
+        self._session(connection_id).mute()
+        log.info("connection %d: muted on command", connection_id)
+
+    async def expire_sessions(self) -> None:
+        """End the broker's sessions, as the broker does every day.
+
+        Every token issued so far, the fixed ones included, is refused from now on (Angel One
+        HTTP 401, Kite HTTP 403), and every open connection is closed (code 1008). Returns
+        once they are. A fresh login issues tokens that work.
+        """
+        self.logins.expire()
+        log.info("sessions expired: every token issued so far is refused")
+        await self._close_all(WSCloseCode.POLICY_VIOLATION, "session expired")
+
+    async def _close_all(self, code: int, reason: str) -> None:
+        sessions = list(self._sessions.values())
+        await asyncio.gather(
+            *(s.websocket.close(code=code, message=reason.encode()) for s in sessions)
+        )
+        await asyncio.gather(*(s.finished.wait() for s in sessions))
+
+    # Handshake, master and connections
+
+    def _log_handshake(self, request: web.Request) -> None:
+        """The request line and headers at DEBUG level, credentials masked."""
+        if log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("< %s %s", request.method, request.path_qs)
+            for name, value in request.headers.items():
+                wire_log.debug("< %s: %s", name, value)
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        """Refuse bad credentials or one connection too many; serve an accepted connection."""
+        self._log_handshake(request)
+        transport = request.transport
+        peer = transport.get_extra_info("peername") if transport else None
+        message = self.dialect.refused(self.logins, request)
         if message is not None:
             log.info("refused connection from %s: %s", peer, message)
-            return _refusal(connection, self.dialect.refusal_status, message)
+            return _refusal(self.dialect.refusal_status, message)
+        websocket = web.WebSocketResponse(
+            timeout=CLOSE_TIMEOUT, compress=False, max_msg_size=MAX_MESSAGE
+        )
+        if transport is None or not websocket.can_prepare(request).ok:
+            return web.Response(status=http.HTTPStatus.UPGRADE_REQUIRED, text="Upgrade Required\n")
         client_code = self.dialect.account(self.credentials, request)
-        # A connection stops holding a slot as soon as it starts closing, or fails its handshake.
-        slots = {
-            held
-            for held in self._slots.get(client_code, ())
-            if held.state in (State.CONNECTING, State.OPEN)
-        }
+        slots = {held for held in self._slots.get(client_code, ()) if not held.closed}
         if len(slots) >= self.max_connections:
             log.info(
                 "refused connection from %s: %d connections already open for %s",
@@ -216,43 +266,45 @@ class ExchangeSimulator:
                 len(slots),
                 client_code,
             )
-            return _refusal(
-                connection, http.HTTPStatus.TOO_MANY_REQUESTS, self.dialect.connection_limit
-            )
-        slots.add(connection)
+            return _refusal(http.HTTPStatus.TOO_MANY_REQUESTS, self.dialect.connection_limit)
+        slots.add(websocket)
         self._slots[client_code] = slots
-        return None
+        try:
+            await websocket.prepare(request)
+            await self._run_session(websocket, request, client_code, peer)
+        finally:
+            slots.discard(websocket)
+        return websocket
 
-    def _master_response(self) -> Response:
+    async def _master(self, request: web.Request) -> web.Response:
         body = self.master_document
         kind = "application/json" if body[:1] == b"[" else "text/csv"
-        headers = Headers([("Content-Type", kind), ("Content-Length", str(len(body)))])
         log.info("served the instrument master (%d bytes)", len(body))
-        return Response(http.HTTPStatus.OK, "OK", headers, body)
+        return web.Response(body=body, content_type=kind)
 
-    async def _serve(self, websocket: ServerConnection) -> None:
-        client_code = self.dialect.account(self.credentials, websocket.request)
+    async def _run_session(
+        self,
+        websocket: web.WebSocketResponse,
+        request: web.Request,
+        client_code: str,
+        peer: object,
+    ) -> None:
         connection_id = next(self._ids)
         session: Session = self.dialect.session(
             connection_id,
             client_code,
             websocket,
+            request,
             self._market,
             ticks_per_second=self.ticks_per_second,
             max_tokens=self.max_tokens,
             rng=self._market.random(f"connection:{connection_id}"),
         )
         self._sessions[session.id] = session
-        log.info(
-            "connection %d: accepted for %s from %s",
-            session.id,
-            client_code,
-            websocket.remote_address,
-        )
+        log.info("connection %d: accepted for %s from %s", session.id, client_code, peer)
         try:
             await session.run()
         finally:
             del self._sessions[session.id]
-            self._slots[client_code].discard(websocket)
             session.finished.set()
             log.info("connection %d: closed (code %s)", session.id, websocket.close_code)

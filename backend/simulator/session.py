@@ -1,6 +1,6 @@
 """One simulated broker connection: its subscriptions and its ticks, whatever the broker.
 
-A :class:`Session` runs two tasks over one WebSocket:
+A :class:`Session` runs two tasks over one WebSocket (an aiohttp server's):
 
 - the reader answers requests strictly in arrival order, through the broker dialect's
   :meth:`Session.answer`;
@@ -10,6 +10,9 @@ A :class:`Session` runs two tasks over one WebSocket:
   tick falls due after an exponentially distributed interval. One task and one timer serve every
   token of the connection, and ticks due within a few milliseconds go out in one wake-up, handed
   to the dialect's :meth:`Session.send_packets` together.
+
+A muted session (:meth:`Session.mute`) goes on answering requests, and aiohttp answers its
+WebSocket pings, but it sends no more ticks.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
+from aiohttp import WSMsgType, web
 
 from backend.simulator.market import QUANTILES, STANDARD_EXPONENTIAL, Market, PriceWalk
 
@@ -64,9 +66,10 @@ def now_ms() -> int:
 class Session:
     """The state and tasks of one accepted connection; :meth:`run` serves it until it closes.
 
-    ``account`` is who connected (a client code, an API key's owner); ``ticks_per_second`` is
-    each token's mean tick rate (0: snapshots only); ``max_tokens`` caps the distinct tokens
-    held, whatever their modes; ``rng`` spaces the ticks. A broker's dialect subclasses it with
+    ``websocket`` is the prepared connection and ``request`` its handshake; ``account`` is who
+    connected (a client code, an API key's owner); ``ticks_per_second`` is each token's mean
+    tick rate (0: snapshots only); ``max_tokens`` caps the distinct tokens held, whatever
+    their modes; ``rng`` spaces the ticks. A broker's dialect subclasses it with
     :meth:`answer` and :meth:`send_packets`, and :meth:`packet` for its tick layout.
     """
 
@@ -74,7 +77,8 @@ class Session:
         self,
         connection_id: int,
         account: str,
-        websocket: ServerConnection,
+        websocket: web.WebSocketResponse,
+        request: web.Request,
         market: Market,
         *,
         ticks_per_second: float,
@@ -84,6 +88,10 @@ class Session:
         self.id = connection_id
         self.account = account
         self.websocket = websocket
+        self.request = request
+        #: The connection's socket, to drop it.
+        self.transport = request.transport
+        self.muted = False
         self._market = market
         self._rate = ticks_per_second
         self.max_tokens = max_tokens
@@ -142,6 +150,10 @@ class Session:
     def log_refusal(self, code: str, reason: str) -> None:
         log.info("connection %d: refused request (%s): %s", self.id, code, reason)
 
+    def mute(self) -> None:
+        """Send no more ticks, snapshots included; requests are still answered."""
+        self.muted = True
+
     # Holding and letting go
 
     def hold(self, key: Hashable, mode: int) -> None:
@@ -174,8 +186,10 @@ class Session:
     async def _read_requests(self) -> None:
         try:
             async for message in self.websocket:
-                await self.answer(message)
-        except ConnectionClosed:
+                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    return  # an error: aiohttp closes the connection
+                await self.answer(message.data)
+        except ConnectionResetError:  # answering a connection that is closing
             pass
 
     async def _send_ticks(self) -> None:
@@ -204,11 +218,11 @@ class Session:
                     holding.walk.step(timestamp)
                     for mode in holding.modes:
                         packets.append(packet(holding, mode, timestamp))
-                if packets:
+                if packets and not self.muted:
                     await send(packets)
                 timer = loop.call_at(due[0][0], wake.set) if due else None
                 await wake.wait()
                 if timer is not None:
                     timer.cancel()
-        except ConnectionClosed:
+        except ConnectionResetError:  # the connection is closing
             pass

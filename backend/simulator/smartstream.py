@@ -1,7 +1,8 @@
 """The simulator's SmartStream 2.0 side: Angel One's handshake, requests and tick packets.
 
 - The handshake is checked the way the broker checks it: the four credential headers (HTTP 401
-  with ``x-error-message`` naming the bad one), at ``/smart-stream``.
+  with ``x-error-message`` naming the bad one), at ``/smart-stream``. The JWT and the feed token
+  are good while their session is (:class:`~backend.simulator.logins.Logins`).
 - Requests are answered in order: subscribe and unsubscribe, the text ``ping`` (``pong``), E1001
   for a malformed request and E1002 for a subscription past the token limit, which refuses the
   whole request while the tokens already held keep streaming.
@@ -13,8 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable
 
-from websockets.exceptions import ConnectionClosedOK
-from websockets.http11 import Request as HttpRequest
+from aiohttp import web
 
 from backend.brokers.angel.protocol import (
     ERROR_INVALID_PAYLOAD,
@@ -34,9 +34,10 @@ from backend.brokers.angel.protocol import (
     parse_request,
 )
 from backend.instruments import Instrument
+from backend.simulator.batch import send_batch
 from backend.simulator.credentials import SimulatorCredentials, same_token
+from backend.simulator.logins import Logins
 from backend.simulator.session import Holding, Session
-from backend.ws_batch import send_batch
 
 PATH = "/smart-stream"
 _EXCHANGES = {number: name for name, number in reversed(EXCHANGE_TYPES.items())} | {7: "NCX"}
@@ -51,26 +52,27 @@ def exchange_of(key: Hashable) -> str:
     return _EXCHANGES.get(key[0], "")
 
 
-def refused(credentials: SimulatorCredentials, request: HttpRequest) -> str | None:
+def refused(logins: Logins, request: web.Request) -> str | None:
     """The broker's ``x-error-message`` for the first credential header missing or wrong.
 
-    ``Authorization`` may carry the auth token with or without a ``Bearer`` prefix, on either
-    side. A header sent more than once is wrong. :obj:`None` means the request is authenticated.
+    ``Authorization`` may carry the JWT with or without a ``Bearer`` prefix, on either side. A
+    header sent more than once is wrong. :obj:`None` means the request is authenticated.
     """
-    expected = {
-        "Authorization": credentials.auth_token,
-        "x-client-code": credentials.client_code,
-        "x-api-key": credentials.api_key,
-        "x-feed-token": credentials.feed_token,
+    credentials = logins.credentials
+    good = {
+        "Authorization": logins.good_jwt,
+        "x-client-code": lambda sent: same_token(sent, credentials.client_code),
+        "x-api-key": lambda sent: same_token(sent, credentials.api_key),
+        "x-feed-token": logins.good_feed_token,
     }
     for name, message in HTTP_AUTH_ERRORS.items():
-        values = request.headers.get_all(name)
-        if len(values) != 1 or not same_token(values[0], expected[name], name == "Authorization"):
+        values = request.headers.getall(name, [])
+        if len(values) != 1 or not good[name](values[0]):
             return message
     return None
 
 
-def account(credentials: SimulatorCredentials, request: HttpRequest) -> str:
+def account(credentials: SimulatorCredentials, request: web.Request) -> str:
     """Connections are counted per client code."""
     return request.headers["x-client-code"]
 
@@ -93,7 +95,7 @@ class SmartStreamSession(Session):
             await self._refuse(ERROR_INVALID_PAYLOAD, "", "binary frame")
             return
         if message == "ping":
-            await self.websocket.send("pong")
+            await self.websocket.send_str("pong")
             return
         try:
             request = parse_request(message)
@@ -108,7 +110,7 @@ class SmartStreamSession(Session):
 
     async def _refuse(self, error: tuple[str, str], correlation_id: str, reason: str) -> None:
         self.log_refusal(error[0], reason)
-        await self.websocket.send(error_frame(error, correlation_id))
+        await self.websocket.send_str(error_frame(error, correlation_id))
 
     async def _subscribe(self, request: Request) -> None:
         """Hold every token of ``request`` in its mode, or none if that passes the token limit."""
@@ -160,5 +162,4 @@ class SmartStreamSession(Session):
 
     async def send_packets(self, packets: list[bytes]) -> None:
         """One binary frame per packet, as the broker sends them; the batch in one write."""
-        if not await send_batch(self.websocket, packets, text=False):
-            raise ConnectionClosedOK(None, None)
+        await send_batch(self.request, self.websocket, packets)
