@@ -133,6 +133,10 @@ async def test_a_wrong_totp_secret_leaves_the_session_expired_and_logins_spaced(
 
         await bus.until(expired, within=20)
         elapsed = time.monotonic() - started
+        down = await notice(client)
+        assert down["code"] == "BROKER_CONNECTION_ERROR", down
+        info = await client.request({"action": "get_broker_info"})
+        assert info["adapter_status"] == "session_expired", info
     finally:
         await client.close()
         bus.close()
