@@ -7,8 +7,9 @@ session shares one renewal, so the broker sees one login however many connection
 A failed renewal is tried again after a capped, growing delay: one attempt per step, never a
 burst of logins.
 
-A session that cannot renew itself (pasted tokens, or a broker without unattended login) waits
-until it is handed a new one (:meth:`BrokerSession.replace`); nothing dials the broker meanwhile.
+A session that cannot renew itself (pasted tokens, or a broker without unattended login) says
+that the trader must log in again, and nothing dials the broker until the backend is started on
+a new session.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ class BrokerSession(ABC):
         self.problem_listeners: list[Callable[[str], None]] = []
         self._delays = (first_delay, max_delay)
         self._renewal: asyncio.Task[Any] | None = None
-        self._replaced = asyncio.Event()
 
     @abstractmethod
     async def _begin(self) -> Any:
@@ -79,12 +79,6 @@ class BrokerSession(ABC):
             self._renewal = asyncio.get_running_loop().create_task(self._renew_until_done(refused))
         return await asyncio.shield(self._renewal)
 
-    def replace(self, credentials: Any) -> None:
-        """A new session from outside (the trader logged in again): every waiter takes it."""
-        self.credentials = credentials
-        self.problem = ""
-        self._replaced.set()
-
     def keep_trying(self, problem: str) -> None:
         """The first login failed with ``problem``: try again in the background, after a wait."""
         self._report(problem)
@@ -93,23 +87,17 @@ class BrokerSession(ABC):
         )
 
     async def _renew_until_done(self, refused: Any, failed: int = 0) -> Any:
-        """Renew until it works (or the session is replaced); ``failed`` attempts so far."""
-        self._replaced.clear()
+        """Renew until it works; ``failed`` attempts so far. A session that cannot renew
+        itself waits for ever: the backend starts again on the trader's new session."""
         if not self.can_renew:
             self._report(f"{self.label} ended the session; log in again")
-            await self._replaced.wait()
-            return self.credentials
+            await asyncio.get_running_loop().create_future()
         first, cap = self._delays
         while True:
             if failed:
                 delay = min(cap, first * 2 ** (failed - 1)) * random.uniform(0.9, 1.1)
                 log.warning("%s: %s; trying again in %.0f s", self.label, self.problem, delay)
-                try:
-                    await asyncio.wait_for(self._replaced.wait(), delay)
-                except TimeoutError:
-                    pass
-                else:
-                    return self.credentials
+                await asyncio.sleep(delay)
             try:
                 credentials = await self._renew(refused)
             except LoginError as exc:
