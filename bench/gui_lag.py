@@ -41,7 +41,7 @@ import qasync  # after PySide6: qasync uses the Qt binding already imported
 
 from backend.instruments import load_master
 from backend.symbol_lists import WatchEntry
-from desktop.backend_link import BackendLink
+from desktop.link.backend_link import BackendLink
 from desktop.main_window import MainWindow
 
 TIMER_MS = 10

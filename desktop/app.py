@@ -30,8 +30,8 @@ from backend.instruments import InstrumentMaster, MasterFormatError, load_master
 from backend.master_source import cached_master
 from backend.resources import resource_path
 from backend.settings import SIMULATOR, Settings, SettingsError, load_settings
-from desktop.backend_link import BackendLink
-from desktop.log_handler import LogModelHandler
+from desktop.link.backend_link import BackendLink
+from desktop.logs.handler import LogModelHandler
 from desktop.main_window import APPLICATION, ORGANISATION, MainWindow
 
 logger = logging.getLogger("feedpool.desktop")

@@ -1,7 +1,7 @@
 """FeedPool's main window: gauges on top, the watchlist in the centre, logs at the bottom.
 
 It assembles the panes and owns the menus, the status bar and the saved layout. It starts no
-backend: :class:`desktop.backend_link.BackendLink` feeds it through
+backend: :class:`desktop.link.backend_link.BackendLink` feeds it through
 :meth:`MainWindow.handle_bus_message` (``SYS.*`` topics) and :meth:`MainWindow.handle_feed_message`
 (WebSocket API messages), reports the backend's state with :meth:`MainWindow.set_backend_state`,
 subscribes on ``watchlist_model.symbols_added`` and ``symbols_removed``, and restarts the backend
@@ -21,21 +21,21 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWi
 
 from backend.instruments import InstrumentMaster
 from desktop.colours import state_colour
-from desktop.connection_gauges import ConnectionGauges
-from desktop.log_entry import entry_from_bus
-from desktop.log_export_dialog import LogExportDialog
-from desktop.log_model import LogModel
-from desktop.log_pane import LogPane
-from desktop.settings_dialog import SettingsDialog
-from desktop.watchlist_file import (
+from desktop.gauges.panel import ConnectionGauges
+from desktop.logs.entry import entry_from_bus
+from desktop.logs.export_dialog import LogExportDialog
+from desktop.logs.model import LogModel
+from desktop.logs.pane import LogPane
+from desktop.settings.dialog import SettingsDialog
+from desktop.watchlist.file import (
     WatchlistFileError,
     default_watchlist_path,
     export_watchlist_csv,
     load_watchlist,
     save_watchlist,
 )
-from desktop.watchlist_model import WatchlistModel
-from desktop.watchlist_pane import WatchlistPane
+from desktop.watchlist.model import WatchlistModel
+from desktop.watchlist.pane import WatchlistPane
 
 ORGANISATION = "FeedPool"
 APPLICATION = "FeedPool"

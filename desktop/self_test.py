@@ -4,8 +4,8 @@ The steps, each with a time limit:
 
 1. keep out of the user's files: FeedPool's settings are dropped from the environment and the
    user dirs (settings, API key, watchlists, logs) are pointed at a temporary folder;
-2. start the backend as the app starts it (:func:`desktop.entry.backend_command`) on the bundled
-   simulator, ports chosen by the system, and read its ready line;
+2. start the backend as the app starts it (:func:`desktop.link.command.backend_command`) on the
+   bundled simulator, ports chosen by the system, and read its ready line;
 3. listen to the bus's monitoring topics, and once they arrive, connect to the WebSocket API with
    the local API key and subscribe :data:`SYMBOLS` symbols of the bundled master, from every
    exchange and in every mode, spread over three pooled connections;
@@ -43,9 +43,9 @@ from backend.feed import LOG_TOPIC, SYSTEM_PREFIX
 from backend.instruments import Instrument, load_master
 from backend.settings import Settings, config_dir, data_dir, load_settings, log_dir
 from backend.simulator import SimulatorCredentials
-from desktop.entry import backend_command
-from desktop.log_entry import LogEntry, entry_from_bus
-from desktop.log_export import write_log_export
+from desktop.link.command import backend_command
+from desktop.logs.entry import LogEntry, entry_from_bus
+from desktop.logs.export import write_log_export
 
 SYMBOLS = 300
 MODES = (1, 2, 3)  # LTP, Quote, Depth

@@ -23,10 +23,10 @@ from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSettings
 from backend.instruments import load_master
 from backend.resources import resource_path
 from desktop.app import serve
-from desktop.backend_link import BackendLink
-from desktop.backend_process import READY, STOPPED
-from desktop.log_entry import LEVELS
-from desktop.log_handler import LogModelHandler
+from desktop.link.backend_link import BackendLink
+from desktop.link.process import READY, STOPPED
+from desktop.logs.entry import LEVELS
+from desktop.logs.handler import LogModelHandler
 from desktop.main_window import MainWindow
 
 START_MS = 20_000

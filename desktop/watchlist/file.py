@@ -16,8 +16,8 @@ from pathlib import Path
 from backend.settings import data_dir
 from backend.symbol_lists import DEFAULT_MODE, EntryError, WatchEntry, make_entry
 from desktop.atomic_write import write_atomically
-from desktop.columns import text_rows
-from desktop.watchlist_columns import WATCHLIST_COLUMNS, WatchRow
+from desktop.tables.columns import text_rows
+from desktop.watchlist.columns import WATCHLIST_COLUMNS, WatchRow
 
 WATCHLIST_FILE_NAME = "watchlist.json"
 FORMAT_VERSION = 1

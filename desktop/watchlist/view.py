@@ -22,8 +22,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView, QWidget
 
-from desktop.column_model import SORT_ROLE, setup_table_view
-from desktop.watchlist_model import WatchlistModel
+from desktop.tables.column_model import SORT_ROLE, setup_table_view
+from desktop.watchlist.model import WatchlistModel
 
 
 class WatchlistView(QTableView):

@@ -1,4 +1,5 @@
-"""A read-only table model driven by a :class:`~desktop.columns.Column` spec, and its view setup.
+"""A read-only table model driven by a :class:`~desktop.tables.columns.Column` spec, and its
+view setup.
 
 Subclasses say how many rows there are and which object a row shows; the column spec does the
 rest: display text, alignment, colour, tooltip and a sort value under :data:`SORT_ROLE`.
@@ -13,7 +14,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHeaderView, QTableView
 
-from desktop.columns import Column
+from desktop.tables.columns import Column
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 _ALIGNMENTS = {

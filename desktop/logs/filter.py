@@ -7,8 +7,8 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel
 
-from desktop.log_entry import LEVELS, LogEntry
-from desktop.log_model import LogModel
+from desktop.logs.entry import LEVELS, LogEntry
+from desktop.logs.model import LogModel
 
 
 class LogFilterProxy(QSortFilterProxyModel):

@@ -10,7 +10,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from desktop.gauge_readings import EMPTY_POOL, GaugeReading
+from desktop.gauges.readings import EMPTY_POOL, GaugeReading
 
 ARC_START_DEGREES = 225  # the arc opens downwards: from 7:30 clockwise round to 4:30
 ARC_SPAN_DEGREES = 270

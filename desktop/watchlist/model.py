@@ -16,10 +16,10 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 
 from backend.symbol_lists import WatchEntry
-from desktop.cell_ranges import coalesce_cells
-from desktop.column_model import SORT_ROLE, ColumnTableModel
-from desktop.columns import column_index
-from desktop.watchlist_columns import REJECTED, SUBSCRIBED, WATCHLIST_COLUMNS, WatchRow
+from desktop.tables.cell_ranges import coalesce_cells
+from desktop.tables.column_model import SORT_ROLE, ColumnTableModel
+from desktop.tables.columns import column_index
+from desktop.watchlist.columns import REJECTED, SUBSCRIBED, WATCHLIST_COLUMNS, WatchRow
 
 FLUSH_INTERVAL_MS = 100  # 10 Hz
 _TICK_FIELDS = {  # market_data ``data`` field -> row attribute

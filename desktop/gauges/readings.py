@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from desktop.colours import state_colour, utilisation_colour
-from desktop.pool_stats import ConnectionStats, PoolStats
+from desktop.stats.pool import ConnectionStats, PoolStats
 
 
 @dataclass(frozen=True, slots=True)

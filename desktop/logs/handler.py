@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from desktop.log_entry import APP_SOURCE, LogEntry, normalise_level
-from desktop.log_model import LogModel
+from desktop.logs.entry import APP_SOURCE, LogEntry, normalise_level
+from desktop.logs.model import LogModel
 
 
 class LogModelHandler(logging.Handler):

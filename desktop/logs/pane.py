@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.column_model import setup_table_view
-from desktop.log_entry import LEVELS
-from desktop.log_filter import LogFilterProxy
-from desktop.log_model import LOG_COLUMNS, LogModel
+from desktop.tables.column_model import setup_table_view
+from desktop.logs.entry import LEVELS
+from desktop.logs.filter import LogFilterProxy
+from desktop.logs.model import LOG_COLUMNS, LogModel
 
 TEXT_FILTER_DELAY_MS = 250  # wait for a pause in typing before refiltering a large log
 

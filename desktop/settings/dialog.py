@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from backend.brokers import BROKERS
 from backend.settings import SECRET_SETTINGS, SIMULATOR, SettingsError
 from desktop.dialog_parts import error_label, save_cancel_buttons
-from desktop.settings_file import (
+from desktop.settings.file import (
     current_values,
     default_settings_path,
     default_values,

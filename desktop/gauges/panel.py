@@ -12,9 +12,9 @@ from typing import Any
 
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QWidget
 
-from desktop.gauge import Gauge
-from desktop.gauge_readings import connection_reading, pool_reading
-from desktop.pool_stats import ConnectionStats, parse_pool_stats
+from desktop.gauges.gauge import Gauge
+from desktop.gauges.readings import connection_reading, pool_reading
+from desktop.stats.pool import ConnectionStats, parse_pool_stats
 
 
 class ConnectionGauges(QWidget):

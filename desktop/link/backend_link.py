@@ -11,7 +11,7 @@ The backend's stderr: its log records reach the log pane through ``SYS.LOG``, so
 shown only while the bus is not delivering, which is from the start of a run to the first bus
 message (start-up records, the reason a start fails) and after the run ends. A crash traceback,
 which never reaches the bus, is logged with the reason the run ended (see
-:mod:`desktop.backend_process`).
+:mod:`desktop.link.process`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from PySide6.QtCore import QObject
 
 from backend.apikey import api_key
 from backend.settings import SettingsError, load_settings
-from desktop.backend_process import READY, BackendEndpoints, BackendProcess
-from desktop.bus_monitor import BusMonitor
-from desktop.feed_client import FeedClient
-from desktop.log_entry import entry_from_output
+from desktop.link.bus_monitor import BusMonitor
+from desktop.link.feed_client import FeedClient
+from desktop.link.process import READY, BackendEndpoints, BackendProcess
+from desktop.logs.entry import entry_from_output
 from desktop.main_window import MainWindow
 
 log = logging.getLogger("feedpool.desktop.backend")

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from backend.symbol_lists import MODE_NAMES, WatchEntry
 from desktop.colours import WATCH_STATUS_COLOURS, sign_colour
-from desktop.columns import Column
+from desktop.tables.columns import Column
 
 PENDING, SUBSCRIBED, REJECTED = "pending", "subscribed", "rejected"
 

@@ -1,6 +1,6 @@
 """The backend subprocess: started, watched until ready, restarted when it dies, stopped on quit.
 
-:func:`desktop.entry.backend_command` decides the command line. A run is *starting* until the
+:func:`desktop.link.command.backend_command` decides the command line. A run is *starting* until the
 backend prints its ready line (``{"event": "ready", "ws", "zmq", "pid", ...}``) on stdout, then
 *ready*. When a run ends unasked (an ``{"event": "error", "code", "message"}`` line and its exit,
 no ready line within :data:`READY_TIMEOUT_MS`, a crash, a kill), the state is *restarting* and a
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
-from desktop.entry import backend_command
+from desktop.link.command import backend_command
 
 log = logging.getLogger("feedpool.desktop.backend")
 

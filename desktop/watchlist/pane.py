@@ -16,10 +16,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from backend.instruments import InstrumentMaster
 from backend.symbol_lists import ParseResult, parse_file, parse_text
 from desktop.colours import SUMMARY_COLOURS
-from desktop.symbol_entry import SymbolEntry
-from desktop.watchlist_import import SEVERITY_ORDER, ImportSummary, plan_import
-from desktop.watchlist_model import WatchlistModel
-from desktop.watchlist_view import WatchlistView
+from desktop.watchlist.importing import SEVERITY_ORDER, ImportSummary, plan_import
+from desktop.watchlist.model import WatchlistModel
+from desktop.watchlist.symbol_entry import SymbolEntry
+from desktop.watchlist.view import WatchlistView
 
 
 class WatchlistPane(QWidget):

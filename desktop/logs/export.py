@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from desktop.log_entry import LogEntry, full_time
+from desktop.logs.entry import LogEntry, full_time
 
 EXPORT_FORMATS = {"log": "Log lines (*.log)", "csv": "CSV (*.csv)", "jsonl": "JSON Lines (*.jsonl)"}
 CSV_HEADER = ("time", "level", "source", "logger", "connection", "message")

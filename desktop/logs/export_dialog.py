@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.dialog_parts import error_label, save_cancel_buttons
-from desktop.log_entry import LogEntry
-from desktop.log_export import EXPORT_FORMATS, default_export_name, write_log_export
-from desktop.log_filter import LogFilterProxy
+from desktop.logs.entry import LogEntry
+from desktop.logs.export import EXPORT_FORMATS, default_export_name, write_log_export
+from desktop.logs.filter import LogFilterProxy
 
 
 def _default_folder() -> Path:
