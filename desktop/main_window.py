@@ -1,7 +1,8 @@
 """FeedPool's main window: gauges on top, the watchlist in the centre, logs at the bottom.
 
 It assembles the panes and owns the menus, the status bar and the saved layout. It starts no
-backend: :class:`desktop.link.backend_link.BackendLink` feeds it through
+backend: a :class:`desktop.link.backend_link.BackendLink`, wired by
+:func:`desktop.app.link_window`, feeds it through
 :meth:`MainWindow.handle_bus_message` (``SYS.*`` topics) and :meth:`MainWindow.handle_feed_message`
 (WebSocket API messages), reports the backend's state with :meth:`MainWindow.set_backend_state`,
 subscribes on ``watchlist_model.symbols_added`` and ``symbols_removed``, and restarts the backend

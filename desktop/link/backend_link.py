@@ -1,11 +1,12 @@
-"""Keeping the main window connected to the backend the app runs.
+"""Keeping the app connected to the backend it runs.
 
 :class:`BackendLink` owns the app's three ties to the backend: the :class:`BackendProcess`, the
 :class:`BusMonitor` (gauges, log records, health) and the :class:`FeedClient` (the watchlist's
 subscriptions and ticks). When a run is ready, the bus monitor and the feed are pointed at the
 endpoints its ready line names, and the feed subscribes the whole watchlist, so after a crash
 and restart every row ticks again. Rows added and removed become subscribe and unsubscribe
-requests; settings applied in the settings dialog restart the backend.
+requests. The link knows no window: it is given the watchlist, and where bus messages, feed
+messages and the backend's stderr records go (:func:`desktop.app.link_window` wires a window).
 
 The backend's stderr: its log records reach the log pane through ``SYS.LOG``, so a stderr line is
 shown only while the bus is not delivering, which is from the start of a run to the first bus
@@ -18,17 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QObject
 
 from backend.apikey import api_key
 from backend.settings import SettingsError, load_settings
-from desktop.link.bus_monitor import BusMonitor
-from desktop.link.feed_client import FeedClient
+from desktop.link.bus_monitor import BusDeliver, BusMonitor
+from desktop.link.feed_client import FeedClient, FeedDeliver
 from desktop.link.process import READY, BackendEndpoints, BackendProcess
-from desktop.logs.entry import entry_from_output
-from desktop.main_window import MainWindow
+from desktop.logs.entry import LogEntry, entry_from_output
+from desktop.watchlist.model import WatchlistModel
 
 log = logging.getLogger("feedpool.desktop.backend")
 
@@ -39,30 +40,38 @@ def client_api_key(environ: Mapping[str, str]) -> str:
 
 
 class BackendLink(QObject):
-    """Runs a backend for ``window`` and feeds the window from it."""
+    """Runs a backend, keeps ``watchlist`` subscribed on it and hands on what it says.
+
+    ``deliver_bus`` takes each monitoring message (topic, payload), ``deliver_feed`` each WebSocket
+    API message, and ``show_record`` each log record read from the backend's stderr.
+    """
 
     def __init__(
         self,
-        window: MainWindow,
+        watchlist: WatchlistModel,
+        deliver_bus: BusDeliver,
+        deliver_feed: FeedDeliver,
+        show_record: Callable[[LogEntry], None],
+        *,
         environment: Mapping[str, str] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.window = window
+        self.watchlist = watchlist
+        self._show_record = show_record
         self.process = BackendProcess(environment, self)
-        self.bus = BusMonitor(window.handle_bus_message)
-        self.feed = FeedClient(window.handle_feed_message)
+        self.bus = BusMonitor(deliver_bus)
+        self.feed = FeedClient(deliver_feed)
         self._restarts: set[asyncio.Task[None]] = set()
         self.process.state_changed.connect(self._state_changed)
         self.process.ready.connect(self._ready)
         self.process.output_line.connect(self._output)
-        window.watchlist_model.symbols_added.connect(self.feed.subscribe)
-        window.watchlist_model.symbols_removed.connect(self.feed.unsubscribe)
-        window.settings_applied.connect(self.restart)
+        watchlist.symbols_added.connect(self.feed.subscribe)
+        watchlist.symbols_removed.connect(self.feed.unsubscribe)
 
     def start(self) -> None:
         """Start the backend; the watchlist is subscribed once it is ready."""
-        self.feed.subscribe(self.window.watchlist_model.entries())
+        self.feed.subscribe(self.watchlist.entries())
         self.process.start()
 
     def restart(self) -> None:
@@ -77,11 +86,10 @@ class BackendLink(QObject):
         self.bus.stop()
         await self.process.stop()
 
-    def _state_changed(self, state: str, detail: str) -> None:
+    def _state_changed(self, state: str) -> None:
         if state != READY:
             self.feed.close()
             self.bus.stop()
-        self.window.set_backend_state(state, detail)
 
     def _ready(self, endpoints: BackendEndpoints) -> None:
         try:
@@ -94,4 +102,4 @@ class BackendLink(QObject):
 
     def _output(self, line: str) -> None:
         if not self.bus.delivering:
-            self.window.log_model.append(entry_from_output(line))
+            self._show_record(entry_from_output(line))

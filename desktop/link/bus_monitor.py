@@ -20,13 +20,13 @@ from backend.feed import SYSTEM_PREFIX
 
 log = logging.getLogger("feedpool.desktop.bus")
 
-Deliver = Callable[[str, dict[str, Any]], None]
+BusDeliver = Callable[[str, dict[str, Any]], None]
 
 
 class BusMonitor:
     """Reads one backend's monitoring topics until :meth:`stop` or the next :meth:`start`."""
 
-    def __init__(self, deliver: Deliver) -> None:
+    def __init__(self, deliver: BusDeliver) -> None:
         self._deliver = deliver
         self._socket: zmq.asyncio.Socket | None = None
         self._task: asyncio.Task[None] | None = None

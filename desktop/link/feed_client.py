@@ -36,7 +36,7 @@ BURST = 100
 OPEN_TIMEOUT = 10.0
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
-Deliver = Callable[[dict[str, Any]], None]
+FeedDeliver = Callable[[dict[str, Any]], None]
 
 
 class AuthenticationFailed(Exception):
@@ -74,7 +74,7 @@ def unsubscribe_requests(entries: Iterable[WatchEntry]) -> list[str]:
 class FeedClient:
     """Keeps the wanted symbols subscribed on the backend it was last pointed at."""
 
-    def __init__(self, deliver: Deliver) -> None:
+    def __init__(self, deliver: FeedDeliver) -> None:
         self._deliver = deliver
         self._wanted: dict[tuple[str, str], WatchEntry] = {}
         self._outbox: asyncio.Queue[str] | None = None

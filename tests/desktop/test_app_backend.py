@@ -22,7 +22,7 @@ from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSettings
 
 from backend.instruments import load_master
 from backend.resources import resource_path
-from desktop.app import serve
+from desktop.app import link_window, serve
 from desktop.link.backend_link import BackendLink
 from desktop.link.process import READY, STOPPED
 from desktop.logs.entry import LEVELS
@@ -73,7 +73,7 @@ def app(qt_event_loop, qapp, tmp_path_factory):
         logging.getLogger().addHandler(handler)
         window.resize(1200, 800)
         window.show()
-        link = BackendLink(window, environment)
+        link = link_window(window, environment)
         serving = qt_event_loop.create_task(serve(window, link))
         yield RunningApp(window, link, serving)
         if not serving.done():
