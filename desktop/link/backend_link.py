@@ -27,7 +27,8 @@ from backend.apikey import api_key
 from backend.settings import SettingsError, load_settings
 from desktop.link.bus_monitor import BusDeliver, BusMonitor
 from desktop.link.feed_client import FeedClient, FeedDeliver
-from desktop.link.process import READY, BackendEndpoints, BackendProcess
+from desktop.link.process import READY, BackendProcess
+from desktop.link.ready_line import BackendEndpoints
 from desktop.logs.entry import LogEntry, entry_from_output
 from desktop.watchlist.model import WatchlistModel
 

@@ -80,6 +80,8 @@ class FeedClient:
         self._outbox: asyncio.Queue[str] | None = None
         self._websocket: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
+        #: Why the backend last pointed at refused the API key; empty while it has not.
+        self.refusal = ""
 
     @property
     def connected(self) -> bool:
@@ -107,6 +109,7 @@ class FeedClient:
     def connect_to(self, url: str, api_key: str) -> None:
         """Leave any backend and stay connected to the one at ``url`` from now on."""
         self.close()
+        self.refusal = ""
         self._task = asyncio.get_running_loop().create_task(self._run(url, api_key))
 
     def close(self) -> None:
@@ -133,6 +136,7 @@ class FeedClient:
                     log.info("Feed from %s closed (%s)", url, websocket.close_reason or "no reason")
             except AuthenticationFailed as exc:
                 log.error("The backend at %s refused the app's API key: %s", url, exc)
+                self.refusal = str(exc)
                 return
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
                 if not failures:

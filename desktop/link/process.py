@@ -17,17 +17,22 @@ unasked, so a crash traceback, which never reaches the bus, is shown.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from desktop.link.command import backend_command
+from desktop.link.ready_line import (
+    ERROR_EVENT,
+    READY_EVENT,
+    endpoints_of,
+    event_of,
+    start_failure,
+)
 
 log = logging.getLogger("feedpool.desktop.backend")
 
@@ -47,16 +52,6 @@ STARTING, READY, RESTARTING, FAILED, STOPPING, STOPPED = (
     "stopping",
     "stopped",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class BackendEndpoints:
-    """Where a ready backend serves: its WebSocket API and its bus."""
-
-    ws: str
-    zmq: str
-    pid: int
-    broker: str = ""
 
 
 def exit_text(code: int, status: QProcess.ExitStatus) -> str:
@@ -87,7 +82,7 @@ class BackendProcess(QObject):
 
     #: The state (starting, ready, restarting, failed, stopping, stopped) and why, for people.
     state_changed = Signal(str, str)
-    #: The run is ready: its :class:`BackendEndpoints`.
+    #: The run is ready: its :class:`~desktop.link.ready_line.BackendEndpoints`.
     ready = Signal(object)
     #: A line the backend wrote on stderr (or a stdout line that is not an event).
     output_line = Signal(str)
@@ -199,25 +194,20 @@ class BackendProcess(QObject):
             self.output_line.emit(line)
 
     def _stdout_line(self, line: str) -> None:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            event = None
-        if not isinstance(event, dict) or "event" not in event:
+        event = event_of(line)
+        if event is None:
             self._output(line)
-        elif event["event"] == "error":
-            self._failure = f"{event.get('message') or 'it cannot start'} ({event.get('code')})"
-        elif event["event"] == "ready" and self.state == STARTING:
+        elif event["event"] == ERROR_EVENT:
+            self._failure = start_failure(event)
+        elif event["event"] == READY_EVENT and self.state == STARTING:
             self._ready(event)
 
     def _ready(self, event: dict) -> None:
         self._ready_timer.stop()
         try:
-            endpoints = BackendEndpoints(
-                str(event["ws"]), str(event["zmq"]), int(event["pid"]), str(event.get("broker", ""))
-            )
-        except (KeyError, TypeError, ValueError):
-            self._end_run(f"its ready line is incomplete: {event}")
+            endpoints = endpoints_of(event)
+        except ValueError as exc:
+            self._end_run(str(exc))
             return
         self._ready_since = time.monotonic()
         self._set_state(READY, f"{endpoints.broker or 'broker'}, {endpoints.ws}")
