@@ -8,11 +8,9 @@ and restart every row ticks again. Rows added and removed become subscribe and u
 requests. The link knows no window: it is given the watchlist, and where bus messages, feed
 messages and the backend's stderr records go (:func:`desktop.app.link_window` wires a window).
 
-The backend's stderr: its log records reach the log pane through ``SYS.LOG``, so a stderr line is
-shown only while the bus is not delivering, which is from the start of a run to the first bus
-message (start-up records, the reason a start fails) and after the run ends. A crash traceback,
-which never reaches the bus, is logged with the reason the run ended (see
-:mod:`desktop.link.process`).
+The backend's log records come both on its stderr and on ``SYS.LOG``; each is handed on once
+(:class:`~desktop.link.log_merge.LogMerge`). A crash traceback, which never reaches the bus, is
+logged with the reason the run ended (see :mod:`desktop.link.process`).
 """
 
 from __future__ import annotations
@@ -20,14 +18,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from PySide6.QtCore import QObject
 
 from backend.apikey import api_key
+from backend.feed import LOG_TOPIC
 from backend.settings import SettingsError, load_settings
 from desktop.link.bus_monitor import BusDeliver, BusMonitor
 from desktop.link.feed_client import FeedClient, FeedDeliver
-from desktop.link.process import READY, BackendProcess
+from desktop.link.log_merge import LogMerge
+from desktop.link.process import READY, STARTING, BackendProcess
 from desktop.link.ready_line import BackendEndpoints
 from desktop.logs.entry import LogEntry, entry_from_output
 from desktop.watchlist.model import WatchlistModel
@@ -59,9 +60,11 @@ class BackendLink(QObject):
     ) -> None:
         super().__init__(parent)
         self.watchlist = watchlist
+        self._deliver_bus = deliver_bus
         self._show_record = show_record
+        self._log_merge = LogMerge()
         self.process = BackendProcess(environment, self)
-        self.bus = BusMonitor(deliver_bus)
+        self.bus = BusMonitor(self._bus_message)
         self.feed = FeedClient(deliver_feed)
         self._restarts: set[asyncio.Task[None]] = set()
         self.process.state_changed.connect(self._state_changed)
@@ -88,9 +91,12 @@ class BackendLink(QObject):
         await self.process.stop()
 
     def _state_changed(self, state: str) -> None:
+        if state == STARTING:
+            self._log_merge.new_run()
         if state != READY:
             self.feed.close()
             self.bus.stop()
+            self._log_merge.bus_stopped()
 
     def _ready(self, endpoints: BackendEndpoints) -> None:
         try:
@@ -101,6 +107,14 @@ class BackendLink(QObject):
         self.bus.start(endpoints.zmq)
         self.feed.connect_to(endpoints.ws, key)
 
+    def _bus_message(self, topic: str, payload: dict[str, Any]) -> None:
+        if topic == LOG_TOPIC:
+            sequence = payload.get("sequence")
+            if not self._log_merge.from_bus(sequence if isinstance(sequence, int) else None):
+                return
+        self._deliver_bus(topic, payload)
+
     def _output(self, line: str) -> None:
-        if not self.bus.delivering:
-            self._show_record(entry_from_output(line))
+        entry = entry_from_output(line)
+        if self._log_merge.from_stderr(entry.sequence):
+            self._show_record(entry)

@@ -1,7 +1,7 @@
 """One log record as the log panes show it: time, level, source, message.
 
 Records come from the bus topic ``SYS.LOG`` (the backend's loggers), from the backend's stderr
-(while the bus is not delivering) and from the app's own Python logging. The source is what a
+(the records the bus did not deliver) and from the app's own Python logging. The source is what a
 trader filters by: ``pool``, ``proxy``, ``connection N``, ``simulator``, ``app``; it is derived
 from the logger name and the connection index.
 """
@@ -21,16 +21,18 @@ APP_SOURCE = "app"
 BACKEND_SOURCE = "backend"
 ROOT_LOGGER = "feedpool"
 BACKEND_LOGGER = "feedpool.backend"
-#: A line of the backend's stderr log format, ``%(asctime)s %(levelname)s %(name)s %(message)s``.
+#: A line of the backend's stderr log format,
+#: ``%(asctime)s #%(sequence)d %(levelname)s %(name)s %(message)s`` (the number is optional).
 _STDERR_RECORD = re.compile(
-    r"(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
+    r"(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (?:#(?P<sequence>\d+) )?"
     r"(?P<level>[A-Z]+) (?P<logger>\S+) (?P<message>.*)"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
-    """A log record; ``time`` is epoch seconds."""
+    """A log record; ``time`` is epoch seconds; ``sequence`` is a backend record's number in its
+    process, the same on stderr and on the bus."""
 
     time: float
     level: str
@@ -38,6 +40,7 @@ class LogEntry:
     message: str
     logger: str = ""
     connection: int | None = None
+    sequence: int | None = None
 
     @property
     def levelno(self) -> int:
@@ -83,6 +86,7 @@ def entry_from_bus(payload: Mapping[str, Any]) -> LogEntry:
     logger = str(payload.get("logger") or "")
     connection = payload.get("connection")
     connection = None if connection is None else int(connection)
+    sequence = payload.get("sequence")
     stamp = payload.get("time")
     return LogEntry(
         time=time.time() if stamp is None else float(stamp),
@@ -91,6 +95,7 @@ def entry_from_bus(payload: Mapping[str, Any]) -> LogEntry:
         message=str(payload.get("message") or ""),
         logger=logger,
         connection=connection,
+        sequence=None if sequence is None else int(sequence),
     )
 
 
@@ -107,6 +112,7 @@ def entry_from_output(line: str) -> LogEntry:
         source=source_of(match["logger"], None),
         message=match["message"],
         logger=match["logger"],
+        sequence=None if match["sequence"] is None else int(match["sequence"]),
     )
 
 

@@ -111,6 +111,29 @@ def test_start_reports_ready(app, qtbot):
     assert gauge_values(app.window) == {"total": "0"}
 
 
+def backend_sequences(window: MainWindow) -> list[int]:
+    """The numbers of the backend records in the log pane, in the order shown."""
+    return [e.sequence for e in window.log_model.entries() if e.sequence is not None]
+
+
+def test_each_backend_record_appears_once(app, qtbot):
+    model = app.window.log_model
+    qtbot.waitUntil(
+        lambda: any(e.message.startswith("Client 1 connected from") for e in model.entries())
+    )
+    # Records come on stderr and on the bus; once both streams are read, every number of the run
+    # is shown, and each once.
+    qtbot.waitUntil(
+        lambda: (
+            sorted(backend_sequences(app.window))
+            == list(range(1, max(backend_sequences(app.window)) + 1))
+        )
+    )
+    assert len(set(backend_sequences(app.window))) == len(backend_sequences(app.window))
+    connected = [e for e in model.entries() if e.message.startswith("Client 1 connected from")]
+    assert len(connected) == 1
+
+
 def test_a_dropped_csv_fills_the_pool_and_ticks(app, qtbot):
     drop_files(app.window.watchlist_pane, resource_path("watchlists", "fno_2500.csv"))
     assert len(app.model.entries()) == 2500
