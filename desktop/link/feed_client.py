@@ -88,6 +88,15 @@ class FeedClient:
         """Authenticated, with everything wanted asked for."""
         return self._outbox is not None
 
+    @property
+    def local_address(self) -> str:
+        """``host:port`` this client connects from, as the backend names its peers; "" while it
+        is not connected."""
+        if self._websocket is None:
+            return ""
+        host, port = self._websocket.local_address[:2]
+        return f"{host}:{port}"
+
     def wanted(self) -> list[WatchEntry]:
         return list(self._wanted.values())
 
