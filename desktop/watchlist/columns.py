@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from backend.symbol_lists import MODE_NAMES, WatchEntry
 from desktop.colours import WATCH_STATUS_COLOURS, sign_colour
@@ -18,7 +20,8 @@ class WatchRow:
 
     ``status`` is pending until the backend answers the subscription, then subscribed (on
     ``connection``) or rejected (with ``reason``). ``last_tick`` is epoch milliseconds.
-    ``ltp_move`` is the sign of the last price change, for colour.
+    ``ltp_move`` is the sign of the last price change, for colour. ``depth`` is the last
+    best-five book of a Depth row (the ``depth`` object of its ticks).
     """
 
     symbol: str
@@ -32,6 +35,7 @@ class WatchRow:
     status: str = PENDING
     reason: str = ""
     ltp_move: int = 0
+    depth: Mapping[str, Any] | None = None
 
     @classmethod
     def of(cls, entry: WatchEntry) -> WatchRow:

@@ -146,6 +146,9 @@ class WatchlistModel(ColumnTableModel):
     @staticmethod
     def _apply_tick(row: WatchRow, data: Mapping[str, Any]) -> set[int]:
         """Copy a tick's fields into ``row``; the columns whose value changed."""
+        depth = data.get("depth")
+        if depth is not None:
+            row.depth = depth
         changed: set[int] = set()
         for field, attribute in _TICK_FIELDS.items():
             value = data.get(field)

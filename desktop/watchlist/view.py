@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QDragEnterEvent,
@@ -33,6 +33,8 @@ class WatchlistView(QTableView):
     files_dropped = Signal(list)
     #: Text dropped on the table or pasted into it.
     text_received = Signal(str)
+    #: The current row changed: its ``(symbol, exchange)``, or ``None`` for no row.
+    current_symbol_changed = Signal(object)
 
     def __init__(self, model: WatchlistModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +66,14 @@ class WatchlistView(QTableView):
         self.addActions([self.remove_action, self.paste_action])
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._show_context_menu)
+        self.selectionModel().currentRowChanged.connect(self._current_row_changed)
+
+    def _current_row_changed(self, current: QModelIndex) -> None:
+        if not current.isValid():
+            self.current_symbol_changed.emit(None)
+            return
+        row = self.proxy.mapToSource(current).row()
+        self.current_symbol_changed.emit(self.watchlist.row_object(row).key)
 
     def selected_source_rows(self) -> list[int]:
         """The model rows of the selected table rows."""
