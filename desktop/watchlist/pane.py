@@ -1,5 +1,8 @@
 """The watchlist pane: the symbol entry line, the table and the summary of the last import.
 
+While the watchlist is empty, a :class:`~desktop.watchlist.first_run.FirstRunHint` over the
+table says how to fill it.
+
 Every way of adding symbols (typing, pasting, dropping text or files, File > Import) goes through
 :meth:`WatchlistPane.import_parsed`: check against the watchlist and the instrument master, add
 what is new and known, then show and emit an :class:`ImportSummary`.
@@ -16,6 +19,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from backend.instruments import InstrumentMaster
 from backend.symbol_lists import ParseResult, parse_file, parse_text
 from desktop.colours import SUMMARY_COLOURS
+from desktop.watchlist.first_run import FirstRunHint
 from desktop.watchlist.importing import SEVERITY_ORDER, ImportSummary, plan_import
 from desktop.watchlist.model import WatchlistModel
 from desktop.watchlist.symbol_entry import SymbolEntry
@@ -39,6 +43,7 @@ class WatchlistPane(QWidget):
         self.master = master
         self.entry = SymbolEntry(master, self)
         self.view = WatchlistView(model, self)
+        self.first_run_hint = FirstRunHint(self.view.viewport())
         self.summary_label = QLabel(self)
         self.summary_label.setWordWrap(True)
         self.summary_label.hide()
@@ -52,6 +57,13 @@ class WatchlistPane(QWidget):
         self.entry.entered.connect(self.import_typed)
         self.view.text_received.connect(self.import_pasted)
         self.view.files_dropped.connect(self.import_files)
+        self.first_run_hint.chosen.connect(lambda path: self.import_files([path]))
+        for change in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+            change.connect(self._show_hint)
+        self._show_hint()
+
+    def _show_hint(self) -> None:
+        self.first_run_hint.setVisible(self.model.rowCount() == 0)
 
     def set_master(self, master: InstrumentMaster | None) -> None:
         """Check imports against ``master`` and complete typed symbols from it."""
