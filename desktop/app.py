@@ -75,8 +75,8 @@ def load_instrument_master() -> InstrumentMaster | None:
 
 def link_window(window: MainWindow, environment: Mapping[str, str] | None = None) -> BackendLink:
     """A link to a backend (run with ``environment`` added) that feeds ``window``: its watchlist
-    subscribed, bus and feed messages shown, the backend's state in the status bar, and a restart
-    when settings are applied."""
+    subscribed, bus and feed messages shown, its own feed marked among the API's clients, the
+    backend's state in the status bar, and a restart when settings are applied."""
     link = BackendLink(
         window.watchlist_model,
         window.handle_bus_message,
@@ -84,6 +84,7 @@ def link_window(window: MainWindow, environment: Mapping[str, str] | None = None
         window.log_model.append,
         environment=environment,
     )
+    window.clients_pane.own_address = lambda: link.feed.local_address
     link.process.state_changed.connect(window.set_backend_state)
     window.settings_applied.connect(link.restart)
     return link
