@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.stats.fields import int_field
+
 Holding = tuple[str, str, int]  # symbol, exchange, mode
 
 
@@ -30,23 +32,19 @@ class ClientStats:
     symbols: tuple[Holding, ...] = ()
 
 
-def _int(payload: Mapping[str, Any], name: str) -> int:
-    return int(payload.get(name) or 0)
-
-
 def parse_client(payload: Mapping[str, Any]) -> ClientStats:
     """One entry of ``sessions``; ``ValueError`` if a number in it is not a number."""
     since = payload.get("connected_at")
     return ClientStats(
-        number=_int(payload, "client"),
+        number=int_field(payload, "client"),
         peer=str(payload.get("peer") or ""),
         connected_at=None if since is None else float(since),
         authenticated=bool(payload.get("authenticated")),
-        subscriptions=_int(payload, "subscriptions"),
-        sent=_int(payload, "sent"),
-        queued=_int(payload, "queued"),
-        conflated=_int(payload, "conflated"),
-        throttled=_int(payload, "throttled"),
+        subscriptions=int_field(payload, "subscriptions"),
+        sent=int_field(payload, "sent"),
+        queued=int_field(payload, "queued"),
+        conflated=int_field(payload, "conflated"),
+        throttled=int_field(payload, "throttled"),
         symbols=tuple(
             (str(symbol), str(exchange), int(mode))
             for symbol, exchange, mode in payload.get("symbols") or ()

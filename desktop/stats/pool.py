@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.stats.fields import int_field
+
 CONNECTION_STATES = ("connecting", "connected", "reconnecting", "down")
 
 
@@ -45,22 +47,18 @@ class PoolStats:
     connections: tuple[ConnectionStats, ...]
 
 
-def _int(payload: Mapping[str, Any], name: str) -> int:
-    return int(payload.get(name) or 0)
-
-
 def parse_connection_stats(payload: Mapping[str, Any]) -> ConnectionStats:
     """A connection entry of ``SYS.POOL``; ``ValueError`` if a number is not a number."""
     age = payload.get("last_tick_age_ms")
     return ConnectionStats(
-        index=_int(payload, "index"),
-        symbols=_int(payload, "symbols"),
-        capacity=_int(payload, "capacity"),
+        index=int_field(payload, "index"),
+        symbols=int_field(payload, "symbols"),
+        capacity=int_field(payload, "capacity"),
         state=str(payload.get("state") or "connecting"),
         ticks_per_second=float(payload.get("ticks_per_second") or 0.0),
         last_tick_age_ms=None if age is None else int(age),
-        peak_symbols=_int(payload, "peak_symbols"),
-        ticks_shed=_int(payload, "ticks_shed"),
+        peak_symbols=int_field(payload, "peak_symbols"),
+        ticks_shed=int_field(payload, "ticks_shed"),
     )
 
 
@@ -73,13 +71,13 @@ def parse_pool_stats(payload: Mapping[str, Any]) -> PoolStats:
     return PoolStats(
         broker=str(payload.get("broker") or ""),
         user_id=str(payload.get("user_id") or ""),
-        max_connections=_int(payload, "max_connections"),
-        max_symbols_per_connection=_int(payload, "max_symbols_per_connection"),
-        capacity=_int(payload, "capacity"),
-        total_symbols=_int(payload, "total_symbols"),
-        active_connections=_int(payload, "active_connections"),
-        peak_symbols=_int(payload, "peak_symbols"),
-        peak_connections=_int(payload, "peak_connections"),
+        max_connections=int_field(payload, "max_connections"),
+        max_symbols_per_connection=int_field(payload, "max_symbols_per_connection"),
+        capacity=int_field(payload, "capacity"),
+        total_symbols=int_field(payload, "total_symbols"),
+        active_connections=int_field(payload, "active_connections"),
+        peak_symbols=int_field(payload, "peak_symbols"),
+        peak_connections=int_field(payload, "peak_connections"),
         utilisation_percent=float(payload.get("utilisation_percent") or 0.0),
         connections=tuple(connections),
     )
