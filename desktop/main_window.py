@@ -46,6 +46,8 @@ from desktop.watchlist.pane import WatchlistPane
 ORGANISATION = "FeedPool"
 APPLICATION = "FeedPool"
 DEFAULT_SIZE = QSize(1280, 860)
+GAUGES_WIDTH, HISTORY_WIDTH, DETAIL_WIDTH = 760, 520, 320
+GAUGES_HEIGHT = 290  # room for every line of a gauge
 GEOMETRY_KEY = "main_window/geometry"
 STATE_KEY = "main_window/state"
 IMPORT_FOLDER_KEY = "import/folder"
@@ -118,6 +120,14 @@ class MainWindow(QMainWindow):
         self.watchlist_model.symbols_removed.connect(self.save_watchlist)
 
         self.resize(DEFAULT_SIZE)
+        # The gauges take what four of them need, the history the rest of the top; the detail
+        # is wide enough for its book.
+        self.resizeDocks(
+            [self.gauges_dock, self.history_dock, self.detail_dock],
+            [GAUGES_WIDTH, HISTORY_WIDTH, DETAIL_WIDTH],
+            Qt.Orientation.Horizontal,
+        )
+        self.resizeDocks([self.gauges_dock], [GAUGES_HEIGHT], Qt.Orientation.Vertical)
         self._default_state = self.saveState()
         self._restore_layout()
 

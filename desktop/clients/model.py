@@ -44,15 +44,15 @@ def _clock(epoch: float) -> str:
 CLIENT_COLUMNS = (
     Column("name", "Client", width=14),
     Column("stats.peer", "Address", width=20),
-    Column("stats.connected_at", "Connected since", width=14, fmt=_clock),
+    Column("stats.connected_at", "Connected since", width=16, fmt=_clock),
     Column(
         "stats.authenticated",
         "Authenticated",
-        width=12,
+        width=14,
         fmt=lambda done: "yes" if done else "no",
         colour=lambda row: None if row.stats.authenticated else STATE_COLOURS["reconnecting"],
     ),
-    Column("stats.subscriptions", "Subscriptions", width=12, align="right", fmt=_count),
+    Column("stats.subscriptions", "Subscriptions", width=14, align="right", fmt=_count),
     Column("stats.sent", "Ticks sent", width=12, align="right", fmt=_count),
     Column("stats.queued", "Queued", width=9, align="right", fmt=_count),
     Column("stats.conflated", "Conflated", width=10, align="right", fmt=_count),

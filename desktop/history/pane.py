@@ -34,8 +34,10 @@ TOTAL_COLOUR = "#e5e7eb"
 def _plot(layout: pg.GraphicsLayoutWidget, row: int, label: str) -> pg.PlotItem:
     plot = layout.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem()})
     plot.setLabel("left", label)
+    plot.getAxis("left").enableAutoSIPrefix(False)
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setMouseEnabled(x=False, y=False)
+    plot.setLimits(yMin=0)  # rates, lags and counts are never negative
     return plot
 
 
@@ -58,7 +60,7 @@ class HistoryPane(QWidget):
 
         self.plots = pg.GraphicsLayoutWidget(self)
         self.rate_plot = _plot(self.plots, 0, "ticks/s")
-        self.rate_plot.addLegend(offset=(10, 10))
+        self.rate_plot.addLegend(offset=(10, 5), colCount=4)
         self.lag_plot = _plot(self.plots, 1, "lag ms")
         self.shed_plot = _plot(self.plots, 2, "shed/s")
         for plot in (self.lag_plot, self.shed_plot):
