@@ -8,7 +8,7 @@ Once everything listens it prints one JSON line on stdout and nothing else::
 
 A backend that cannot start prints ``{"event": "error", "code": ..., "message": ...}`` instead and
 exits with status 1 (2 for a bad setting). Logs go to stderr, to a rotating file in the user log
-dir, and to the bus (``SYS.LOG``).
+dir, and to the bus (``SYS.LOG``); stderr and the bus number each record alike.
 
 SIGINT and SIGTERM close the clients (1001), the broker connections and the bus, and exit 0 within
 :data:`SHUTDOWN_SECONDS`. With ``--parent-pid PID`` the backend also stops when that process ends,
@@ -32,6 +32,7 @@ from typing import Any
 
 from backend import event_loop
 from backend.apikey import api_key
+from backend.log_bus import number_records
 from backend.process_watch import process_ended
 from backend.service import INVALID_SETTING, Backend, StartupError
 from backend.settings import Settings, SettingsError, load_settings, log_dir
@@ -45,6 +46,8 @@ LOG_FILE_NAME = "backend.log"
 LOG_FILE_BYTES = 5 * 2**20
 LOG_FILE_COUNT = 5
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+#: stderr's lines carry each record's number (``SYS.LOG``'s ``sequence``) after the time.
+STDERR_FORMAT = "%(asctime)s #%(sequence)d %(levelname)s %(name)s %(message)s"
 EXIT_CANNOT_START = 1
 EXIT_BAD_SETTING = 2
 #: Allocations between collections of the garbage collector's youngest generation.
@@ -77,11 +80,13 @@ def emit(event: dict[str, Any]) -> None:
 
 
 def configure_logging() -> None:
-    """Human-readable logs on stderr and in a rotating file in the user log dir."""
+    """Human-readable logs on stderr and in a rotating file in the user log dir; records
+    numbered."""
+    number_records()
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(logging.Formatter(LOG_FORMAT))
+    console.setFormatter(logging.Formatter(STDERR_FORMAT))
     root.addHandler(console)
     try:
         directory = log_dir()

@@ -3,12 +3,14 @@
 Each record becomes one message::
 
     {"time": 1764069731.25, "level": "INFO", "logger": "feedpool.pool", "connection": 2,
-     "message": "[POOL] Connection 2 started"}
+     "sequence": 17, "message": "[POOL] Connection 2 started"}
 
 ``time`` is the record's creation time in epoch seconds; ``connection`` is the pooled connection
 the record is about (the ``connection`` attribute the pool and the adapters set through
-``extra``), or ``null``. A record logged with an exception carries its traceback after the
-message.
+``extra``), or ``null``. ``sequence`` is the record's number in this process (see
+:func:`number_records`; ``null`` if records are not numbered), which the backend's stderr shows
+too, so a reader of both shows each record once. A record logged with an exception carries its
+traceback after the message.
 
 Publishing never logs, and a record emitted while this thread is already publishing one is
 dropped, so the bus cannot log into itself.
@@ -16,12 +18,26 @@ dropped, so the bus cannot log into itself.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from typing import Any
 
 from backend.bus import ZmqPublisher
 from backend.feed import LOG_TOPIC
+
+
+def number_records() -> None:
+    """Number every log record this process makes from now on, from 1, as ``record.sequence``."""
+    make_record = logging.getLogRecordFactory()
+    numbers = itertools.count(1)
+
+    def numbered(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.sequence = next(numbers)
+        return record
+
+    logging.setLogRecordFactory(numbered)
 
 
 class BusLogHandler(logging.Handler):
@@ -61,5 +77,6 @@ class BusLogHandler(logging.Handler):
             "level": record.levelname,
             "logger": record.name,
             "connection": connection if isinstance(connection, int) else None,
+            "sequence": getattr(record, "sequence", None),
             "message": message,
         }

@@ -41,7 +41,7 @@ import qasync  # after PySide6: qasync uses the Qt binding already imported
 
 from backend.instruments import load_master
 from backend.symbol_lists import WatchEntry
-from desktop.backend_link import BackendLink
+from desktop.app import link_window
 from desktop.main_window import MainWindow
 
 TIMER_MS = 10
@@ -134,7 +134,7 @@ async def measure(
     window.handle_bus_message = noted
     window.resize(1400, 900)
     window.show()
-    link = BackendLink(window, environment)
+    link = link_window(window, environment)
     link.start()
     try:
         await until(lambda: link.feed.connected, READY_SECONDS, "the backend")

@@ -30,8 +30,8 @@ from backend.instruments import InstrumentMaster, MasterFormatError, load_master
 from backend.master_source import cached_master
 from backend.resources import resource_path
 from backend.settings import SIMULATOR, Settings, SettingsError, load_settings
-from desktop.backend_link import BackendLink
-from desktop.log_handler import LogModelHandler
+from desktop.link.backend_link import BackendLink
+from desktop.logs.handler import LogModelHandler
 from desktop.main_window import APPLICATION, ORGANISATION, MainWindow
 
 logger = logging.getLogger("feedpool.desktop")
@@ -73,6 +73,23 @@ def load_instrument_master() -> InstrumentMaster | None:
     return master
 
 
+def link_window(window: MainWindow, environment: Mapping[str, str] | None = None) -> BackendLink:
+    """A link to a backend (run with ``environment`` added) that feeds ``window``: its watchlist
+    subscribed, bus and feed messages shown, its own feed marked among the API's clients, the
+    backend's state in the status bar, and a restart when settings are applied."""
+    link = BackendLink(
+        window.watchlist_model,
+        window.handle_bus_message,
+        window.handle_feed_message,
+        window.log_model.append,
+        environment=environment,
+    )
+    window.clients_pane.own_address = lambda: link.feed.local_address
+    link.process.state_changed.connect(window.set_backend_state)
+    window.settings_applied.connect(link.restart)
+    return link
+
+
 async def serve(window: MainWindow, link: BackendLink) -> int:
     """Run the backend for ``window`` until the window closes, then stop the backend."""
     closed = asyncio.Event()
@@ -97,7 +114,7 @@ def run_app(argv: list[str]) -> int:
     # Ctrl-C in the terminal quits like the Quit action, stopping the backend on the way.
     signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
     window.show()
-    return qasync.run(serve(window, BackendLink(window)))
+    return qasync.run(serve(window, link_window(window)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,9 +2,8 @@
 
 One program plays three parts, chosen by the first argument before anything imports Qt:
 
-- ``--backend [ARGS]``: the backend (``python -m backend ARGS``). The packaged app has no Python
-  interpreter to run ``-m backend`` with, so the app starts its own executable with this flag:
-  :func:`backend_command` makes that command line, frozen or not.
+- ``--backend [ARGS]``: the backend (``python -m backend ARGS``), as the packaged app starts it
+  (:func:`desktop.link.command.backend_command` makes that command line, frozen or not).
 - ``--self-test``: the headless end-to-end check of :mod:`desktop.self_test`; it needs no display
   and no Qt libraries.
 - anything else: the desktop app (:func:`desktop.app.main`).
@@ -15,19 +14,9 @@ from __future__ import annotations
 import multiprocessing
 import sys
 
-BACKEND_FLAG = "--backend"
+from desktop.link.command import BACKEND_FLAG
+
 SELF_TEST_FLAG = "--self-test"
-
-
-def backend_command(parent_pid: int) -> tuple[str, list[str]]:
-    """The program and arguments that run the backend on behalf of process ``parent_pid``.
-
-    From source, this interpreter with ``-m backend``; frozen by PyInstaller, the app's own
-    executable with :data:`BACKEND_FLAG`.
-    """
-    if getattr(sys, "frozen", False):
-        return sys.executable, [BACKEND_FLAG, "--parent-pid", str(parent_pid)]
-    return sys.executable, ["-m", "backend", "--parent-pid", str(parent_pid)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
-"""FeedPool's main window: gauges on top, the watchlist in the centre, logs at the bottom.
+"""FeedPool's main window: the gauges and the pool's history on top, the watchlist in the centre
+with its selected symbol in detail on the right, logs and the API's clients at the bottom.
 
 It assembles the panes and owns the menus, the status bar and the saved layout. It starts no
-backend: :class:`desktop.backend_link.BackendLink` feeds it through
+backend: a :class:`desktop.link.backend_link.BackendLink`, wired by
+:func:`desktop.app.link_window`, feeds it through
 :meth:`MainWindow.handle_bus_message` (``SYS.*`` topics) and :meth:`MainWindow.handle_feed_message`
 (WebSocket API messages), reports the backend's state with :meth:`MainWindow.set_backend_state`,
 subscribes on ``watchlist_model.symbols_added`` and ``symbols_removed``, and restarts the backend
@@ -20,28 +22,35 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWidget
 
 from backend.instruments import InstrumentMaster
+from desktop.clients.pane import ClientsPane
 from desktop.colours import state_colour
-from desktop.connection_gauges import ConnectionGauges
-from desktop.log_entry import entry_from_bus
-from desktop.log_export_dialog import LogExportDialog
-from desktop.log_model import LogModel
-from desktop.log_pane import LogPane
-from desktop.settings_dialog import SettingsDialog
-from desktop.watchlist_file import (
+from desktop.detail.pane import DetailPane
+from desktop.gauges.panel import ConnectionGauges
+from desktop.history.pane import HistoryPane
+from desktop.logs.entry import entry_from_bus
+from desktop.logs.export_dialog import LogExportDialog
+from desktop.logs.model import LogModel
+from desktop.logs.pane import LogPane
+from desktop.settings.dialog import SettingsDialog
+from desktop.watchlist.file import (
     WatchlistFileError,
     default_watchlist_path,
     export_watchlist_csv,
     load_watchlist,
     save_watchlist,
 )
-from desktop.watchlist_model import WatchlistModel
-from desktop.watchlist_pane import WatchlistPane
+from desktop.watchlist.first_run import bundled_lists_dir
+from desktop.watchlist.model import WatchlistModel
+from desktop.watchlist.pane import WatchlistPane
 
 ORGANISATION = "FeedPool"
 APPLICATION = "FeedPool"
 DEFAULT_SIZE = QSize(1280, 860)
+GAUGES_WIDTH, HISTORY_WIDTH, DETAIL_WIDTH = 760, 520, 320
+GAUGES_HEIGHT = 290  # room for every line of a gauge
 GEOMETRY_KEY = "main_window/geometry"
 STATE_KEY = "main_window/state"
+IMPORT_FOLDER_KEY = "import/folder"
 STATUS_MESSAGE_MS = 8000
 
 logger = logging.getLogger("feedpool.desktop")
@@ -71,11 +80,28 @@ class MainWindow(QMainWindow):
         self.log_pane = LogPane(self.log_model, self)
         self.watchlist_model = WatchlistModel(parent=self)
         self.watchlist_pane = WatchlistPane(self.watchlist_model, master, self)
+        self.clients_pane = ClientsPane(self)
+        self.history_pane = HistoryPane(self)
+        self.detail_pane = DetailPane(self.watchlist_model, self)
+        self.watchlist_pane.view.current_symbol_changed.connect(self.detail_pane.show_symbol)
         self.setCentralWidget(self.watchlist_pane)
         self.gauges_dock = self._dock("Connections", "gauges_dock", self.gauges)
+        self.history_dock = self._dock("History", "history_dock", self.history_pane)
+        self.detail_dock = self._dock("Symbol detail", "detail_dock", self.detail_pane)
         self.logs_dock = self._dock("Logs", "logs_dock", self.log_pane)
+        self.clients_dock = self._dock("Clients", "clients_dock", self.clients_pane)
+        self.docks = (
+            self.gauges_dock,
+            self.history_dock,
+            self.detail_dock,
+            self.logs_dock,
+            self.clients_dock,
+        )
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.gauges_dock)
+        self.splitDockWidget(self.gauges_dock, self.history_dock, Qt.Orientation.Horizontal)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.logs_dock)
+        self.splitDockWidget(self.logs_dock, self.clients_dock, Qt.Orientation.Horizontal)
 
         self.backend_label = QLabel(self)
         self.statusBar().addPermanentWidget(self.backend_label)
@@ -94,6 +120,14 @@ class MainWindow(QMainWindow):
         self.watchlist_model.symbols_removed.connect(self.save_watchlist)
 
         self.resize(DEFAULT_SIZE)
+        # The gauges take what four of them need, the history the rest of the top; the detail
+        # is wide enough for its book.
+        self.resizeDocks(
+            [self.gauges_dock, self.history_dock, self.detail_dock],
+            [GAUGES_WIDTH, HISTORY_WIDTH, DETAIL_WIDTH],
+            Qt.Orientation.Horizontal,
+        )
+        self.resizeDocks([self.gauges_dock], [GAUGES_HEIGHT], Qt.Orientation.Vertical)
         self._default_state = self.saveState()
         self._restore_layout()
 
@@ -132,19 +166,21 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = self.menuBar().addMenu("&View")
-        view_menu.addActions(
-            [self.gauges_dock.toggleViewAction(), self.logs_dock.toggleViewAction()]
-        )
+        view_menu.addActions([dock.toggleViewAction() for dock in self.docks])
         view_menu.addSeparator()
         view_menu.addAction(self.reset_layout_action)
 
     # Hooks for the layer that runs the backend.
 
     def handle_bus_message(self, topic: str, payload: Mapping[str, Any]) -> None:
-        """Show a monitoring message from the bus (``SYS.POOL``, ``SYS.LOG``, ``SYS.HEALTH``)."""
+        """Show a monitoring message from the bus (``SYS.POOL``, ``SYS.CLIENTS``, ``SYS.LOG``,
+        ``SYS.HEALTH``)."""
         try:
             if topic == "SYS.POOL":
                 self.gauges.update_stats(payload)
+                self.history_pane.update_stats(payload)
+            elif topic == "SYS.CLIENTS":
+                self.clients_pane.update_clients(payload)
             elif topic == "SYS.LOG":
                 self.log_model.append(entry_from_bus(payload))
             elif topic == "SYS.HEALTH":
@@ -157,15 +193,17 @@ class MainWindow(QMainWindow):
         kind = message.get("type")
         if kind == "market_data":
             self.watchlist_model.push_tick(message)
+            self.history_pane.feed_lag.observe(message.get("data") or {})
         elif kind == "subscribe":
             self.watchlist_model.apply_subscribe_reply(message)
 
     def apply_health(self, payload: Mapping[str, Any]) -> None:
         """A ``SYS.HEALTH`` change: the backend's goes to the status bar, a connection's to its
-        gauge."""
+        gauge and, if it is an event, to the history."""
         state = str(payload.get("state") or "")
         if payload.get("component") == "connection" and payload.get("connection") is not None:
             self.gauges.set_connection_state(int(payload["connection"]), state)
+            self.history_pane.note_health(int(payload["connection"]), state)
         elif payload.get("component") == "backend":
             self.set_backend_state(state, str(payload.get("reason") or ""))
 
@@ -178,13 +216,17 @@ class MainWindow(QMainWindow):
     # Menu actions.
 
     def import_symbols(self) -> None:
+        """Choose symbol files to import: in the bundled lists' folder the first time, then in
+        the folder imported from last."""
+        settings = QSettings(ORGANISATION, APPLICATION)
         paths, _ = QFileDialog.getOpenFileNames(
             self,
             "Import symbols",
-            str(Path.home()),
+            str(settings.value(IMPORT_FOLDER_KEY) or bundled_lists_dir()),
             "Symbol lists (*.csv *.txt);;All files (*)",
         )
         if paths:
+            settings.setValue(IMPORT_FOLDER_KEY, str(Path(paths[0]).parent))
             self.watchlist_pane.import_files([Path(path) for path in paths])
 
     def export_watchlist(self) -> None:
@@ -243,7 +285,7 @@ class MainWindow(QMainWindow):
         """Put the docks back where they started, at the default size, and forget the saved
         layout."""
         self.restoreState(self._default_state)
-        for dock in (self.gauges_dock, self.logs_dock):
+        for dock in self.docks:
             dock.setFloating(False)
             dock.show()
         self.showNormal()

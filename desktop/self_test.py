@@ -1,14 +1,19 @@
 """``FeedPool --self-test``: the app checked end to end, headless, without Qt.
 
+It reads the backend with the app's own parts that need no Qt: the command line and ready line of
+:mod:`desktop.link`, its :class:`~desktop.link.bus_monitor.BusMonitor` and its
+:class:`~desktop.link.feed_client.FeedClient`. Only the process is run with asyncio rather than
+the app's ``QProcess``.
+
 The steps, each with a time limit:
 
 1. keep out of the user's files: FeedPool's settings are dropped from the environment and the
    user dirs (settings, API key, watchlists, logs) are pointed at a temporary folder;
-2. start the backend as the app starts it (:func:`desktop.entry.backend_command`) on the bundled
-   simulator, ports chosen by the system, and read its ready line;
+2. start the backend as the app starts it (:func:`desktop.link.command.backend_command`) on the
+   bundled simulator, ports chosen by the system, and read its ready line;
 3. listen to the bus's monitoring topics, and once they arrive, connect to the WebSocket API with
    the local API key and subscribe :data:`SYMBOLS` symbols of the bundled master, from every
-   exchange and in every mode, spread over three pooled connections;
+   exchange and in every mode, spread over three pooled connections, as the app's feed does;
 4. wait until every symbol has ticked, and until the pool's ``[POOL]`` log records have come over
    the bus (``SYS.LOG``);
 5. export those records as the log pane's export does, and check the file: every record, the
@@ -25,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import os
 import tempfile
 import time
@@ -34,18 +38,26 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-import zmq.asyncio
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from backend.apikey import api_key
-from backend.feed import LOG_TOPIC, SYSTEM_PREFIX
+from backend.feed import LOG_TOPIC
 from backend.instruments import Instrument, load_master
 from backend.settings import Settings, config_dir, data_dir, load_settings, log_dir
 from backend.simulator import SimulatorCredentials
-from desktop.entry import backend_command
-from desktop.log_entry import LogEntry, entry_from_bus
-from desktop.log_export import write_log_export
+from backend.symbol_lists import WatchEntry
+from desktop.link.bus_monitor import BusMonitor
+from desktop.link.command import backend_command
+from desktop.link.feed_client import FeedClient, subscribe_requests
+from desktop.link.ready_line import (
+    READY_EVENT,
+    BackendEndpoints,
+    endpoints_of,
+    event_of,
+    start_failure,
+)
+from desktop.logs.entry import LogEntry, entry_from_bus
+from desktop.logs.export import write_log_export
 
 SYMBOLS = 300
 MODES = (1, 2, 3)  # LTP, Quote, Depth
@@ -111,20 +123,10 @@ def pick_symbols(count: int) -> list[Instrument]:
     return list(islice((i for row in rounds for i in row if i is not None), count))
 
 
-def subscribe_requests(instruments: list[Instrument]) -> list[str]:
-    """One bulk subscribe request per mode, the instruments dealt over :data:`MODES`."""
+def watch_entries(instruments: list[Instrument]) -> list[WatchEntry]:
+    """The instruments as watchlist entries, dealt over :data:`MODES` in turn."""
     return [
-        json.dumps(
-            {
-                "action": "subscribe",
-                "symbols": [
-                    {"symbol": i.symbol, "exchange": i.exchange}
-                    for i in instruments[n :: len(MODES)]
-                ],
-                "mode": mode,
-            }
-        )
-        for n, mode in enumerate(MODES)
+        WatchEntry(i.symbol, i.exchange, MODES[n % len(MODES)]) for n, i in enumerate(instruments)
     ]
 
 
@@ -155,8 +157,8 @@ class BackendRun:
         lines = self.stderr.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         return lines[-1] if lines else "it wrote nothing on stderr"
 
-    async def ready(self) -> dict[str, Any]:
-        """The ready line's event."""
+    async def ready(self) -> BackendEndpoints:
+        """Where the backend serves, from its ready line."""
         try:
             line = await asyncio.wait_for(self.process.stdout.readline(), READY_SECONDS)
         except TimeoutError:
@@ -166,17 +168,15 @@ class BackendRun:
             raise SelfTestFailed(
                 f"the backend exited with status {code} before it was ready: {self.last_output()}"
             )
+        event = event_of(line)
+        if event is None:
+            raise SelfTestFailed(f"the backend's first line is not an event: {line!r}")
+        if event["event"] != READY_EVENT:
+            raise SelfTestFailed(f"the backend cannot start: {start_failure(event)}")
         try:
-            event = json.loads(line)
-        except ValueError:
-            raise SelfTestFailed(f"the backend's first line is not an event: {line!r}") from None
-        if event.get("event") != "ready":
-            raise SelfTestFailed(
-                f"the backend cannot start: {event.get('message')} ({event.get('code')})"
-            )
-        if not {"ws", "zmq"} <= event.keys():
-            raise SelfTestFailed(f"the backend's ready line names no ws or zmq: {event}")
-        return event
+            return endpoints_of(event)
+        except ValueError as exc:
+            raise SelfTestFailed(f"the backend is ready, but {exc}") from None
 
     async def stop(self) -> int:
         """Terminate the backend (SIGTERM on POSIX); its exit status, which must be 0 there."""
@@ -198,27 +198,22 @@ class BackendRun:
         await self.process.wait()
 
 
-class BusListener:
-    """Reads the bus's monitoring topics (``SYS.``) and keeps the ``SYS.LOG`` records."""
+class BusRecords:
+    """The bus's monitoring topics, read by the app's :class:`BusMonitor`; keeps ``SYS.LOG``."""
 
     def __init__(self, endpoint: str) -> None:
         self.records: list[LogEntry] = []
         #: A first message has arrived: the subscription is in place.
         self.live = asyncio.Event()
         self._logged = asyncio.Event()
-        self._socket = zmq.asyncio.Context.instance().socket(zmq.SUB)
-        self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.setsockopt(zmq.SUBSCRIBE, SYSTEM_PREFIX.encode())
-        self._socket.connect(endpoint)
-        self._task = asyncio.get_running_loop().create_task(self._read())
+        self._monitor = BusMonitor(self._take)
+        self._monitor.start(endpoint)
 
-    async def _read(self) -> None:
-        while True:
-            topic, payload = await self._socket.recv_multipart()
-            self.live.set()
-            if topic.decode() == LOG_TOPIC:
-                self.records.append(entry_from_bus(json.loads(payload)))
-                self._logged.set()
+    def _take(self, topic: str, payload: dict[str, Any]) -> None:
+        self.live.set()
+        if topic == LOG_TOPIC:
+            self.records.append(entry_from_bus(payload))
+            self._logged.set()
 
     def missing_pool_lines(self) -> list[str]:
         """The expected ``[POOL]`` lines not yet received."""
@@ -235,43 +230,55 @@ class BusListener:
             raise SelfTestFailed(f"no {missing[0]!r} record on the bus within {LOG_SECONDS:g} s")
 
     def close(self) -> None:
-        self._task.cancel()
-        self._socket.close()
+        self._monitor.stop()
 
 
-async def authenticate(websocket: ClientConnection, key: str) -> None:
-    await websocket.send(json.dumps({"action": "authenticate", "api_key": key}))
-    reply = json.loads(await websocket.recv())
-    if reply.get("status") != "success":
-        raise SelfTestFailed(f"the backend refused the local API key: {reply.get('message')}")
+class FeedWatch:
+    """The app's :class:`FeedClient` subscribing ``entries``; notes which have ticked and how
+    many requests are still unanswered."""
 
+    def __init__(self, entries: list[WatchEntry]) -> None:
+        self.silent = {entry.key for entry in entries}
+        self.unanswered = len(subscribe_requests(entries))
+        self.refused: dict[str, Any] | None = None
+        self._progress = asyncio.Event()
+        self.client = FeedClient(self._take)
+        self.client.subscribe(entries)
 
-async def subscribe_until_ticked(
-    websocket: ClientConnection, instruments: list[Instrument]
-) -> None:
-    """Subscribe ``instruments``; return once each has ticked and every request is answered."""
-    requests = subscribe_requests(instruments)
-    for request in requests:
-        await websocket.send(request)
-    silent = {(i.symbol, i.exchange) for i in instruments}
-    unanswered = len(requests)
-    try:
-        async with asyncio.timeout(TICK_SECONDS):
-            while silent or unanswered:
-                message = json.loads(await websocket.recv())
-                kind = message.get("type")
-                if kind == "market_data":
-                    silent.discard((message.get("symbol"), message.get("exchange")))
-                elif kind == "subscribe" and message.get("status") == "success":
-                    unanswered -= 1
-                else:
-                    raise SelfTestFailed(f"the backend refused a subscription: {message}")
-    except TimeoutError:
-        symbol, exchange = next(iter(silent), ("-", "-"))
-        raise SelfTestFailed(
-            f"{len(silent)} of {len(instruments)} symbols (e.g. {exchange}:{symbol}) had no tick"
-            f" and {unanswered} requests no reply within {TICK_SECONDS:g} s"
-        ) from None
+    def _take(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "market_data":
+            self.silent.discard((message.get("symbol"), message.get("exchange")))
+        elif kind == "subscribe" and message.get("status") == "success":
+            self.unanswered -= 1
+        else:
+            self.refused = message
+        self._progress.set()
+
+    async def until_ticked(self, backend: BackendEndpoints, key: str) -> None:
+        """Connect to ``backend``; return once each entry has ticked and every request is
+        answered."""
+        self.client.connect_to(backend.ws, key)
+        try:
+            async with asyncio.timeout(TICK_SECONDS):
+                while self.refused is None and (self.silent or self.unanswered):
+                    self._progress.clear()
+                    await self._progress.wait()
+        except TimeoutError:
+            if self.client.refusal:
+                raise SelfTestFailed(
+                    f"the backend refused the local API key: {self.client.refusal}"
+                ) from None
+            symbol, exchange = next(iter(self.silent), ("-", "-"))
+            raise SelfTestFailed(
+                f"{len(self.silent)} symbols (e.g. {exchange}:{symbol}) had no tick"
+                f" and {self.unanswered} requests no reply within {TICK_SECONDS:g} s"
+            ) from None
+        if self.refused is not None:
+            raise SelfTestFailed(f"the backend refused a subscription: {self.refused}")
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def check_export(records: list[LogEntry], path: Path, secrets: list[str]) -> int:
@@ -299,27 +306,29 @@ async def run(home: Path) -> None:
     backend = await BackendRun.start(home)
     try:
         ready = await backend.ready()
-        step(f"backend ready: {ready['ws']}, bus {ready['zmq']}")
-        listener = BusListener(ready["zmq"])
+        step(f"backend ready: {ready.ws}, bus {ready.zmq}")
+        bus = BusRecords(ready.zmq)
         try:
             try:
-                await asyncio.wait_for(listener.live.wait(), BUS_SECONDS)
+                await asyncio.wait_for(bus.live.wait(), BUS_SECONDS)
             except TimeoutError:
                 raise SelfTestFailed(f"nothing on the bus within {BUS_SECONDS:g} s") from None
             key = api_key(load_settings(env_file=home / ".env")).reveal()
             instruments = pick_symbols(SYMBOLS)
-            async with connect(ready["ws"], compression=None) as websocket:
-                await authenticate(websocket, key)
-                await subscribe_until_ticked(websocket, instruments)
+            feed = FeedWatch(watch_entries(instruments))
+            try:
+                await feed.until_ticked(ready, key)
                 exchanges = len({i.exchange for i in instruments})
                 step(f"{len(instruments)} symbols from {exchanges} exchanges all ticked")
-                await listener.wait_for_pool_lines()
+                await bus.wait_for_pool_lines()
+            finally:
+                feed.close()
             broker = SimulatorCredentials()
             secrets = [key, broker.api_key, broker.feed_token, broker.auth_token]
-            count = check_export(listener.records, home / "export.log", secrets)
+            count = check_export(bus.records, home / "export.log", secrets)
             step(f"{count} log records exported and checked")
         finally:
-            listener.close()
+            bus.close()
         code = await backend.stop()
         step(f"backend stopped, exit status {code}")
     finally:

@@ -61,8 +61,10 @@ async def test_ready_line_then_clients_and_the_monitoring_bus(backends):
         "level": "INFO",
         "logger": "feedpool.pool",
         "connection": 1,
+        "sequence": seen["log"]["sequence"],
         "message": "[POOL] Connection 1 started",
     }
+    assert isinstance(seen["log"]["sequence"], int) and seen["log"]["sequence"] > 1
     assert abs(seen["log"]["time"] - time.time()) < 30
     assert seen["health"]["state"] == "connected"
     assert seen["pool"]["connections"][0]["state"] == "connected"

@@ -17,8 +17,8 @@ import pytest
 from backend.instruments import EXCHANGES, load_master
 from backend.resources import resource_path, resources_dir
 from desktop import self_test
-from desktop.entry import backend_command
-from desktop.log_entry import LogEntry
+from desktop.link.command import backend_command
+from desktop.logs.entry import LogEntry
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Prints the Qt modules a run of ``desktop.entry`` with the given arguments imported.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -47,6 +48,8 @@ class ClientSession:
         self.websocket = websocket
         host, port = websocket.remote_address[:2]
         self.peer = f"{host}:{port}"
+        #: When the client connected, epoch seconds.
+        self.connected_at = time.time()
         self.authenticated = False
         self.failed_authentications = 0
         #: ``(symbol, exchange, mode)`` this client holds, as the pool counts them.
@@ -126,8 +129,10 @@ class ClientSession:
         return {
             "client": self.number,
             "peer": self.peer,
+            "connected_at": self.connected_at,
             "authenticated": self.authenticated,
             "subscriptions": len(self.subscriptions),
+            "symbols": sorted(self.subscriptions),
             "sent": self.sent,
             "queued": len(self.outbox),
             "conflated": self.outbox.conflated,

@@ -8,7 +8,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from desktop.watchlist_pane import WatchlistPane
+from desktop.watchlist.pane import WatchlistPane
 
 
 def drop(pane: WatchlistPane, mime: QMimeData) -> QDropEvent:

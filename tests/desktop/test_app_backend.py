@@ -7,9 +7,11 @@ logs, refuse bad files, survive a killed backend, apply settings, quit.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -19,14 +21,15 @@ import psutil
 import pytest
 from drops import drop_files
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSettings
+from websockets.asyncio.client import connect
 
 from backend.instruments import load_master
 from backend.resources import resource_path
-from desktop.app import serve
-from desktop.backend_link import BackendLink
-from desktop.backend_process import READY, STOPPED
-from desktop.log_entry import LEVELS
-from desktop.log_handler import LogModelHandler
+from desktop.app import link_window, serve
+from desktop.link.backend_link import BackendLink
+from desktop.link.process import READY, STOPPED
+from desktop.logs.entry import LEVELS
+from desktop.logs.handler import LogModelHandler
 from desktop.main_window import MainWindow
 
 START_MS = 20_000
@@ -73,7 +76,7 @@ def app(qt_event_loop, qapp, tmp_path_factory):
         logging.getLogger().addHandler(handler)
         window.resize(1200, 800)
         window.show()
-        link = BackendLink(window, environment)
+        link = link_window(window, environment)
         serving = qt_event_loop.create_task(serve(window, link))
         yield RunningApp(window, link, serving)
         if not serving.done():
@@ -111,6 +114,69 @@ def test_start_reports_ready(app, qtbot):
     assert gauge_values(app.window) == {"total": "0"}
 
 
+def backend_sequences(window: MainWindow) -> list[int]:
+    """The numbers of the backend records in the log pane, in the order shown."""
+    return [e.sequence for e in window.log_model.entries() if e.sequence is not None]
+
+
+def test_each_backend_record_appears_once(app, qtbot):
+    model = app.window.log_model
+    qtbot.waitUntil(
+        lambda: any(e.message.startswith("Client 1 connected from") for e in model.entries())
+    )
+    # Records come on stderr and on the bus; once both streams are read, every number of the run
+    # is shown, and each once.
+    qtbot.waitUntil(
+        lambda: (
+            sorted(backend_sequences(app.window))
+            == list(range(1, max(backend_sequences(app.window)) + 1))
+        )
+    )
+    assert len(set(backend_sequences(app.window))) == len(backend_sequences(app.window))
+    connected = [e for e in model.entries() if e.message.startswith("Client 1 connected from")]
+    assert len(connected) == 1
+
+
+def backend_url(window: MainWindow) -> str:
+    """The client API's URL, as the status bar names it."""
+    match = re.search(r"ws://\S+?(?=\))", window.backend_label.text())
+    assert match, window.backend_label.text()
+    return match[0]
+
+
+async def second_client(url: str, leave: asyncio.Event) -> None:
+    """A trader's program: it subscribes two symbols and stays until ``leave`` is set."""
+    async with connect(url) as websocket:
+        await websocket.send(json.dumps({"action": "authenticate", "api_key": API_KEY}))
+        await websocket.recv()
+        symbols = [{"symbol": "SBIN", "exchange": "NSE"}, {"symbol": "TCS", "exchange": "NSE"}]
+        await websocket.send(json.dumps({"action": "subscribe", "symbols": symbols, "mode": 1}))
+        await leave.wait()
+
+
+def test_a_second_client_appears_with_its_subscriptions_and_leaves(app, qt_event_loop, qtbot):
+    pane = app.window.clients_pane
+    qtbot.waitUntil(lambda: [row.own for row in pane.model.rows()] == [True], timeout=TICK_MS)
+    assert pane.model.rows()[0].name.endswith("(this app)")
+    leave = asyncio.Event()
+    client = qt_event_loop.create_task(second_client(backend_url(app.window), leave))
+    try:
+        qtbot.waitUntil(
+            lambda: [row.stats.subscriptions for row in pane.model.rows() if not row.own] == [2],
+            timeout=TICK_MS,
+        )
+        other = next(n for n, row in enumerate(pane.model.rows()) if not row.own)
+        assert pane.model.rows()[other].stats.authenticated
+        pane.view.selectRow(other)
+        assert pane.holdings.stringList() == ["NSE:SBIN  LTP", "NSE:TCS  LTP"]
+    finally:
+        leave.set()
+        qtbot.waitUntil(client.done)
+    qtbot.waitUntil(lambda: len(pane.model.rows()) == 1, timeout=TICK_MS)
+    assert pane.model.rows()[0].own
+    assert pane.holdings.stringList() == []
+
+
 def test_a_dropped_csv_fills_the_pool_and_ticks(app, qtbot):
     drop_files(app.window.watchlist_pane, resource_path("watchlists", "fno_2500.csv"))
     assert len(app.model.entries()) == 2500
@@ -134,6 +200,38 @@ def test_a_dropped_csv_fills_the_pool_and_ticks(app, qtbot):
     assert len(app.model.entries()) == 1900
     qtbot.waitUntil(lambda: gauges_match_rows(app.window), timeout=TICK_MS)
     assert gauge_values(app.window)["total"] == "1,900"
+
+
+def test_the_history_plots_a_line_per_connection(app, qtbot):
+    history = app.window.history_pane
+    qtbot.waitUntil(lambda: sorted(history.curves) == [1, 2, 3], timeout=TICK_MS)
+    qtbot.waitUntil(
+        lambda: all(len(curve.getData()[0]) >= 2 for curve in history.curves.values()),
+        timeout=TICK_MS,
+    )
+    # The connections that still hold symbols tick (the third holds none since rows were removed).
+    qtbot.waitUntil(
+        lambda: all(history.curves[n].getData()[1][-1] > 0 for n in (1, 2)), timeout=TICK_MS
+    )
+    latest = [curve.getData()[1][-1] for curve in history.curves.values()]
+    assert history.total_curve.getData()[1][-1] == pytest.approx(sum(latest))
+    assert len(history.lag_curve.getData()[0]) >= 1  # the feed's lag, sampled from its ticks
+
+
+def test_the_detail_of_a_depth_row_shows_five_bids_below_five_asks(app, qtbot):
+    app.window.watchlist_pane.import_typed("NSE:SBIN", "NSE", 3)
+    view = app.window.watchlist_pane.view
+    source_row = app.model.row_of(("SBIN", "NSE"))
+    view.setCurrentIndex(view.proxy.mapFromSource(app.model.index(source_row, 0)))
+    book = app.window.detail_pane.book
+    qtbot.waitUntil(lambda: book.isVisible() and all(book.prices()), timeout=TICK_MS)
+    assert book.sides() == ["Ask"] * 5 + ["Bid"] * 5
+    prices = [float(price.replace(",", "")) for price in book.prices()]
+    asks, bids = prices[:5], prices[5:]
+    assert asks == sorted(asks, reverse=True) and bids == sorted(bids, reverse=True)
+    assert min(asks) > max(bids)
+    assert app.window.detail_pane.title.text().startswith("NSE:SBIN  Depth  LTP ")
+    app.model.remove_keys([("SBIN", "NSE")])
 
 
 def test_the_log_pane_shows_pool_lines_filters_and_exports(app, qtbot, tmp_path):

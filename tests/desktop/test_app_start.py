@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from desktop.app import NO_DISPLAY, has_display
-from desktop.entry import backend_command
+from desktop.link.command import backend_command
 
 DISPLAY_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
 

@@ -12,8 +12,8 @@ import sys
 import psutil
 import pytest
 
-from desktop import backend_process
-from desktop.backend_process import FAILED, RESTARTING, STOPPED, BackendProcess
+from desktop.link import process as backend_process
+from desktop.link.process import FAILED, RESTARTING, STOPPED, BackendProcess
 
 WAIT_MS = 15_000
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from backend.symbol_lists import WatchEntry
-from desktop.feed_client import CHUNK, subscribe_requests, unsubscribe_requests
+from desktop.link.feed_client import CHUNK, subscribe_requests, unsubscribe_requests
 
 
 def test_subscribe_one_request_per_mode():

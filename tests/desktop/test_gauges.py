@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPixmap
 
 from desktop.colours import STATE_COLOURS
-from desktop.connection_gauges import ConnectionGauges
-from desktop.gauge_readings import tick_age_text
+from desktop.gauges.panel import ConnectionGauges
+from desktop.gauges.readings import tick_age_text
 
 STATS = {
     "broker": "simulator",

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from desktop.log_entry import LogEntry, full_time
-from desktop.log_export import default_export_name, format_of, log_line, write_log_export
-from desktop.log_export_dialog import LogExportDialog
-from desktop.log_filter import LogFilterProxy
-from desktop.log_model import LogModel
+from desktop.logs.entry import LogEntry, full_time
+from desktop.logs.export import default_export_name, format_of, log_line, write_log_export
+from desktop.logs.export_dialog import LogExportDialog
+from desktop.logs.filter import LogFilterProxy
+from desktop.logs.model import LogModel
 
 RECORDS = [
     LogEntry(1764060000.5, "INFO", "pool", "[POOL] pool created", "feedpool.pool"),
@@ -106,7 +106,7 @@ def test_dialog_writes_all_records_by_default(qtbot, proxy, tmp_path):
 def test_dialog_browse_uses_the_chosen_file(qtbot, proxy, tmp_path, monkeypatch):
     chosen = tmp_path / "picked.csv"
     monkeypatch.setattr(
-        "desktop.log_export_dialog.QFileDialog.getSaveFileName",
+        "desktop.logs.export_dialog.QFileDialog.getSaveFileName",
         lambda *args, **kwargs: (str(chosen), "CSV (*.csv)"),
     )
     dialog = LogExportDialog(proxy, folder=tmp_path)

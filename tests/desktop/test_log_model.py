@@ -9,10 +9,10 @@ from datetime import datetime
 
 import pytest
 
-from desktop.log_entry import LogEntry, entry_from_bus, entry_from_output, source_of
-from desktop.log_handler import LogModelHandler
-from desktop.log_model import LogModel
-from desktop.ring_buffer import RingBuffer
+from desktop.logs.entry import LogEntry, entry_from_bus, entry_from_output, source_of
+from desktop.logs.handler import LogModelHandler
+from desktop.logs.model import LogModel
+from desktop.logs.ring_buffer import RingBuffer
 
 
 def entry(number: int, level: str = "INFO", source: str = "pool") -> LogEntry:

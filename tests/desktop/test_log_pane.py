@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.log_entry import LogEntry
-from desktop.log_filter import LogFilterProxy
-from desktop.log_model import LogModel
-from desktop.log_pane import LogPane
+from desktop.logs.entry import LogEntry
+from desktop.logs.filter import LogFilterProxy
+from desktop.logs.model import LogModel
+from desktop.logs.pane import LogPane
 
 RECORDS = [
     LogEntry(1.0, "DEBUG", "pool", "[POOL] balancing", "feedpool.pool"),

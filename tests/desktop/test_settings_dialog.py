@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtWidgets import QLineEdit
 
 from backend.settings import load_settings
-from desktop.settings_dialog import SettingsDialog
+from desktop.settings.dialog import SettingsDialog
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backend.symbol_lists import WatchEntry, parse_file, parse_mode, parse_text
-from desktop.watchlist_import import plan_import
+from desktop.watchlist.importing import plan_import
 
 
 def test_exchange_colon_symbol_and_symbol_comma_exchange_lines():

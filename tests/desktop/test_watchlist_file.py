@@ -7,14 +7,14 @@ import csv
 import pytest
 
 from backend.symbol_lists import WatchEntry, parse_file
-from desktop.watchlist_file import (
+from desktop.watchlist.file import (
     WatchlistFileError,
     default_watchlist_path,
     export_watchlist_csv,
     load_watchlist,
     save_watchlist,
 )
-from desktop.watchlist_model import WatchlistModel
+from desktop.watchlist.model import WatchlistModel
 
 ENTRIES = [
     WatchEntry("SBIN", "NSE", 1),

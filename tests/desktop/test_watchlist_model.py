@@ -6,10 +6,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from backend.symbol_lists import WatchEntry
-from desktop.cell_ranges import coalesce_cells
-from desktop.columns import column_index
-from desktop.watchlist_columns import WATCHLIST_COLUMNS
-from desktop.watchlist_model import WatchlistModel
+from desktop.tables.cell_ranges import coalesce_cells
+from desktop.tables.columns import column_index
+from desktop.watchlist.columns import WATCHLIST_COLUMNS
+from desktop.watchlist.model import WatchlistModel
 
 LTP = column_index(WATCHLIST_COLUMNS, "ltp")
 VOLUME = column_index(WATCHLIST_COLUMNS, "volume")

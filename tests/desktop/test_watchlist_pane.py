@@ -8,10 +8,10 @@ from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtGui import QGuiApplication
 
 from backend.symbol_lists import WatchEntry
-from desktop.columns import column_index
-from desktop.watchlist_columns import WATCHLIST_COLUMNS
-from desktop.watchlist_model import WatchlistModel
-from desktop.watchlist_pane import WatchlistPane
+from desktop.tables.columns import column_index
+from desktop.watchlist.columns import WATCHLIST_COLUMNS
+from desktop.watchlist.model import WatchlistModel
+from desktop.watchlist.pane import WatchlistPane
 
 
 @pytest.fixture

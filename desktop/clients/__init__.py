@@ -1,0 +1,1 @@
+"""The clients of the backend's WebSocket API: who is connected and what each holds."""

@@ -1,0 +1,97 @@
+"""The Clients table: one row per client of the backend's WebSocket API, from ``SYS.CLIENTS``.
+
+Each second's payload replaces the rows: a client that left is removed, one that came is added
+at the end (client numbers only grow), and the others' cells are refreshed in place, so a
+selection stays on its client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex
+
+from desktop.colours import STATE_COLOURS
+from desktop.stats.clients import ClientStats
+from desktop.tables.column_model import ColumnTableModel
+from desktop.tables.columns import Column
+
+OWN_MARK = "this app"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRow:
+    """A client, and whether it is this app's own feed."""
+
+    stats: ClientStats
+    own: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.stats.number} ({OWN_MARK})" if self.own else str(self.stats.number)
+
+
+def _count(number: int) -> str:
+    return f"{number:,}"
+
+
+def _clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).strftime("%H:%M:%S")
+
+
+CLIENT_COLUMNS = (
+    Column("name", "Client", width=14),
+    Column("stats.peer", "Address", width=20),
+    Column("stats.connected_at", "Connected since", width=16, fmt=_clock),
+    Column(
+        "stats.authenticated",
+        "Authenticated",
+        width=14,
+        fmt=lambda done: "yes" if done else "no",
+        colour=lambda row: None if row.stats.authenticated else STATE_COLOURS["reconnecting"],
+    ),
+    Column("stats.subscriptions", "Subscriptions", width=14, align="right", fmt=_count),
+    Column("stats.sent", "Ticks sent", width=12, align="right", fmt=_count),
+    Column("stats.queued", "Queued", width=9, align="right", fmt=_count),
+    Column("stats.conflated", "Conflated", width=10, align="right", fmt=_count),
+    Column("stats.throttled", "Throttled", width=10, align="right", fmt=_count),
+)
+
+
+class ClientsModel(ColumnTableModel):
+    """The clients of the last ``SYS.CLIENTS`` payload, in number order."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(CLIENT_COLUMNS, parent)
+        self._rows: list[ClientRow] = []
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else len(self._rows)
+
+    def row_object(self, row: int) -> ClientRow:
+        return self._rows[row]
+
+    def rows(self) -> list[ClientRow]:
+        return list(self._rows)
+
+    def update_clients(self, clients: list[ClientStats], own_peer: str = "") -> None:
+        """Show ``clients``; the one connected from ``own_peer`` is this app's feed."""
+        latest = {c.number: ClientRow(c, bool(own_peer) and c.peer == own_peer) for c in clients}
+        for row in reversed(range(len(self._rows))):
+            if self._rows[row].stats.number not in latest:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._rows[row]
+                self.endRemoveRows()
+        shown = {row.stats.number for row in self._rows}
+        self._rows = [latest[row.stats.number] for row in self._rows]
+        if self._rows:
+            last = self.index(len(self._rows) - 1, len(self.columns) - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
+        added = [latest[number] for number in sorted(latest) if number not in shown]
+        if added:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(added) - 1)
+            self._rows.extend(added)
+            self.endInsertRows()

@@ -1,0 +1,100 @@
+"""The Symbol detail dock: the selected watchlist row's price chart and, for Depth, its book.
+
+Every watched symbol's price is sampled once a second into a bounded
+:class:`~desktop.detail.price_trail.PriceTrails`, so a symbol selected later still shows its
+price since the app started. The selected symbol's chart and book are redrawn a few times a
+second while the pane is shown, from the watchlist's rows: no work per tick.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from backend.symbol_lists import MODE_NAMES
+from desktop.colours import STATE_COLOURS
+from desktop.detail.book import BookTable
+from desktop.detail.price_trail import Key, PriceTrails
+from desktop.watchlist.model import WatchlistModel
+
+DEPTH_MODE = 3
+SAMPLE_MS = 1000
+REFRESH_MS = 250
+NOTHING_SELECTED = "Select a watchlist row to see its price and, for Depth rows, its book."
+
+
+class DetailPane(QWidget):
+    """Shows the row of ``watchlist`` chosen with :meth:`show_symbol`."""
+
+    def __init__(
+        self,
+        watchlist: WatchlistModel,
+        parent: QWidget | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(parent)
+        self.watchlist = watchlist
+        self.trails = PriceTrails()
+        self._clock = clock
+        self._key: Key | None = None
+
+        self.title = QLabel(NOTHING_SELECTED, self)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.chart = pg.PlotWidget(self, axisItems={"bottom": pg.DateAxisItem()})
+        self.chart.setLabel("left", "LTP")
+        self.chart.showGrid(x=True, y=True, alpha=0.2)
+        self.price_curve = self.chart.plot(pen=pg.mkPen(STATE_COLOURS["connecting"], width=2))
+        self.book = BookTable(self)
+        self.book.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(self.chart, 1)
+        layout.addWidget(self.book)
+
+        watchlist.symbols_removed.connect(
+            lambda entries: self.trails.forget(entry.key for entry in entries)
+        )
+        self._timer(SAMPLE_MS, self.sample)
+        self._timer(REFRESH_MS, self.refresh)
+
+    def _timer(self, interval_ms: int, slot: Callable[[], None]) -> None:
+        timer = QTimer(self)
+        timer.setInterval(interval_ms)
+        timer.timeout.connect(slot)
+        timer.start()
+
+    def show_symbol(self, key: Key | None) -> None:
+        """Follow the row of ``(symbol, exchange)``, or nothing."""
+        self._key = key
+        self.refresh()
+
+    def sample(self) -> None:
+        self.trails.sample(self._clock(), self.watchlist.rows())
+
+    def refresh(self) -> None:
+        """Redraw the chosen row's title, chart and book, if the pane is shown."""
+        if not self.isVisible():
+            return
+        position = None if self._key is None else self.watchlist.row_of(self._key)
+        if position is None:
+            self.title.setText(NOTHING_SELECTED)
+            self.price_curve.setData([], [])
+            self.book.hide()
+            return
+        row = self.watchlist.row_object(position)
+        price = "no tick yet" if row.ltp is None else f"LTP {row.ltp:,.2f}"
+        mode = MODE_NAMES.get(row.mode, str(row.mode))
+        self.title.setText(f"{row.exchange}:{row.symbol}  {mode}  {price}")
+        trail = self.trails.trail(row.key)
+        if trail is None:
+            self.price_curve.setData([], [])
+        else:
+            self.price_curve.setData(list(trail.times), list(trail.prices))
+        self.book.setVisible(row.mode == DEPTH_MODE)
+        if row.mode == DEPTH_MODE:
+            self.book.show_depth(row.depth)

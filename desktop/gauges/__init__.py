@@ -1,0 +1,1 @@
+"""The gauges: one per pooled connection and one for the whole pool."""

@@ -1,0 +1,68 @@
+"""The gauges panel: one total gauge for the pool and one gauge per pooled connection.
+
+Fed by ``SYS.POOL`` payloads through :meth:`ConnectionGauges.update_stats`; a connection's gauge
+appears when the pool opens that connection and goes when the pool no longer lists it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QWidget
+
+from desktop.gauges.gauge import Gauge
+from desktop.gauges.readings import connection_reading, pool_reading
+from desktop.stats.pool import ConnectionStats, parse_pool_stats
+
+
+class ConnectionGauges(QWidget):
+    """The pool's total gauge followed by its connections' gauges in index order."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.total = Gauge(parent=self)
+        self._gauges: dict[int, Gauge] = {}
+        self._connections: dict[int, ConnectionStats] = {}
+        self._layout = QHBoxLayout(self)
+        self._layout.addWidget(self.total)
+        separator = QFrame(self)
+        separator.setFrameShape(QFrame.Shape.VLine)
+        separator.setFrameShadow(QFrame.Shadow.Sunken)
+        self._layout.addWidget(separator)
+        self._layout.addStretch(1)
+
+    @property
+    def gauges(self) -> dict[int, Gauge]:
+        """The connection gauges by connection index."""
+        return dict(self._gauges)
+
+    def update_stats(self, stats: Mapping[str, Any]) -> None:
+        """Show a ``SYS.POOL`` payload; ``ValueError`` if a number in it is not a number."""
+        pool = parse_pool_stats(stats)
+        self.total.set_reading(pool_reading(pool))
+        listed = {connection.index: connection for connection in pool.connections}
+        for index in set(self._gauges) - set(listed):
+            gauge = self._gauges.pop(index)
+            self._connections.pop(index)
+            self._layout.removeWidget(gauge)
+            gauge.deleteLater()
+        for connection in pool.connections:
+            self._show_connection(connection)
+
+    def set_connection_state(self, index: int, state: str) -> None:
+        """Recolour a connection's gauge at once (from ``SYS.HEALTH``), before the next stats."""
+        if index in self._connections:
+            self._show_connection(dataclasses.replace(self._connections[index], state=state))
+
+    def _show_connection(self, connection: ConnectionStats) -> None:
+        self._connections[connection.index] = connection
+        gauge = self._gauges.get(connection.index)
+        if gauge is None:
+            gauge = Gauge(connection_reading(connection), self)
+            self._gauges[connection.index] = gauge
+            position = sorted(self._gauges).index(connection.index)
+            self._layout.insertWidget(2 + position, gauge)  # after the total and the separator
+        else:
+            gauge.set_reading(connection_reading(connection))

@@ -1,0 +1,92 @@
+"""What each gauge shows, worked out from pool statistics: texts, fill and colour, without Qt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from desktop.colours import state_colour, utilisation_colour
+from desktop.stats.pool import ConnectionStats, PoolStats
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeReading:
+    """Everything one gauge paints.
+
+    ``value`` and ``capacity`` are the big numbers ("732" of "1,000"); ``fraction`` fills the arc;
+    ``badge`` is the emphasised line under it (a state, or how full the pool is), drawn in
+    ``colour`` like the arc; ``details`` are the smaller lines below.
+    """
+
+    title: str
+    value: str
+    capacity: str
+    fraction: float
+    colour: str
+    badge: str
+    details: tuple[str, ...] = ()
+
+    @property
+    def headline(self) -> str:
+        return f"{self.value} / {self.capacity}"
+
+
+EMPTY_POOL = GaugeReading(
+    title="Pool",
+    value="0",
+    capacity="0",
+    fraction=0.0,
+    colour=utilisation_colour(0.0),
+    badge="no pool yet",
+)
+
+
+def tick_age_text(age_ms: int | None) -> str:
+    """How long ago the last tick came: "3 ms", "1.2 s", "4 min"."""
+    if age_ms is None:
+        return "no ticks yet"
+    if age_ms < 1000:
+        return f"last tick {age_ms} ms ago"
+    if age_ms < 60_000:
+        return f"last tick {age_ms / 1000:.1f} s ago"
+    return f"last tick {age_ms // 60_000} min ago"
+
+
+def _fraction(value: int, capacity: int) -> float:
+    return min(max(value / capacity, 0.0), 1.0) if capacity > 0 else 0.0
+
+
+def connection_reading(connection: ConnectionStats) -> GaugeReading:
+    """The gauge of one pooled connection: symbols held of its capacity, coloured by state."""
+    return GaugeReading(
+        title=f"Connection {connection.index}",
+        value=f"{connection.symbols:,}",
+        capacity=f"{connection.capacity:,}",
+        fraction=_fraction(connection.symbols, connection.capacity),
+        colour=state_colour(connection.state),
+        badge=connection.state,
+        details=(
+            f"{connection.ticks_per_second:,.1f} ticks/s",
+            tick_age_text(connection.last_tick_age_ms),
+            f"peak {connection.peak_symbols:,}",
+            *([f"{connection.ticks_shed:,} stale ticks shed"] if connection.ticks_shed else []),
+        ),
+    )
+
+
+def pool_reading(pool: PoolStats) -> GaugeReading:
+    """The total gauge: symbols held of the pool's capacity, coloured by how full it is."""
+    fraction = _fraction(pool.total_symbols, pool.capacity)
+    owner = "/".join(part for part in (pool.broker, pool.user_id) if part)
+    return GaugeReading(
+        title=f"Pool {owner}" if owner else "Pool",
+        value=f"{pool.total_symbols:,}",
+        capacity=f"{pool.capacity:,}",
+        fraction=fraction,
+        colour=utilisation_colour(fraction),
+        badge=f"{pool.utilisation_percent:.1f} % used",
+        details=(
+            f"peak {pool.peak_symbols:,}",
+            f"{pool.active_connections} of {pool.max_connections} connections"
+            f" (peak {pool.peak_connections})",
+        ),
+    )

@@ -1,0 +1,1 @@
+"""How the pool has done over the last minutes: tick rates, feed lag, shed ticks and events."""

@@ -1,0 +1,81 @@
+"""The last minutes of the pool, one sample a second, and the events among them; no Qt.
+
+Each sample takes, from the latest ``SYS.POOL`` statistics, every connection's tick rate, their
+total and the ticks the pool shed since the previous sample, and the feed's worst lag of that
+second. Every series and the list of events keep :data:`CAPACITY` entries at most.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from desktop.stats.pool import PoolStats
+
+CAPACITY = 15 * 60  # 15 minutes of one sample a second
+#: The health states that mark an event on the history, and how the marker reads.
+EVENT_STATES = {"reconnecting": "reconnect", "session_expired": "session expired"}
+
+
+class Series:
+    """Points ``(time, value)`` in time order, the oldest dropped past ``capacity``."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.times: deque[float] = deque(maxlen=capacity)
+        self.values: deque[float] = deque(maxlen=capacity)
+
+    def add(self, time: float, value: float) -> None:
+        self.times.append(time)
+        self.values.append(value)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to a connection, at ``time`` (epoch seconds)."""
+
+    time: float
+    label: str
+
+
+class PoolHistory:
+    """The series the History dock plots."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.capacity = capacity
+        #: Ticks per second, per connection index.
+        self.rates: dict[int, Series] = {}
+        self.total = Series(capacity)
+        self.lag = Series(capacity)
+        self.shed = Series(capacity)
+        self.events: deque[Event] = deque(maxlen=capacity)
+        self._shed_before: int | None = None
+
+    def sample(self, time: float, pool: PoolStats | None, lag_ms: float | None) -> None:
+        """Add one second: the pool's latest statistics (if any came) and the feed's lag."""
+        if lag_ms is not None:
+            self.lag.add(time, lag_ms)
+        if pool is None:
+            return
+        for connection in pool.connections:
+            series = self.rates.get(connection.index)
+            if series is None:
+                series = self.rates[connection.index] = Series(self.capacity)
+            series.add(time, connection.ticks_per_second)
+        self.total.add(time, sum(c.ticks_per_second for c in pool.connections))
+        shed = sum(c.ticks_shed for c in pool.connections)
+        # A restarted backend counts from zero again.
+        before = self._shed_before if self._shed_before is not None else shed
+        self.shed.add(time, max(shed - before, 0))
+        self._shed_before = shed
+
+    def note_health(self, time: float, connection: int, state: str) -> Event | None:
+        """Mark a connection's state change if it is an event worth seeing; the event."""
+        label = EVENT_STATES.get(state)
+        if label is None:
+            return None
+        event = Event(time, f"#{connection} {label}")
+        self.events.append(event)
+        return event

@@ -1,0 +1,70 @@
+"""The app's view of the bus: a ZeroMQ SUB to the backend's monitoring topics (``SYS.``).
+
+It runs on the app's asyncio loop (qasync) through :mod:`zmq.asyncio` and hands each message,
+decoded, to ``deliver(topic, payload)``. No tick reaches it: it subscribes to the ``SYS.`` prefix
+only, and the publisher filters by prefix before sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from backend.feed import SYSTEM_PREFIX
+
+log = logging.getLogger("feedpool.desktop.bus")
+
+BusDeliver = Callable[[str, dict[str, Any]], None]
+
+
+class BusMonitor:
+    """Reads one backend's monitoring topics until :meth:`stop` or the next :meth:`start`."""
+
+    def __init__(self, deliver: BusDeliver) -> None:
+        self._deliver = deliver
+        self._socket: zmq.asyncio.Socket | None = None
+        self._task: asyncio.Task[None] | None = None
+        #: A message has arrived since the last :meth:`start`.
+        self.delivering = False
+
+    def start(self, endpoint: str) -> None:
+        """Read the bus at ``endpoint`` (``tcp://host:port``), instead of any other."""
+        self.stop()
+        socket = zmq.asyncio.Context.instance().socket(zmq.SUB)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.SUBSCRIBE, SYSTEM_PREFIX.encode())
+        socket.connect(endpoint)
+        self._socket = socket
+        self._task = asyncio.get_running_loop().create_task(self._read(socket))
+
+    def stop(self) -> None:
+        self.delivering = False
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    async def _read(self, socket: zmq.asyncio.Socket) -> None:
+        while True:
+            frames = await socket.recv_multipart()
+            try:
+                topic, payload = frames[0].decode(), json.loads(frames[1])
+            except (IndexError, UnicodeDecodeError, ValueError):
+                log.warning("Ignored a malformed bus message")
+                continue
+            if not isinstance(payload, dict):
+                log.warning("Ignored a %s message that is not a JSON object", topic)
+                continue
+            self.delivering = True
+            try:
+                self._deliver(topic, payload)
+            except Exception:  # one bad message must not stop the monitoring
+                log.exception("Could not show a %s message", topic)

@@ -1,0 +1,144 @@
+"""The "Export logs" dialog: which records (all or the current view), which format, which file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.dialog_parts import error_label, save_cancel_buttons
+from desktop.logs.entry import LogEntry
+from desktop.logs.export import EXPORT_FORMATS, default_export_name, write_log_export
+from desktop.logs.filter import LogFilterProxy
+
+
+def _default_folder() -> Path:
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(folder) if folder else Path.home()
+
+
+class LogExportDialog(QDialog):
+    """Writes the chosen records with :func:`write_log_export`; open it with ``open()``."""
+
+    #: Emitted after a successful export: the file and how many records it holds.
+    exported = Signal(Path, int)
+
+    def __init__(
+        self,
+        proxy: LogFilterProxy,
+        folder: Path | None = None,
+        clock: Callable[[], datetime] = datetime.now,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export logs")
+        self._proxy = proxy
+
+        self.all_button = QRadioButton(self)
+        self.view_button = QRadioButton(self)
+        self.all_button.setChecked(True)
+        scope = QButtonGroup(self)
+        scope.addButton(self.all_button)
+        scope.addButton(self.view_button)
+
+        self.format_combo = QComboBox(self)
+        for fmt, label in EXPORT_FORMATS.items():
+            self.format_combo.addItem(label, fmt)
+        self.format_combo.currentIndexChanged.connect(self._match_suffix)
+
+        self._clock = clock
+        self._folder = folder or _default_folder()
+        self.path_edit = QLineEdit(self)
+        browse = QPushButton("Browse...", self)
+        browse.clicked.connect(self.browse)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(browse)
+
+        self.error_label = error_label(self)
+        buttons = save_cancel_buttons(self, self.export, self.reject)
+
+        form = QFormLayout()
+        form.addRow("Records", self.all_button)
+        form.addRow("", self.view_button)
+        form.addRow("Format", self.format_combo)
+        form.addRow("File", path_row)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+        self.refresh_counts()
+
+    def refresh_counts(self) -> None:
+        """Label the choices with how many records each would write."""
+        total = self._proxy.log_model().rowCount()
+        shown = self._proxy.rowCount()
+        self.all_button.setText(f"All records ({total:,})")
+        self.view_button.setText(f"Only the current view ({shown:,})")
+
+    def open(self) -> None:
+        """Show the dialog with a file name stamped with the time of opening, in the folder
+        used last."""
+        name = default_export_name(self._clock(), self.format_combo.currentData())
+        self.path_edit.setText(str(self._folder / name))
+        self.refresh_counts()
+        self.error_label.hide()
+        super().open()
+
+    def selected_entries(self) -> Iterable[LogEntry]:
+        if self.view_button.isChecked():
+            return self._proxy.visible_entries()
+        return self._proxy.log_model().entries()
+
+    def browse(self) -> None:
+        fmt = self.format_combo.currentData()
+        chosen, _ = QFileDialog.getSaveFileName(
+            self, "Export logs", self.path_edit.text(), EXPORT_FORMATS[fmt]
+        )
+        if chosen:
+            self.path_edit.setText(chosen)
+            suffix = Path(chosen).suffix.lower().lstrip(".")
+            if suffix in EXPORT_FORMATS:
+                self.format_combo.setCurrentIndex(self.format_combo.findData(suffix))
+            self._match_suffix()
+
+    def export(self) -> None:
+        """Write the file; on failure say why and stay open."""
+        fmt = self.format_combo.currentData()
+        path = Path(self.path_edit.text().strip()).expanduser()
+        if not path.name:
+            self._fail("Choose a file to write.")
+            return
+        try:
+            count = write_log_export(self.selected_entries(), path, fmt)
+        except OSError as exc:
+            self._fail(f"Could not write {path}: {exc.strerror or exc}")
+            return
+        self._folder = path.parent
+        self.exported.emit(path, count)
+        self.accept()
+
+    def _match_suffix(self) -> None:
+        text = self.path_edit.text().strip()
+        if text:
+            path = Path(text)
+            self.path_edit.setText(str(path.with_suffix("." + self.format_combo.currentData())))
+
+    def _fail(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.show()

@@ -1,0 +1,114 @@
+"""The log model: a bounded ring of :class:`LogEntry` fed through a buffer flushed on a timer.
+
+:meth:`LogModel.append` only queues a record, so any thread may call it (the app's logging handler
+does) and a burst of records costs the GUI thread one batch insert per flush instead of one per
+record. When the ring is full, each flush first removes the oldest rows, then inserts the batch.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QTimer, Signal
+
+from desktop.colours import LEVEL_COLOURS
+from desktop.tables.column_model import ColumnTableModel
+from desktop.tables.columns import Column
+from desktop.logs.entry import LogEntry, clock_time
+from desktop.logs.ring_buffer import RingBuffer
+
+DEFAULT_CAPACITY = 100_000
+FLUSH_INTERVAL_MS = 100  # 10 Hz
+
+
+def _level_colour(entry: LogEntry) -> str | None:
+    return LEVEL_COLOURS.get(entry.level)
+
+
+LOG_COLUMNS = (
+    Column("time", "Time", width=12, fmt=clock_time, colour=_level_colour),
+    Column("level", "Level", width=10, colour=_level_colour),
+    Column("source", "Source", width=12, colour=_level_colour),
+    Column("message", "Message", width=80, colour=_level_colour, tooltip=lambda e: e.logger),
+)
+
+
+class LogModel(ColumnTableModel):
+    """The newest ``capacity`` log records, oldest first."""
+
+    #: Emitted after a flush put records into the model, with how many.
+    flushed = Signal(int)
+    #: Emitted when a flush brings a source not seen before (for the source filter's choices).
+    source_seen = Signal(str)
+
+    def __init__(
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        flush_interval_ms: int = FLUSH_INTERVAL_MS,
+        parent: Any = None,
+    ) -> None:
+        super().__init__(LOG_COLUMNS, parent)
+        self._ring: RingBuffer[LogEntry] = RingBuffer(capacity)
+        # Never more than a ring's worth is pending: older records would be dropped anyway.
+        self._pending: deque[LogEntry] = deque(maxlen=capacity)
+        self._sources: set[str] = set()
+        self._paused = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(flush_interval_ms)
+        self._timer.timeout.connect(self.flush)
+        self._timer.start()
+
+    @property
+    def capacity(self) -> int:
+        return self._ring.capacity
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def set_paused(self, paused: bool) -> None:
+        """While paused, records wait in the buffer (still bounded) and the rows stay put."""
+        self._paused = paused
+        if not paused:
+            self.flush()
+
+    def sources(self) -> list[str]:
+        return sorted(self._sources)
+
+    def append(self, entry: LogEntry) -> None:
+        """Queue a record for the next flush; safe from any thread."""
+        self._pending.append(entry)
+
+    def flush(self) -> None:
+        """Move queued records into the ring, dropping the oldest rows past capacity."""
+        if self._paused or not self._pending:
+            return
+        batch = [self._pending.popleft() for _ in range(len(self._pending))]
+        overflow = len(batch) - self._ring.room()
+        if overflow > 0:
+            self.beginRemoveRows(QModelIndex(), 0, overflow - 1)
+            self._ring.drop_front(overflow)
+            self.endRemoveRows()
+        first = len(self._ring)
+        self.beginInsertRows(QModelIndex(), first, first + len(batch) - 1)
+        self._ring.extend(batch)
+        self.endInsertRows()
+        for source in {entry.source for entry in batch} - self._sources:
+            self._sources.add(source)
+            self.source_seen.emit(source)
+        self.flushed.emit(len(batch))
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else len(self._ring)
+
+    def entry(self, row: int) -> LogEntry:
+        """The record in ``row``."""
+        return self._ring[row]
+
+    row_object = entry
+
+    def entries(self) -> Iterator[LogEntry]:
+        """Every record in the model, oldest first."""
+        return iter(self._ring)

@@ -1,0 +1,1 @@
+"""The bus's monitoring payloads as typed values."""

@@ -1,0 +1,58 @@
+"""The client API's statistics the backend publishes on the bus topic ``SYS.CLIENTS``.
+
+The payload lists, under ``sessions``, each connected client: its number, address, when it
+connected, whether it has authenticated, what it holds (``symbols``: ``[symbol, exchange, mode]``
+each) and what was sent to it. Missing fields read as zero or empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from desktop.stats.fields import int_field
+
+Holding = tuple[str, str, int]  # symbol, exchange, mode
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStats:
+    """One client of the WebSocket API."""
+
+    number: int
+    peer: str
+    connected_at: float | None
+    authenticated: bool
+    subscriptions: int
+    sent: int
+    queued: int
+    conflated: int
+    throttled: int
+    symbols: tuple[Holding, ...] = ()
+
+
+def parse_client(payload: Mapping[str, Any]) -> ClientStats:
+    """One entry of ``sessions``; ``ValueError`` if a number in it is not a number."""
+    since = payload.get("connected_at")
+    return ClientStats(
+        number=int_field(payload, "client"),
+        peer=str(payload.get("peer") or ""),
+        connected_at=None if since is None else float(since),
+        authenticated=bool(payload.get("authenticated")),
+        subscriptions=int_field(payload, "subscriptions"),
+        sent=int_field(payload, "sent"),
+        queued=int_field(payload, "queued"),
+        conflated=int_field(payload, "conflated"),
+        throttled=int_field(payload, "throttled"),
+        symbols=tuple(
+            (str(symbol), str(exchange), int(mode))
+            for symbol, exchange, mode in payload.get("symbols") or ()
+        ),
+    )
+
+
+def parse_clients(payload: Mapping[str, Any]) -> list[ClientStats]:
+    """The clients of a ``SYS.CLIENTS`` payload, in number order."""
+    clients = (parse_client(entry) for entry in payload.get("sessions") or ())
+    return sorted(clients, key=lambda client: client.number)

@@ -1,0 +1,1 @@
+"""Tables configured by a column spec: the columns, the model over them, changed-cell ranges."""

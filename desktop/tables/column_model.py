@@ -1,0 +1,105 @@
+"""A read-only table model driven by a :class:`~desktop.tables.columns.Column` spec, and its
+view setup.
+
+Subclasses say how many rows there are and which object a row shows; the column spec does the
+rest: display text, alignment, colour, tooltip and a sort value under :data:`SORT_ROLE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QHeaderView, QTableView
+
+from desktop.tables.columns import Column
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+_ALIGNMENTS = {
+    "left": Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+    "right": Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+    "center": Qt.AlignmentFlag.AlignCenter,
+}
+_ROLES = frozenset(
+    {
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.ForegroundRole,
+        Qt.ItemDataRole.TextAlignmentRole,
+        Qt.ItemDataRole.ToolTipRole,
+        SORT_ROLE,
+    }
+)
+Index = QModelIndex | QPersistentModelIndex
+
+
+class ColumnTableModel(QAbstractTableModel):
+    """Cells of row objects, as the column spec describes them."""
+
+    def __init__(self, columns: Sequence[Column], parent: Any = None) -> None:
+        super().__init__(parent)
+        self.columns = tuple(columns)
+        self._colours: dict[str, QColor] = {}
+
+    def row_object(self, row: int) -> Any:
+        """The object shown in ``row``."""
+        raise NotImplementedError
+
+    def columnCount(self, parent: Index | None = None) -> int:
+        return 0 if parent is not None and parent.isValid() else len(self.columns)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            role == Qt.ItemDataRole.DisplayRole
+            and orientation == Qt.Orientation.Horizontal
+            and 0 <= section < len(self.columns)
+        ):
+            return self.columns[section].title
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        # A view asks for several roles per painted cell; the others are answered at once.
+        if role not in _ROLES or not index.isValid():
+            return None
+        column = self.columns[index.column()]
+        row = self.row_object(index.row())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.text(row)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            colour = column.colour_of(row)
+            return self._colour(colour) if colour else None
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _ALIGNMENTS[column.align]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return column.tooltip_of(row)
+        if role == SORT_ROLE:
+            return column.raw(row)
+        return None
+
+    def _colour(self, name: str) -> QColor:
+        colour = self._colours.get(name)
+        if colour is None:
+            colour = self._colours[name] = QColor(name)
+        return colour
+
+
+def setup_table_view(view: QTableView, columns: Sequence[Column]) -> None:
+    """Fixed-height rows and initial column widths from the spec, set once.
+
+    Columns are never resized to their contents afterwards: that would measure every cell on
+    every update. The last column stretches to fill the view.
+    """
+    char_width = view.fontMetrics().averageCharWidth()
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    for index, column in enumerate(columns):
+        view.setColumnWidth(index, column.width * char_width + 16)
+    rows = view.verticalHeader()
+    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    rows.setDefaultSectionSize(view.fontMetrics().height() + 6)
+    rows.hide()
+    view.setWordWrap(False)

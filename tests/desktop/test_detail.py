@@ -1,0 +1,31 @@
+"""Symbol detail parts: the bounded price trail and the best-five book's order."""
+
+from __future__ import annotations
+
+from desktop.detail.book import BookTable
+from desktop.detail.price_trail import PriceTrail
+
+
+def test_a_full_trail_keeps_every_other_point_and_samples_half_as_often():
+    trail = PriceTrail(capacity=4)
+    for second in range(5):
+        trail.add(float(second), 100.0 + second)
+    assert list(trail.times) == [0.0, 2.0, 4.0]
+    assert trail.step == 2.0
+    trail.add(5.0, 1.0)  # within the step: skipped
+    trail.add(6.0, 106.0)
+    assert list(trail.prices) == [100.0, 102.0, 104.0, 106.0]
+
+
+def test_the_book_lists_asks_from_the_highest_down_above_the_bids(qtbot):
+    book = BookTable()
+    qtbot.addWidget(book)
+    depth = {
+        "buy": [{"price": 99.0 - n, "quantity": 10, "orders": 1} for n in range(5)],
+        "sell": [{"price": 100.0 + n, "quantity": 20, "orders": 2} for n in range(5)],
+    }
+    book.show_depth(depth)
+    assert book.sides() == ["Ask"] * 5 + ["Bid"] * 5
+    assert book.prices() == [f"{p:.2f}" for p in (104, 103, 102, 101, 100, 99, 98, 97, 96, 95)]
+    book.show_depth(None)
+    assert book.prices() == [""] * 10
