@@ -9,6 +9,7 @@ STATE_COLOURS = {
     "connecting": "#3b82f6",  # blue: on its way
     "connected": "#16a34a",  # green: streaming
     "reconnecting": "#d97706",  # amber: lost, trying again
+    "session_expired": "#dc2626",  # red: the broker ended the session; log in again
     "down": "#dc2626",  # red: gave up
     # The backend process, as the app sees it.
     "starting": "#3b82f6",

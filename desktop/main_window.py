@@ -32,6 +32,8 @@ from desktop.logs.export_dialog import LogExportDialog
 from desktop.logs.model import LogModel
 from desktop.logs.pane import LogPane
 from desktop.settings.dialog import SettingsDialog
+from desktop.settings.file import current_values, validate
+from desktop.settings.kite_login import KiteLogin, KiteLoginDialog
 from desktop.watchlist.file import (
     WatchlistFileError,
     default_watchlist_path,
@@ -109,6 +111,10 @@ class MainWindow(QMainWindow):
 
         self.settings_dialog = SettingsDialog(settings_path, self)
         self.settings_dialog.applied.connect(self.settings_applied)
+        self.kite_login = KiteLogin(self.settings_dialog.path, parent=self)
+        self.kite_login.logged_in.connect(self._logged_in_to_kite)
+        self.kite_login_dialog = KiteLoginDialog(self.kite_login, self)
+        self.gauges.log_in_requested.connect(self.log_in)
         self.log_export_dialog = LogExportDialog(self.log_pane.proxy, parent=self)
         self.log_export_dialog.exported.connect(
             lambda path, count: self._tell(f"Exported {count:,} log records to {path}")
@@ -155,6 +161,7 @@ class MainWindow(QMainWindow):
         self.settings_action = self._action(
             "&Settings...", self.settings_dialog.open, QKeySequence("Ctrl+,")
         )
+        self.kite_login_action = self._action("Log in to &Kite...", self.kite_login_dialog.begin)
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.reset_layout_action = self._action("&Reset layout", self.reset_layout)
 
@@ -163,6 +170,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.export_logs_action)
         file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
+        file_menu.addAction(self.kite_login_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = self.menuBar().addMenu("&View")
@@ -261,6 +269,17 @@ class MainWindow(QMainWindow):
             logger.error("%s; starting with an empty watchlist", exc)
             return
         self.watchlist_model.add_entries(entries)
+
+    def log_in(self) -> None:
+        """Log in to the broker again: Kite's login, or the settings that hold Angel One's."""
+        if current_values(self.settings_dialog.path)["BROKER"] == "zerodha":
+            self.kite_login_dialog.begin()
+        else:
+            self.settings_dialog.open()
+
+    def _logged_in_to_kite(self, user_id: str) -> None:
+        self._tell(f"Logged in to Kite as {user_id or 'your account'}; restarting the backend")
+        self.settings_applied.emit(validate(current_values(self.settings_dialog.path)))
 
     def _tell(self, message: str) -> None:
         self.statusBar().showMessage(message, STATUS_MESSAGE_MS)

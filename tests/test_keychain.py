@@ -11,7 +11,7 @@ from keyring.backend import KeyringBackend
 
 from backend import keychain
 from backend.settings import load_settings
-from desktop.settings_file import current_values, write_settings
+from desktop.settings.file import current_values, write_settings
 
 PIN = "4321-not-a-real-pin"
 

@@ -1,7 +1,8 @@
 """The gauges panel: one total gauge for the pool and one gauge per pooled connection.
 
 Fed by ``SYS.POOL`` payloads through :meth:`ConnectionGauges.update_stats`; a connection's gauge
-appears when the pool opens that connection and goes when the pool no longer lists it.
+appears when the pool opens that connection and goes when the pool no longer lists it. When the
+broker has ended the account's session a **Log in again** button shows under the gauges.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from desktop.gauges.gauge import Gauge
 from desktop.gauges.readings import connection_reading, pool_reading
@@ -20,12 +22,23 @@ from desktop.stats.pool import ConnectionStats, parse_pool_stats
 class ConnectionGauges(QWidget):
     """The pool's total gauge followed by its connections' gauges in index order."""
 
+    #: The trader asked to log in to the broker again.
+    log_in_requested = Signal()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.total = Gauge(parent=self)
         self._gauges: dict[int, Gauge] = {}
         self._connections: dict[int, ConnectionStats] = {}
-        self._layout = QHBoxLayout(self)
+        self.log_in_button = QPushButton("Log in again", self)
+        self.log_in_button.setToolTip("The broker ended the session: log in to it again")
+        self.log_in_button.clicked.connect(self.log_in_requested)
+        self.log_in_button.hide()
+        column = QVBoxLayout(self)
+        row = QWidget(self)
+        column.addWidget(row, 1)
+        column.addWidget(self.log_in_button)
+        self._layout = QHBoxLayout(row)
         self._layout.addWidget(self.total)
         separator = QFrame(self)
         separator.setFrameShape(QFrame.Shape.VLine)
@@ -42,6 +55,7 @@ class ConnectionGauges(QWidget):
         """Show a ``SYS.POOL`` payload; ``ValueError`` if a number in it is not a number."""
         pool = parse_pool_stats(stats)
         self.total.set_reading(pool_reading(pool))
+        self.log_in_button.setVisible(pool.needs_login)
         listed = {connection.index: connection for connection in pool.connections}
         for index in set(self._gauges) - set(listed):
             gauge = self._gauges.pop(index)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backend.feed import SESSION_EXPIRED
 from desktop.colours import state_colour, utilisation_colour
 from desktop.stats.pool import ConnectionStats, PoolStats
+
+LOG_IN_AGAIN = "session expired: log in again"
+#: Characters of a broker's reason shown on a gauge; the tooltip has all of it.
+REASON_CHARACTERS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,20 +60,31 @@ def _fraction(value: int, capacity: int) -> float:
     return min(max(value / capacity, 0.0), 1.0) if capacity > 0 else 0.0
 
 
+def _shortened(text: str) -> str:
+    return text if len(text) <= REASON_CHARACTERS else text[: REASON_CHARACTERS - 1] + "…"
+
+
 def connection_reading(connection: ConnectionStats) -> GaugeReading:
     """The gauge of one pooled connection: symbols held of its capacity, coloured by state."""
+    expired = connection.state == SESSION_EXPIRED
     return GaugeReading(
         title=f"Connection {connection.index}",
         value=f"{connection.symbols:,}",
         capacity=f"{connection.capacity:,}",
         fraction=_fraction(connection.symbols, connection.capacity),
         colour=state_colour(connection.state),
-        badge=connection.state,
+        badge=LOG_IN_AGAIN if expired else connection.state,
         details=(
+            *([_shortened(connection.reason)] if expired and connection.reason else []),
             f"{connection.ticks_per_second:,.1f} ticks/s",
             tick_age_text(connection.last_tick_age_ms),
             f"peak {connection.peak_symbols:,}",
             *([f"{connection.ticks_shed:,} stale ticks shed"] if connection.ticks_shed else []),
+            *(
+                [f"{connection.feeds_healed:,} silent feeds healed"]
+                if connection.feeds_healed
+                else []
+            ),
         ),
     )
 
@@ -77,14 +93,16 @@ def pool_reading(pool: PoolStats) -> GaugeReading:
     """The total gauge: symbols held of the pool's capacity, coloured by how full it is."""
     fraction = _fraction(pool.total_symbols, pool.capacity)
     owner = "/".join(part for part in (pool.broker, pool.user_id) if part)
+    problem = pool.session_problem
     return GaugeReading(
         title=f"Pool {owner}" if owner else "Pool",
         value=f"{pool.total_symbols:,}",
         capacity=f"{pool.capacity:,}",
         fraction=fraction,
-        colour=utilisation_colour(fraction),
-        badge=f"{pool.utilisation_percent:.1f} % used",
+        colour=state_colour(SESSION_EXPIRED) if problem else utilisation_colour(fraction),
+        badge=LOG_IN_AGAIN if problem else f"{pool.utilisation_percent:.1f} % used",
         details=(
+            *([_shortened(problem)] if problem else []),
             f"peak {pool.peak_symbols:,}",
             f"{pool.active_connections} of {pool.max_connections} connections"
             f" (peak {pool.peak_connections})",

@@ -89,20 +89,24 @@ class HistoryPane(QWidget):
         """Mark the event a connection's new state is, if it is one."""
         event = self.history.note_health(self._clock(), connection, state)
         if event is not None:
-            line = pg.InfiniteLine(
-                pos=event.time,
-                pen=pg.mkPen(STATE_COLOURS["reconnecting"], style=Qt.PenStyle.DashLine),
-                label=event.label,
-                labelOpts={"position": 0.85, "color": STATE_COLOURS["reconnecting"]},
-            )
-            self.rate_plot.addItem(line)
-            self._markers.append((event, line))
+            self._mark(event)
+
+    def _mark(self, event: Event) -> None:
+        line = pg.InfiniteLine(
+            pos=event.time,
+            pen=pg.mkPen(STATE_COLOURS["reconnecting"], style=Qt.PenStyle.DashLine),
+            label=event.label,
+            labelOpts={"position": 0.85, "color": STATE_COLOURS["reconnecting"]},
+        )
+        self.rate_plot.addItem(line)
+        self._markers.append((event, line))
 
     def sample(self) -> None:
         """Take this second's sample, and redraw if the pane is shown."""
         now = self._clock()
         fresh = self._stats if now - self._stats_at <= STALE_SECONDS else None
-        self.history.sample(now, fresh, self.feed_lag.take())
+        for event in self.history.sample(now, fresh, self.feed_lag.take()):
+            self._mark(event)
         if self.isVisible():
             self.redraw()
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from backend.feed import RECONNECTING, SESSION_EXPIRED
 from desktop.stats.pool import PoolStats
 
 CAPACITY = 15 * 60  # 15 minutes of one sample a second
 #: The health states that mark an event on the history, and how the marker reads.
-EVENT_STATES = {"reconnecting": "reconnect", "session_expired": "session expired"}
+EVENT_STATES = {RECONNECTING: "reconnect", SESSION_EXPIRED: "session expired"}
 
 
 class Series:
@@ -52,24 +53,36 @@ class PoolHistory:
         self.shed = Series(capacity)
         self.events: deque[Event] = deque(maxlen=capacity)
         self._shed_before: int | None = None
+        self._healed_before: dict[int, int] = {}
 
-    def sample(self, time: float, pool: PoolStats | None, lag_ms: float | None) -> None:
-        """Add one second: the pool's latest statistics (if any came) and the feed's lag."""
+    def sample(self, time: float, pool: PoolStats | None, lag_ms: float | None) -> list[Event]:
+        """Add one second: the pool's latest statistics (if any came) and the feed's lag.
+
+        Returns the events the statistics show: each silent feed healed since the last sample.
+        """
         if lag_ms is not None:
             self.lag.add(time, lag_ms)
         if pool is None:
-            return
+            return []
+        events = []
         for connection in pool.connections:
             series = self.rates.get(connection.index)
             if series is None:
                 series = self.rates[connection.index] = Series(self.capacity)
             series.add(time, connection.ticks_per_second)
         self.total.add(time, sum(c.ticks_per_second for c in pool.connections))
+        for connection in pool.connections:
+            healed = self._healed_before.get(connection.index, connection.feeds_healed)
+            if connection.feeds_healed > healed:
+                events.append(Event(time, f"#{connection.index} silent feed healed"))
+            self._healed_before[connection.index] = connection.feeds_healed
         shed = sum(c.ticks_shed for c in pool.connections)
         # A restarted backend counts from zero again.
         before = self._shed_before if self._shed_before is not None else shed
         self.shed.add(time, max(shed - before, 0))
         self._shed_before = shed
+        self.events.extend(events)
+        return events
 
     def note_health(self, time: float, connection: int, state: str) -> Event | None:
         """Mark a connection's state change if it is an event worth seeing; the event."""

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from backend.feed import CONNECTED, CONNECTING, DOWN, RECONNECTING, SESSION_EXPIRED
 from desktop.stats.fields import int_field
 
-CONNECTION_STATES = ("connecting", "connected", "reconnecting", "down")
+CONNECTION_STATES = (CONNECTING, CONNECTED, RECONNECTING, SESSION_EXPIRED, DOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,10 @@ class ConnectionStats:
     peak_symbols: int
     #: Ticks the connection did not publish: a newer one of the same subscription came with them.
     ticks_shed: int = 0
+    #: Why the connection is in its state, as the broker said (empty while connected).
+    reason: str = ""
+    #: Times a silent feed was healed: subscribed again, or reconnected.
+    feeds_healed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,15 @@ class PoolStats:
     peak_connections: int
     utilisation_percent: float
     connections: tuple[ConnectionStats, ...]
+    #: Why the account has no session with the broker now; empty while it has one.
+    session_problem: str = ""
+
+    @property
+    def needs_login(self) -> bool:
+        """Whether the trader must log in again: the broker ended the session."""
+        return bool(self.session_problem) or any(
+            c.state == SESSION_EXPIRED for c in self.connections
+        )
 
 
 def parse_connection_stats(payload: Mapping[str, Any]) -> ConnectionStats:
@@ -59,6 +73,8 @@ def parse_connection_stats(payload: Mapping[str, Any]) -> ConnectionStats:
         last_tick_age_ms=None if age is None else int(age),
         peak_symbols=int_field(payload, "peak_symbols"),
         ticks_shed=int_field(payload, "ticks_shed"),
+        reason=str(payload.get("reason") or ""),
+        feeds_healed=int_field(payload, "feeds_healed"),
     )
 
 
@@ -80,4 +96,5 @@ def parse_pool_stats(payload: Mapping[str, Any]) -> PoolStats:
         peak_connections=int_field(payload, "peak_connections"),
         utilisation_percent=float(payload.get("utilisation_percent") or 0.0),
         connections=tuple(connections),
+        session_problem=str(payload.get("session_problem") or ""),
     )

@@ -151,3 +151,31 @@ def test_malformed_stats_raise_value_error(gauges):
 )
 def test_tick_age_text(age, text):
     assert tick_age_text(age) == text
+
+
+def test_an_expired_session_shows_red_with_the_brokers_reason_and_a_log_in_button(gauges, qtbot):
+    gauges.update_stats(STATS)
+    assert not gauges.log_in_button.isVisibleTo(gauges)
+    expired = copy.deepcopy(STATS)
+    expired["connections"][0].update(state="session_expired", reason="Invalid totp (AB1050)")
+    expired["connections"][1]["feeds_healed"] = 2
+    gauges.update_stats(expired)
+
+    reading = gauges.gauges[2].reading
+    assert reading.badge == "session expired: log in again"
+    assert reading.colour == STATE_COLOURS["session_expired"]
+    assert reading.details[0] == "Invalid totp (AB1050)"
+    assert "2 silent feeds healed" in gauges.gauges[1].reading.details
+    assert gauges.log_in_button.isVisibleTo(gauges)
+    with qtbot.waitSignal(gauges.log_in_requested, timeout=1000):
+        qtbot.mouseClick(gauges.log_in_button, Qt.MouseButton.LeftButton)
+
+    gauges.update_stats(STATS)
+    assert not gauges.log_in_button.isVisibleTo(gauges)
+
+
+def test_a_session_the_broker_refused_at_start_shows_on_the_pool_gauge(gauges):
+    gauges.update_stats({**STATS, "session_problem": "Angel One refused to log in: Invalid totp"})
+    assert gauges.total.reading.badge == "session expired: log in again"
+    assert gauges.total.reading.details[0].startswith("Angel One refused to log in")
+    assert gauges.log_in_button.isVisibleTo(gauges)

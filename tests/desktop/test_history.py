@@ -29,6 +29,17 @@ def test_samples_are_bounded_and_shed_ticks_counted_per_second():
     assert len(history.lag) == 3
 
 
+def test_each_healed_silent_feed_is_an_event():
+    history = PoolHistory()
+    healed = pool(0)
+    assert history.sample(1.0, parse_pool_stats(healed), None) == []
+    healed["connections"][1]["feeds_healed"] = 1
+    [event] = history.sample(2.0, parse_pool_stats(healed), None)
+    assert (event.time, event.label) == (2.0, "#2 silent feed healed")
+    assert history.sample(3.0, parse_pool_stats(healed), None) == []
+    assert list(history.events) == [event]
+
+
 def test_the_feed_lag_is_the_worst_of_the_second():
     lag = FeedLag(clock=lambda: 100.0)
     assert lag.take() is None
