@@ -13,6 +13,21 @@ ROOT = Path(__file__).resolve().parent.parent
 WAIT = 30.0
 
 
+async def read_event(process: asyncio.subprocess.Process) -> dict[str, Any]:
+    """The next JSON line the simulator prints."""
+    line = await asyncio.wait_for(process.stdout.readline(), WAIT)
+    assert line, "the simulator exited"
+    return json.loads(line)
+
+
+async def command(process: asyncio.subprocess.Process, message: str | dict) -> dict[str, Any]:
+    """Send one command line (a JSON object, or any text); the simulator's answer."""
+    text = message if isinstance(message, str) else json.dumps(message)
+    process.stdin.write(text.encode() + b"\n")
+    await process.stdin.drain()
+    return await read_event(process)
+
+
 class StandaloneSimulator:
     """The simulator as a broker apart from the backend; its log goes to a file."""
 
@@ -33,21 +48,13 @@ class StandaloneSimulator:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,
             )
-        simulator = cls(process, log, {})
-        simulator.ready = await simulator._event()
-        assert simulator.ready.get("event") == "ready", simulator.ready
-        return simulator
+        ready = await read_event(process)
+        assert ready.get("event") == "ready", f"{ready}; its log:\n{log.read_text()}"
+        return cls(process, log, ready)
 
-    async def _event(self) -> dict[str, Any]:
-        line = await asyncio.wait_for(self.process.stdout.readline(), WAIT)
-        assert line, f"the simulator exited; its log:\n{self.log.read_text()}"
-        return json.loads(line)
-
-    async def command(self, **command: Any) -> dict[str, Any]:
+    async def command(self, **fields: Any) -> dict[str, Any]:
         """Send one command; its answer."""
-        self.process.stdin.write(json.dumps(command).encode() + b"\n")
-        await self.process.stdin.drain()
-        return await self._event()
+        return await command(self.process, fields)
 
     async def stop(self) -> None:
         if self.process.returncode is None:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from simulator_process import command, read_event
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
@@ -620,19 +621,6 @@ async def test_the_official_client_reads_what_we_decode(start, tmp_path, monkeyp
 
 
 # The command line
-
-
-async def read_event(process: asyncio.subprocess.Process) -> dict:
-    line = await asyncio.wait_for(process.stdout.readline(), WAIT)
-    assert line, "the simulator exited"
-    return json.loads(line)
-
-
-async def command(process: asyncio.subprocess.Process, message: str | dict) -> dict:
-    text = message if isinstance(message, str) else json.dumps(message)
-    process.stdin.write(text.encode() + b"\n")
-    await process.stdin.drain()
-    return await read_event(process)
 
 
 async def test_the_command_line_serves_drops_and_exits_cleanly():
