@@ -201,6 +201,8 @@ class Backend:
             await self.proxy.close()
         if self.pool is not None:
             await self.pool.close()
+            if self.pool.session is not None:
+                await self.pool.session.close()
         if self.simulator is not None:
             await self.simulator.stop()
         self._health("down", "stopped")

@@ -79,6 +79,12 @@ class BrokerSession(ABC):
             self._renewal = asyncio.get_running_loop().create_task(self._renew_until_done(refused))
         return await asyncio.shield(self._renewal)
 
+    async def close(self) -> None:
+        """Stop renewing."""
+        if self._renewal is not None:
+            self._renewal.cancel()
+            await asyncio.gather(self._renewal, return_exceptions=True)
+
     def keep_trying(self, problem: str) -> None:
         """The first login failed with ``problem``: try again in the background, after a wait."""
         self._report(problem)

@@ -35,6 +35,7 @@ class ConnectionGauges(QWidget):
         self.log_in_button.clicked.connect(self.log_in_requested)
         self.log_in_button.hide()
         column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
         row = QWidget(self)
         column.addWidget(row, 1)
         column.addWidget(self.log_in_button)

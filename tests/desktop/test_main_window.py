@@ -76,6 +76,7 @@ def test_panes_and_menus(window):
         "Export &watchlist...",
         "Export &logs...",
         "&Settings...",
+        "Log in to &Kite...",
         "&Quit",
     ]
     assert "&Reset layout" in menus["&View"]
