@@ -383,10 +383,12 @@ class BrokerAdapter(ABC):
         return credentials
 
     async def _renew_session(self, refused: Any, timeout: float | None = None) -> None:
-        """Wait for the session to be renewed, ``session_expired`` meanwhile with its reason."""
+        """Wait for the session to be renewed, ``session_expired`` meanwhile with the broker's
+        refusal and, when a renewal fails, why."""
+        refusal = self.state_reason
 
         def expired(problem: str) -> None:
-            self.set_state(SESSION_EXPIRED, problem)
+            self.set_state(SESSION_EXPIRED, f"{refusal}; {problem}" if refusal else problem)
 
         self.session.problem_listeners.append(expired)
         try:

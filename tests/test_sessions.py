@@ -225,3 +225,42 @@ def test_a_pasted_redirect_url_gives_its_request_token():
     assert kite_login.request_token_from(url).reveal() == "abc"
     with pytest.raises(kite_login.LoginError, match="no request_token"):
         kite_login.request_token_from("http://127.0.0.1:5010/kite?status=cancelled")
+
+
+async def test_an_ended_kite_session_waits_for_the_trader_without_dialling(simulators, backends):
+    simulator = await simulators("--broker", "zerodha")
+    backend, ready = await backends(
+        BROKER="zerodha",
+        KITE_API_KEY=ACCOUNT.api_key,
+        KITE_ACCESS_TOKEN=ACCOUNT.access_token,
+        KITE_WS_URL=simulator.ready["url"],
+        INSTRUMENT_MASTER=simulator.ready["master"],
+    )
+    bus = BusMonitor(ready["zmq"])
+    client = await Client.open(ready["ws"])
+    try:
+        assert (await client.subscribe(SYMBOLS[:1], mode=1))["status"] == "success"
+        await client.tick(within=15)
+        await simulator.command(command="expire_sessions")
+        reasons: list[str] = []
+
+        def expired(topic: str, payload: dict) -> bool:
+            states = payload.get("connections", []) if topic == "SYS.POOL" else []
+            reasons.extend(c["reason"] for c in states if c["state"] == "session_expired")
+            return any("log in again" in reason for reason in reasons)
+
+        await bus.until(expired)
+        assert "HTTP 403" in reasons[-1], reasons
+        seen = 0
+
+        def three_more(topic: str, payload: dict) -> bool:
+            nonlocal seen
+            seen += topic == "SYS.POOL"
+            return seen == 3  # at least two seconds of statistics
+
+        await bus.until(three_more)
+    finally:
+        await client.close()
+        bus.close()
+    assert simulator.log.read_text().count("refused connection from") == 1
+    assert ACCOUNT.access_token not in backend.stderr.read_text()
