@@ -55,6 +55,35 @@ def angel(simulator: StandaloneSimulator, **settings: str) -> dict[str, str]:
     }
 
 
+def kite(simulator: StandaloneSimulator, access_token: str) -> dict[str, str]:
+    """Settings that open the simulator's Kite feed with ``access_token``."""
+    return {
+        "BROKER": "zerodha",
+        "KITE_API_KEY": ACCOUNT.api_key,
+        "KITE_ACCESS_TOKEN": access_token,
+        "KITE_WS_URL": simulator.ready["url"],
+        "INSTRUMENT_MASTER": simulator.ready["master"],
+    }
+
+
+async def expired_reason(bus: BusMonitor, containing: str) -> str:
+    """Wait until a connection on ``SYS.POOL`` is ``session_expired`` for a reason that
+    contains ``containing`` (case aside); that reason."""
+    found: list[str] = []
+
+    def expired(topic: str, payload: dict) -> bool:
+        states = payload.get("connections", []) if topic == "SYS.POOL" else []
+        found.extend(
+            c["reason"]
+            for c in states
+            if c["state"] == "session_expired" and containing.lower() in c["reason"].lower()
+        )
+        return bool(found)
+
+    await bus.until(expired, within=20)
+    return found[0]
+
+
 async def fresh_ticks(client: Client, symbols, after_ms: float, within: float) -> None:
     """Wait until each symbol has ticked since ``after_ms``."""
     waiting = {symbol for symbol, _ in symbols}
@@ -124,14 +153,7 @@ async def test_a_wrong_totp_secret_leaves_the_session_expired_and_logins_spaced(
         await client.tick(within=15)
         await simulator.command(command="expire_sessions")
         started = time.monotonic()
-        reasons: list[str] = []
-
-        def expired(topic: str, payload: dict) -> bool:
-            states = payload.get("connections", []) if topic == "SYS.POOL" else []
-            reasons.extend(c["reason"] for c in states if c["state"] == "session_expired")
-            return any("totp" in reason.lower() for reason in reasons)
-
-        await bus.until(expired, within=20)
+        await expired_reason(bus, "invalid totp")
         elapsed = time.monotonic() - started
         down = await notice(client)
         assert down["code"] == "BROKER_CONNECTION_ERROR", down
@@ -190,13 +212,7 @@ async def test_the_kite_login_through_the_login_page_and_the_local_callback(simu
         await catcher.stop()
     session = await kite_login.exchange(api_key, api_secret, token, rest)
 
-    backend, ready = await backends(
-        BROKER="zerodha",
-        KITE_API_KEY=ACCOUNT.api_key,
-        KITE_ACCESS_TOKEN=session.access_token.reveal(),
-        KITE_WS_URL=simulator.ready["url"],
-        INSTRUMENT_MASTER=simulator.ready["master"],
-    )
+    backend, ready = await backends(**kite(simulator, session.access_token.reveal()))
     assert ready["event"] == "ready", ready
     client = await Client.open(ready["ws"])
     try:
@@ -229,28 +245,14 @@ def test_a_pasted_redirect_url_gives_its_request_token():
 
 async def test_an_ended_kite_session_waits_for_the_trader_without_dialling(simulators, backends):
     simulator = await simulators("--broker", "zerodha")
-    backend, ready = await backends(
-        BROKER="zerodha",
-        KITE_API_KEY=ACCOUNT.api_key,
-        KITE_ACCESS_TOKEN=ACCOUNT.access_token,
-        KITE_WS_URL=simulator.ready["url"],
-        INSTRUMENT_MASTER=simulator.ready["master"],
-    )
+    backend, ready = await backends(**kite(simulator, ACCOUNT.access_token))
     bus = BusMonitor(ready["zmq"])
     client = await Client.open(ready["ws"])
     try:
         assert (await client.subscribe(SYMBOLS[:1], mode=1))["status"] == "success"
         await client.tick(within=15)
         await simulator.command(command="expire_sessions")
-        reasons: list[str] = []
-
-        def expired(topic: str, payload: dict) -> bool:
-            states = payload.get("connections", []) if topic == "SYS.POOL" else []
-            reasons.extend(c["reason"] for c in states if c["state"] == "session_expired")
-            return any("log in again" in reason for reason in reasons)
-
-        await bus.until(expired)
-        assert "HTTP 403" in reasons[-1], reasons
+        assert "HTTP 403" in await expired_reason(bus, "log in again")
         seen = 0
 
         def three_more(topic: str, payload: dict) -> bool:
