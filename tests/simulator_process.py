@@ -13,6 +13,17 @@ ROOT = Path(__file__).resolve().parent.parent
 WAIT = 30.0
 
 
+async def spawn(*args: str, stderr: Any = asyncio.subprocess.PIPE) -> asyncio.subprocess.Process:
+    """``python -m backend.simulator --port 0 ARGS``, its stdin and stdout piped."""
+    return await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "backend.simulator", "--port", "0", *args),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+    )
+
+
 async def read_event(process: asyncio.subprocess.Process) -> dict[str, Any]:
     """The next JSON line the simulator prints."""
     line = await asyncio.wait_for(process.stdout.readline(), WAIT)
@@ -41,13 +52,7 @@ class StandaloneSimulator:
     async def start(cls, workdir: Path, *args: str) -> StandaloneSimulator:
         log = workdir / f"simulator-{time.monotonic_ns()}.log"
         with log.open("wb") as stderr:
-            process = await asyncio.create_subprocess_exec(
-                *(sys.executable, "-m", "backend.simulator", "--port", "0", *args),
-                cwd=ROOT,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
-            )
+            process = await spawn(*args, stderr=stderr)
         ready = await read_event(process)
         assert ready.get("event") == "ready", f"{ready}; its log:\n{log.read_text()}"
         return cls(process, log, ready)

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from simulator_process import command, read_event
+from simulator_process import command, read_event, spawn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
@@ -625,13 +625,9 @@ async def test_the_official_client_reads_what_we_decode(start, tmp_path, monkeyp
 
 async def test_the_command_line_serves_drops_and_exits_cleanly():
     secrets = ["--api-key", "K-secret", "--feed-token", "F-secret", "--auth-token", "T-secret"]
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "backend.simulator", "--port", "0", "--client-code", "CLI"),
-        *(*secrets, "--ticks-per-second", "5", "--seed", "3", "--max-connections", "2"),
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    process = await spawn(
+        *("--client-code", "CLI", *secrets),
+        *("--ticks-per-second", "5", "--seed", "3", "--max-connections", "2"),
     )
     try:
         ready = await read_event(process)
@@ -700,14 +696,7 @@ async def test_the_command_line_plays_sessions_mutes_and_expires(tmp_path, monke
 
     totp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
     account = ["--pin", "S3cret-PIN", "--totp-secret", totp_secret, "--api-key", "K-secret"]
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "backend.simulator", "--port", "0", "--auth-token", "Bearer T2"),
-        *(*account, "--ticks-per-second", "50"),
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn("--auth-token", "Bearer T2", *account, "--ticks-per-second", "50")
     try:
         ready = await read_event(process)
         headers = {**HEADERS, "x-api-key": "K-secret"}
