@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import sys
@@ -140,6 +141,7 @@ async def measure(
         await until(lambda: link.feed.connected, READY_SECONDS, "the backend")
         entries = [WatchEntry(i.symbol, i.exchange) for i in list(load_master())[:symbols]]
         window.watchlist_model.add_entries(entries)
+        gc.freeze()  # as the app does once its window and master are built
         rows = window.watchlist_model.rows
         await until(
             lambda: all(row.ltp is not None for row in rows()), READY_SECONDS, "every row to tick"

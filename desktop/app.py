@@ -13,6 +13,7 @@ PySide6 is imported before qasync, so qasync binds to PySide6.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -111,6 +112,9 @@ def run_app(argv: list[str]) -> int:
     logging.getLogger().addHandler(LogModelHandler(window.log_model))
     logging.getLogger().setLevel(logging.INFO)
     window.watchlist_pane.set_master(load_instrument_master())
+    # The master and the window live as long as the app: keep them out of the garbage
+    # collector's full passes, each of which stalled the ticking window by a fifth of a second.
+    gc.freeze()
     # Ctrl-C in the terminal quits like the Quit action, stopping the backend on the way.
     signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
     window.show()

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from backend.symbol_lists import MODE_NAMES
 from desktop.clients.model import ClientsModel
 from desktop.stats.clients import Holding, parse_clients
-from desktop.tables.column_model import setup_table_view
+from desktop.tables.view_setup import setup_table_view
 
 NO_SELECTION = "Select a client to list what it holds."
 
@@ -43,7 +43,7 @@ class ClientsPane(QWidget):
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        setup_table_view(self.view, self.model.columns)
+        setup_table_view(self.view, self.model)
         self.holdings_label = QLabel(NO_SELECTION, self)
         self.holdings = QStringListModel(self)
         self.holdings_view = QListView(self)

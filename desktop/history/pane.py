@@ -5,7 +5,10 @@ feed's worst lag each second, and the ticks the pool shed each second. A dashed 
 event (a reconnect, an expired session), labelled.
 
 Nothing here runs per tick but :meth:`FeedLag.observe`: the pane keeps the latest ``SYS.POOL``
-statistics, samples them once a second and redraws then, and only while it is visible.
+statistics, samples them once a second and redraws then, and only while it is visible. A redraw
+must stay cheap beside a ticking watchlist, so the time axis moves in steps of
+:data:`AXIS_STEP_SECONDS` rather than every second, and every axis is kept as a pixmap until its
+ticks change: between steps only the lines are painted again.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from desktop.colours import STATE_COLOURS
 from desktop.history.feed_lag import FeedLag
@@ -29,6 +32,7 @@ SAMPLE_MS = 1000
 #: Statistics older than this are not sampled: the backend is not publishing.
 STALE_SECONDS = 3.0
 TOTAL_COLOUR = "#e5e7eb"
+AXIS_STEP_SECONDS = 30
 
 
 def _plot(layout: pg.GraphicsLayoutWidget, row: int, label: str) -> pg.PlotItem:
@@ -38,6 +42,8 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, label: str) -> pg.PlotItem:
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setMouseEnabled(x=False, y=False)
     plot.setLimits(yMin=0)  # rates, lags and counts are never negative
+    for name in ("left", "bottom"):
+        plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     return plot
 
 
@@ -65,12 +71,14 @@ class HistoryPane(QWidget):
         self.shed_plot = _plot(self.plots, 2, "shed/s")
         for plot in (self.lag_plot, self.shed_plot):
             plot.setXLink(self.rate_plot)
-        self.total_curve = self.rate_plot.plot(name="total", pen=pg.mkPen(TOTAL_COLOUR, width=2))
-        self.lag_curve = self.lag_plot.plot(pen=pg.mkPen(STATE_COLOURS["connecting"], width=2))
-        self.shed_curve = self.shed_plot.plot(pen=pg.mkPen(STATE_COLOURS["down"], width=2))
+        self.total_curve = self.rate_plot.plot(name="total", pen=pg.mkPen(TOTAL_COLOUR))
+        self.lag_curve = self.lag_plot.plot(pen=pg.mkPen(STATE_COLOURS["connecting"]))
+        self.shed_curve = self.shed_plot.plot(pen=pg.mkPen(STATE_COLOURS["down"]))
         #: The rate line of each connection, by connection index.
         self.curves: dict[int, pg.PlotDataItem] = {}
         self._markers: deque[tuple[Event, pg.InfiniteLine]] = deque()
+        #: Where the time axis ends (epoch seconds); it moves a step on when a sample passes it.
+        self.axis_end = 0.0
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -115,13 +123,17 @@ class HistoryPane(QWidget):
         for index, series in history.rates.items():
             curve = self.curves.get(index)
             if curve is None:
-                pen = pg.mkPen(pg.intColor(index - 1, hues=6), width=2)
+                pen = pg.mkPen(pg.intColor(index - 1, hues=6))
                 curve = self.curves[index] = self.rate_plot.plot(name=f"#{index}", pen=pen)
             _draw(curve, series)
         _draw(self.total_curve, history.total)
         _draw(self.lag_curve, history.lag)
         _draw(self.shed_curve, history.shed)
-        oldest = self._clock() - CAPACITY
+        now = self._clock()
+        if now > self.axis_end:
+            self.axis_end = now + AXIS_STEP_SECONDS
+            self.rate_plot.setXRange(self.axis_end - AXIS_STEP_SECONDS - CAPACITY, self.axis_end, 0)
+        oldest = now - CAPACITY
         while self._markers and self._markers[0][0].time < oldest:
             self.rate_plot.removeItem(self._markers.popleft()[1])
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.tables.column_model import setup_table_view
+from desktop.tables.view_setup import setup_table_view
 from desktop.logs.entry import LEVELS
 from desktop.logs.filter import LogFilterProxy
 from desktop.logs.model import LOG_COLUMNS, LogModel
@@ -42,7 +42,7 @@ class LogPane(QWidget):
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setAlternatingRowColors(True)
-        setup_table_view(self.view, LOG_COLUMNS)
+        setup_table_view(self.view, model, self.proxy.mapToSource)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -1,4 +1,4 @@
-"""Coalescing changed cells into as few rectangles as cover exactly those cells."""
+"""Changed cells as rectangles: as few as cover exactly those cells, or one that spans them."""
 
 from __future__ import annotations
 
@@ -34,3 +34,12 @@ def coalesce_cells(changes: Mapping[int, Iterable[int]]) -> list[Rectangle]:
         else:
             blocks.append((row, row, runs))
     return [(top, bottom, left, right) for top, bottom, runs in blocks for left, right in runs]
+
+
+def spanning_rectangle(changes: Mapping[int, Iterable[int]]) -> Rectangle | None:
+    """The smallest rectangle holding every changed cell; ``None`` if no cell changed."""
+    rows = [row for row, columns in changes.items() if columns]
+    if not rows:
+        return None
+    columns = set().union(*(changes[row] for row in rows))
+    return min(rows), max(rows), min(columns), max(columns)

@@ -1,5 +1,4 @@
-"""A read-only table model driven by a :class:`~desktop.tables.columns.Column` spec, and its
-view setup.
+"""A read-only table model driven by a :class:`~desktop.tables.columns.Column` spec.
 
 Subclasses say how many rows there are and which object a row shows; the column spec does the
 rest: display text, alignment, colour, tooltip and a sort value under :data:`SORT_ROLE`.
@@ -12,12 +11,11 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QHeaderView, QTableView
 
 from desktop.tables.columns import Column
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-_ALIGNMENTS = {
+ALIGNMENTS = {
     "left": Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
     "right": Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
     "center": Qt.AlignmentFlag.AlignCenter,
@@ -70,36 +68,18 @@ class ColumnTableModel(QAbstractTableModel):
             return column.text(row)
         if role == Qt.ItemDataRole.ForegroundRole:
             colour = column.colour_of(row)
-            return self._colour(colour) if colour else None
+            return self.colour(colour) if colour else None
         if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _ALIGNMENTS[column.align]
+            return ALIGNMENTS[column.align]
         if role == Qt.ItemDataRole.ToolTipRole:
             return column.tooltip_of(row)
         if role == SORT_ROLE:
             return column.raw(row)
         return None
 
-    def _colour(self, name: str) -> QColor:
+    def colour(self, name: str) -> QColor:
+        """The colour ``#rrggbb``, made once."""
         colour = self._colours.get(name)
         if colour is None:
             colour = self._colours[name] = QColor(name)
         return colour
-
-
-def setup_table_view(view: QTableView, columns: Sequence[Column]) -> None:
-    """Fixed-height rows and initial column widths from the spec, set once.
-
-    Columns are never resized to their contents afterwards: that would measure every cell on
-    every update. The last column stretches to fill the view.
-    """
-    char_width = view.fontMetrics().averageCharWidth()
-    header = view.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    header.setStretchLastSection(True)
-    for index, column in enumerate(columns):
-        view.setColumnWidth(index, column.width * char_width + 16)
-    rows = view.verticalHeader()
-    rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    rows.setDefaultSectionSize(view.fontMetrics().height() + 6)
-    rows.hide()
-    view.setWordWrap(False)

@@ -1,11 +1,12 @@
 """The watchlist model: watched symbols, their live prices and subscription status.
 
 Ticks are buffered per symbol (the newest wins) by :meth:`WatchlistModel.push_tick` and flushed
-into the rows on a 10 Hz timer; a flush reports only the cells whose value changed, coalesced
-into rectangles, and formats no text (the view formats the cells it paints), so a flush of
-thousands of ticks stays a few milliseconds. Adding and removing rows emits
-:attr:`~WatchlistModel.symbols_added` and :attr:`~WatchlistModel.symbols_removed`, which the app
-turns into subscribe and unsubscribe messages; this model talks to no socket.
+into the rows on a 10 Hz timer; a flush reports the cells whose value changed, coalesced into
+rectangles (one spanning them all once many rows changed), and formats no text (the view formats
+the cells it paints), so a flush of thousands of ticks stays a few milliseconds. Adding and
+removing rows emits :attr:`~WatchlistModel.symbols_added` and
+:attr:`~WatchlistModel.symbols_removed`, which the app turns into subscribe and unsubscribe
+messages; this model talks to no socket.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 
 from backend.symbol_lists import WatchEntry
-from desktop.tables.cell_ranges import coalesce_cells
+from desktop.tables.cell_ranges import coalesce_cells, spanning_rectangle
 from desktop.tables.column_model import SORT_ROLE, ColumnTableModel
 from desktop.tables.columns import column_index
 from desktop.watchlist.columns import REJECTED, SUBSCRIBED, WATCHLIST_COLUMNS, WatchRow
 
 FLUSH_INTERVAL_MS = 100  # 10 Hz
+#: A flush that changed more rows than this reports one rectangle spanning them: a view repaints
+#: only the part it shows either way, and a signal per row cost more than the repaint.
+MAX_EXACT_ROWS = 64
 _TICK_FIELDS = {  # market_data ``data`` field -> row attribute
     "ltp": "ltp",
     "change_percent": "change_percent",
@@ -193,5 +197,10 @@ class WatchlistModel(ColumnTableModel):
         return {index for index, text in enumerate(self._texts(row)) if text != before[index]}
 
     def _report(self, changes: Mapping[int, set[int]]) -> None:
-        for top, bottom, left, right in coalesce_cells(changes):
+        if len(changes) > MAX_EXACT_ROWS:
+            span = spanning_rectangle(changes)
+            rectangles = [span] if span else []
+        else:
+            rectangles = coalesce_cells(changes)
+        for top, bottom, left, right in rectangles:
             self.dataChanged.emit(self.index(top, left), self.index(bottom, right), _CHANGED_ROLES)

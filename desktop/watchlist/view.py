@@ -22,7 +22,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView, QWidget
 
-from desktop.tables.column_model import SORT_ROLE, setup_table_view
+from desktop.tables.column_model import SORT_ROLE
+from desktop.tables.view_setup import setup_table_view
 from desktop.watchlist.model import WatchlistModel
 
 
@@ -53,7 +54,7 @@ class WatchlistView(QTableView):
         self.setAcceptDrops(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
         self.setDropIndicatorShown(False)
-        setup_table_view(self, model.columns)
+        setup_table_view(self, model, self.proxy.mapToSource)
 
         self.remove_action = QAction("Remove selected", self)
         self.remove_action.setShortcuts([QKeySequence.StandardKey.Delete, Qt.Key.Key_Backspace])

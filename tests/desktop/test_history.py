@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyqtgraph as pg
 
 from desktop.history.feed_lag import FeedLag
-from desktop.history.pane import HistoryPane
-from desktop.history.samples import PoolHistory
+from desktop.history.pane import AXIS_STEP_SECONDS, HistoryPane
+from desktop.history.samples import CAPACITY, PoolHistory
 from desktop.stats.pool import parse_pool_stats
 
 
@@ -64,3 +64,21 @@ def test_a_reconnect_is_marked_and_the_lines_drawn(qtbot):
     now[0] += 10  # the statistics are stale now: no rate sample
     pane.sample()
     assert len(pane.curves[1].getData()[0]) == 1
+
+
+def test_the_time_axis_moves_in_steps_and_shows_the_whole_history(qtbot):
+    now = [1000.0]
+    pane = HistoryPane(clock=lambda: now[0], sample_ms=60_000)
+    qtbot.addWidget(pane)
+    pane.show()
+    pane.sample()
+    first = pane.rate_plot.viewRange()[0]
+    assert first[0] <= now[0] - CAPACITY and first[1] >= now[0]
+    now[0] += AXIS_STEP_SECONDS - 1  # still inside the step: the axis stays put
+    pane.sample()
+    assert pane.rate_plot.viewRange()[0] == first
+    now[0] += 2  # past its end: the axis moves on, the lag and shed plots with it
+    pane.sample()
+    moved = pane.rate_plot.viewRange()[0]
+    assert moved[0] > first[0] and moved[1] >= now[0]
+    assert pane.shed_plot.viewRange()[0] == moved

@@ -9,7 +9,7 @@ from backend.symbol_lists import WatchEntry
 from desktop.tables.cell_ranges import coalesce_cells
 from desktop.tables.columns import column_index
 from desktop.watchlist.columns import WATCHLIST_COLUMNS
-from desktop.watchlist.model import WatchlistModel
+from desktop.watchlist.model import MAX_EXACT_ROWS, WatchlistModel
 
 LTP = column_index(WATCHLIST_COLUMNS, "ltp")
 VOLUME = column_index(WATCHLIST_COLUMNS, "volume")
@@ -142,3 +142,20 @@ def test_subscribe_reply_sets_connection_and_rejection_reason(model):
 def test_coalesce_cells_merges_neighbours_with_the_same_columns():
     changes = {0: {4, 5}, 1: {4, 5}, 2: {4}, 5: {4, 6}}
     assert coalesce_cells(changes) == [(0, 1, 4, 5), (2, 2, 4, 4), (5, 5, 4, 4), (5, 5, 6, 6)]
+
+
+def test_a_flush_of_many_rows_reports_one_rectangle_spanning_them(qtbot):
+    model = WatchlistModel(flush_interval_ms=10_000)
+    symbols = [f"SYM{n}" for n in range(2 * MAX_EXACT_ROWS + 10)]
+    model.add_entries([WatchEntry(symbol, "NSE") for symbol in symbols])
+    reports = []
+    model.dataChanged.connect(
+        lambda top, bottom, roles: reports.append(
+            (top.row(), bottom.row(), top.column(), bottom.column())
+        )
+    )
+    for symbol in symbols[1::2]:  # every other row: exact rectangles would be one per row
+        model.push_tick(tick(symbol, 10.0, volume=3))
+    model.flush()
+    assert reports == [(1, len(symbols) - 1, LTP, VOLUME + 1)]
+    assert cell(model, len(symbols) - 1, LTP) == "10.00"
