@@ -458,6 +458,22 @@ async def test_unsubscribe_stops_a_mode_then_the_token(start):
         assert simulator.connections[0].tokens == {RELIANCE}
 
 
+async def test_the_rate_changes_on_open_connections(start):
+    simulator = await start(ticks_per_second=2)
+    async with client(simulator) as ws:
+        await ws.send(subscribe(LTP, SBIN))
+        await ticks(ws, lambda t: len(t) == 1)  # the snapshot
+        simulator.set_rate(500)
+        async with asyncio.timeout(5):  # at 2 a second, 100 ticks would take 50 s
+            await ticks(ws, lambda t: len(t) == 100)
+    for bad in (0, -1, "fast", None, True):
+        with pytest.raises(ValueError, match="ticks_per_second"):
+            simulator.set_rate(bad)
+    snapshots_only = await start(ticks_per_second=0)
+    with pytest.raises(ValueError, match="snapshots only"):
+        snapshots_only.set_rate(5)
+
+
 # Drop
 
 
@@ -670,6 +686,12 @@ async def test_the_command_line_serves_drops_and_exits_cleanly():
                         await ws.recv()
         for bad in ("nonsense", {"command": "drop", "connection": 9}, {"command": "launch"}):
             assert (await command(process, bad))["event"] == "error"
+        assert await command(process, {"command": "rate", "ticks_per_second": 20}) == {
+            "event": "rate",
+            "ticks_per_second": 20,
+        }
+        refused = await command(process, {"command": "rate", "ticks_per_second": "x"})
+        assert refused["event"] == "error" and "ticks_per_second" in refused["message"]
 
         process.stdin.close()  # the end of stdin ends commands, not the simulator
         async with connect(ready["url"], additional_headers=headers) as ws:
@@ -678,6 +700,7 @@ async def test_the_command_line_serves_drops_and_exits_cleanly():
         assert await asyncio.wait_for(process.wait(), WAIT) == 0
         stderr = (await process.stderr.read()).decode()
         assert "connection 1: dropping on command" in stderr
+        assert "tick rate set to 20 per token per second" in stderr
         assert not any(secret in stderr for secret in ("K-secret", "F-secret", "T-secret"))
     finally:
         if process.returncode is None:

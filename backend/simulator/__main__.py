@@ -16,6 +16,9 @@ stdin, one per line, and answers each with one JSON line on stdout:
 - ``{"command": "expire_sessions"}``: the broker's sessions end: every open connection closes
   and every token issued so far is refused (Angel One HTTP 401, Kite HTTP 403) until a fresh
   login; ``{"event": "sessions_expired"}``;
+- ``{"command": "rate", "ticks_per_second": R}``: every held token ticks R times a second on
+  average from its next tick on (R more than 0; a simulator started at 0 sends snapshots only);
+  ``{"event": "rate", "ticks_per_second": R}``;
 - ``{"command": "connections"}``: ``{"event": "connections", "connections": [{"id",
   "client_code", "token_count", "tokens": [...]}, ...]}``, each token ``[exchangeType, token]``
   (SmartStream) or an instrument token (Kite);
@@ -151,6 +154,13 @@ async def answer(simulator: ExchangeSimulator, line: str) -> dict[str, Any]:
     if name == "expire_sessions":
         await simulator.expire_sessions()
         return {"event": "sessions_expired"}
+    if name == "rate":
+        rate = command.get("ticks_per_second")
+        try:
+            simulator.set_rate(rate)
+        except (TypeError, ValueError) as exc:
+            return {"event": "error", "message": f"rate: {exc}"}
+        return {"event": "rate", "ticks_per_second": rate}
     if name in ("drop", "mute"):
         connection = command.get("connection")
         if not isinstance(connection, int) or isinstance(connection, bool):
@@ -165,7 +175,8 @@ async def answer(simulator: ExchangeSimulator, line: str) -> dict[str, Any]:
         return {"event": "dropped" if name == "drop" else "muted", "connection": connection}
     return {
         "event": "error",
-        "message": f"unknown command {name!r}; known: connections, drop, mute, expire_sessions",
+        "message": f"unknown command {name!r}; "
+        "known: connections, drop, mute, rate, expire_sessions",
     }
 
 

@@ -216,6 +216,21 @@ class ExchangeSimulator:
         self._session(connection_id).mute()
         log.info("connection %d: muted on command", connection_id)
 
+    def set_rate(self, ticks_per_second: float) -> None:
+        """Tick every held token ``ticks_per_second`` times a second on average from now on, on
+        the open connections and the next ones; ``ValueError`` unless it is a number more than 0,
+        or if the simulator was made to send snapshots only (0)."""
+        if isinstance(ticks_per_second, bool) or not isinstance(ticks_per_second, int | float):
+            raise ValueError(f"ticks_per_second must be a number, not {ticks_per_second!r}")
+        if ticks_per_second <= 0:
+            raise ValueError(f"ticks_per_second must be more than 0, not {ticks_per_second}")
+        if self.ticks_per_second == 0:
+            raise ValueError("this simulator sends snapshots only (started at 0 ticks per second)")
+        self.ticks_per_second = ticks_per_second
+        for session in self._sessions.values():
+            session.set_rate(ticks_per_second)
+        log.info("tick rate set to %g per token per second", ticks_per_second)
+
     async def expire_sessions(self) -> None:
         """End the broker's sessions, as the broker does every day.
 

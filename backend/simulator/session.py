@@ -154,6 +154,12 @@ class Session:
         """Send no more ticks, snapshots included; requests are still answered."""
         self.muted = True
 
+    def set_rate(self, ticks_per_second: float) -> None:
+        """Tick each held token this often from its next tick on (more than 0: a token held
+        at rate 0 has no next tick)."""
+        self._rate = ticks_per_second
+        self._wake.set()
+
     # Holding and letting go
 
     def hold(self, key: Hashable, mode: int) -> None:
@@ -195,10 +201,11 @@ class Session:
     async def _send_ticks(self) -> None:
         loop = asyncio.get_running_loop()
         due, snapshots, wake = self._due, self._snapshots, self._wake
-        draw, exponential, mean_gap = self._rng.random, STANDARD_EXPONENTIAL, 1 / (self._rate or 1)
+        draw, exponential = self._rng.random, STANDARD_EXPONENTIAL
         packet, send = self.packet, self.send_packets
         try:
             while True:
+                mean_gap = 1 / (self._rate or 1)
                 # Cleared before the work, so that a subscription during a send wakes us again.
                 wake.clear()
                 packets = []
