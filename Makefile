@@ -46,6 +46,7 @@ system-packages: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/overload.py
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python bench/gui_lag.py
 
 lint: $(STAMP)

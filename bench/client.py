@@ -9,7 +9,11 @@ at ``T1`` count too, prints ``{"event": "result", "received": N, "histogram": {.
 "sampled": {"NSE_SBIN": n, ...}}`` (the ticks of each watched subscription) and exits.
 
 ``histogram`` maps half-millisecond buckets of latency (receipt time minus the simulator's
-exchange timestamp) to counts, so that several clients' latencies merge exactly. To measure the
+exchange timestamp) to counts, so that several clients' latencies merge exactly. A window with
+``"slot_ms": S`` also gets ``"slots"``: such a histogram per slot of S ms of receipt time from
+T0 on, whatever the ticks' stamps (how late ticks were as time went by); and one with
+``"newest_before_ms": T`` gets ``"newest"``: per subscription (``"NSE_SBIN"``), the newest
+exchange timestamp before T it received. To measure the
 backend rather than itself, the client reads with picows (each frame handed over as it is
 parsed) and parses nothing of a tick but its timestamp and, near its start, which subscription it
 is.
@@ -47,6 +51,9 @@ class Client(picows.WSListener):
         self.samples: list[Sample] = []
         self.watched: set[bytes] = set()
         self.seen: list[tuple[bytes, int]] = []
+        #: Every subscription's newest exchange timestamp before :attr:`newest_before`, if set.
+        self.newest: dict[bytes, int] = {}
+        self.newest_before = 0
         self._search, self._subscription, self._clock = (
             TIMESTAMP.search,
             SUBSCRIPTION.search,
@@ -68,12 +75,14 @@ class Client(picows.WSListener):
             return
         stamp = int(match.group(1))
         self.samples.append((stamp, self._clock() * 1000))
-        if self.watched:
+        if self.watched or self.newest_before:
             named = self._subscription(payload, 0, 120)
             if named is not None:
                 key = named.group(2) + b"_" + named.group(1)
                 if key in self.watched:
                     self.seen.append((key, stamp))
+                if stamp < self.newest_before and stamp > self.newest.get(key, 0):
+                    self.newest[key] = stamp
 
     def send(self, message: dict) -> None:
         self.transport.send(picows.WSMsgType.TEXT, json.dumps(message).encode())
@@ -110,6 +119,17 @@ def tally(samples: list[Sample], start_ms: int, end_ms: int) -> tuple[int, dict[
     return received, histogram
 
 
+def slots(samples: list[Sample], start_ms: int, slot_ms: int) -> dict[int, dict[int, int]]:
+    """A latency histogram per ``slot_ms`` of receipt time from ``start_ms`` on."""
+    histograms: dict[int, dict[int, int]] = {}
+    for stamp, at in samples:
+        if at >= start_ms:
+            histogram = histograms.setdefault(int((at - start_ms) // slot_ms), {})
+            bucket = int((at - stamp) * BUCKETS_PER_MS)
+            histogram[bucket] = histogram.get(bucket, 0) + 1
+    return histograms
+
+
 async def run(url: str, api_key: str, mode: int, symbols: list) -> None:
     transport, client = await picows.ws_connect(Client, url, max_frame_size=2**24)
     reply = await subscribe(client, api_key, mode, symbols)
@@ -118,6 +138,7 @@ async def run(url: str, api_key: str, mode: int, symbols: list) -> None:
     line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     window = json.loads(line)
     client.watched.update(key.encode() for key in window["watch"])
+    client.newest_before = window.get("newest_before_ms", 0)
     await asyncio.sleep(max(0.0, window["end_ms"] / 1000 - time.time()) + window["grace_s"])
     transport.disconnect()
     start, end = window["start_ms"], window["end_ms"]
@@ -126,7 +147,12 @@ async def run(url: str, api_key: str, mode: int, symbols: list) -> None:
     for key, stamp in client.seen:
         if start <= stamp < end:
             sampled[key.decode()] = sampled.get(key.decode(), 0) + 1
-    emit({"event": "result", "received": received, "histogram": histogram, "sampled": sampled})
+    result = {"event": "result", "received": received, "histogram": histogram, "sampled": sampled}
+    if "slot_ms" in window:
+        result["slots"] = slots(client.samples, start, window["slot_ms"])
+    if client.newest_before:
+        result["newest"] = {key.decode(): stamp for key, stamp in client.newest.items()}
+    emit(result)
 
 
 def main() -> None:

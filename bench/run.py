@@ -20,7 +20,10 @@ Quote. Once every client is subscribed and a warm-up has passed, it measures a w
 - backend and simulator us/tick: their CPU per published tick, steadier across hosts than a rate
   (floors: :data:`FLOOR_BACKEND_US` and :data:`FLOOR_SIMULATOR_US`);
 - other load: CPU used on the machine by processes that are not part of the benchmark, in
-  cores. Anything above a few percent means the figures are disturbed.
+  cores. Anything above a few percent means the figures are disturbed;
+- of ceiling: delivered/s as a share of the host's ceiling, measured first in the same run: what
+  one benchmark client receives from ``bench/ceiling.py``, a server that does nothing but push
+  prebuilt frames.
 
 ``python bench/run.py --help`` runs a scenario of your own.
 """
@@ -52,6 +55,7 @@ API_KEY = "bench-api-key"
 WARMUP_SECONDS = 2.0
 GRACE_SECONDS = 1.5
 CLIENT = Path(__file__).with_name("client.py")
+CEILING = Path(__file__).with_name("ceiling.py")
 #: One symbol in this many is watched for lost ticks, on the bus and at the clients.
 SAMPLE_EVERY = 20
 BUCKETS_PER_MS = 2  # latency histogram resolution, as in client.py
@@ -103,11 +107,12 @@ class Result:
         """Microseconds of ``cpu`` (cores) per published tick."""
         return cpu / (self.published / self.seconds) * 1e6 if self.published else float("nan")
 
-    def row(self) -> dict[str, str]:
+    def row(self, ceiling: float) -> dict[str, str]:
         return {
             "scenario": self.scenario.name,
             "published/s": f"{self.published / self.seconds:,.0f}",
             "delivered/s": f"{self.delivered / self.seconds:,.0f}",
+            "of ceiling": f"{self.delivered / self.seconds / ceiling:.0%}",
             "lost": f"{self.lost:,}",
             "conflated": f"{self.conflated:,}",
             "p50 ms": f"{percentile(self.latency, 0.5):.1f}",
@@ -148,6 +153,7 @@ class BusCounter(threading.Thread):
         super().__init__(daemon=True)
         self.samples: list[tuple[bytes, int, float]] = []
         self.clients_stats: dict[str, Any] = {}
+        self.pool_stats: dict[str, Any] = {}
         #: ``(time ms, ticks the adapters had published, ticks they shed)``, from each SYS.POOL.
         self.counters: list[tuple[float, int, int]] = []
         self._socket = zmq.Context.instance().socket(zmq.SUB)
@@ -175,7 +181,7 @@ class BusCounter(threading.Thread):
                     self.clients_stats = json.loads(payload)
                     continue
                 if topic == b"SYS.POOL":
-                    pool = json.loads(payload)
+                    pool = self.pool_stats = json.loads(payload)
                     shed = sum(c["ticks_shed"] for c in pool["connections"])
                     ticks = sum(c["ticks"] for c in pool["connections"]) - shed
                     self.counters.append((pool["time"] * 1000, ticks, shed))
@@ -216,17 +222,24 @@ class BusCounter(threading.Thread):
         return counts, histogram
 
 
+def on_simulator(rate: float) -> dict[str, str]:
+    """The backend's settings to run its own simulator at ``rate``, prices repeatable."""
+    return {"SIMULATOR_TICKS_PER_SECOND": str(rate), "SIMULATOR_SEED": "1"}
+
+
 @contextmanager
-def backend_process(rate: float, home: Path) -> Iterator[tuple[subprocess.Popen, dict]]:
-    """``python -m backend`` on the simulator at ``rate``, with its files under ``home``."""
+def backend_process(
+    home: Path, settings: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen, dict]]:
+    """``python -m backend`` with ``settings`` (see :func:`on_simulator`), its files under
+    ``home``; the process and its ready line."""
     env = {
         **os.environ,
         "WEBSOCKET_PORT": "0",
         "ZMQ_PORT": "0",
         "FEEDPOOL_API_KEY": API_KEY,
-        "SIMULATOR_TICKS_PER_SECOND": str(rate),
-        "SIMULATOR_SEED": "1",
         **{name: str(home / name.lower()) for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")},
+        **settings,
     }
     with (home / "backend.log").open("wb") as stderr:
         process = subprocess.Popen(
@@ -275,6 +288,37 @@ def client_processes(url: str, shares: list[list], home: Path) -> Iterator[list[
             client.wait()
 
 
+@contextmanager
+def ceiling_server() -> Iterator[str]:
+    """``bench/ceiling.py`` running; its URL."""
+    process = subprocess.Popen(
+        [sys.executable, str(CEILING)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+    )
+    try:
+        ready = json.loads(process.stdout.readline() or b"{}")
+        if ready.get("event") != "ready":
+            raise SystemExit(f"the ceiling server did not start: {ready}")
+        yield ready["ws"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+def host_ceiling(seconds: float, symbols: list[tuple[str, str]]) -> float:
+    """Ticks per second one benchmark client receives from the ceiling server."""
+    with (
+        tempfile.TemporaryDirectory(prefix="feedpool-bench-") as temporary,
+        ceiling_server() as url,
+        client_processes(url, [symbols], Path(temporary)) as clients,
+    ):
+        start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
+        window = {"start_ms": start_ms, "end_ms": start_ms + int(seconds * 1000)}
+        clients[0].stdin.write(json.dumps({**window, "grace_s": GRACE_SECONDS, "watch": []}))
+        clients[0].stdin.write("\n")
+        clients[0].stdin.flush()
+        return read_event(clients[0], "result")["received"] / seconds
+
+
 def read_event(process: subprocess.Popen, event: str) -> dict[str, Any]:
     line = process.stdout.readline()
     message = json.loads(line) if line else {}
@@ -286,9 +330,13 @@ def read_event(process: subprocess.Popen, event: str) -> dict[str, Any]:
 class Usage:
     """CPU time of the benchmark's processes and of the whole machine; the backend's peak RSS."""
 
-    def __init__(self, backend: int, clients: list[int]) -> None:
+    def __init__(self, backend: int, clients: list[int], simulator: int | None = None) -> None:
+        """``simulator``: the simulator's process when the backend did not start it."""
         self.backend = psutil.Process(backend)
-        self.simulator = self.backend.children(recursive=True)  # and multiprocessing's helper
+        if simulator is None:
+            self.simulator = self.backend.children(recursive=True)  # and multiprocessing's helper
+        else:
+            self.simulator = [psutil.Process(simulator)]
         self.clients = [psutil.Process(pid) for pid in clients]
         self.ours = [self.backend, *self.simulator, *self.clients, psutil.Process()]
         self.peak_rss = 0
@@ -325,7 +373,7 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
     with tempfile.TemporaryDirectory(prefix="feedpool-bench-") as temporary:
         home = Path(temporary)
         watched = chosen[::SAMPLE_EVERY]
-        with backend_process(scenario.rate, home) as (backend, ready):
+        with backend_process(home, on_simulator(scenario.rate)) as (backend, ready):
             counter = BusCounter(ready["zmq"], watched)
             counter.start()
             with client_processes(ready["ws"], shares, home) as clients:
@@ -366,8 +414,8 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
     return result
 
 
-def table(results: list[Result]) -> str:
-    rows = [r.row() for r in results]
+def table(results: list[Result], ceiling: float) -> str:
+    rows = [r.row(ceiling) for r in results]
     widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in rows[0]}
     lines = [" | ".join(c.ljust(w) for c, w in widths.items())]
     lines.append("-|-".join("-" * w for w in widths.values()))
@@ -403,11 +451,13 @@ def main() -> int:
     else:
         scenarios = suite(args.symbols, args.rate)
     print(f"FeedPool benchmark: {os.cpu_count()} CPUs, {args.seconds:g} s windows", flush=True)
+    ceiling = host_ceiling(args.seconds, symbols[: args.symbols])
+    print(f"Host ceiling: one client receives {ceiling:,.0f} ticks/s", flush=True)
     results = []
     for scenario in scenarios:
         results.append(run(scenario, args.seconds, symbols))
-        print(f"\n{table(results[-1:])}", flush=True)
-    print(f"\nAll scenarios:\n{table(results)}")
+        print(f"\n{table(results[-1:], ceiling)}", flush=True)
+    print(f"\nAll scenarios:\n{table(results, ceiling)}")
     first = results[0]
     verdict = "met" if first.meets_floors else "NOT met"
     print(
@@ -424,7 +474,8 @@ def main() -> int:
             f"floor {FLOOR_SIMULATOR_US:g})"
         )
     if args.json:
-        args.json.write_text(json.dumps([r.row() for r in results], indent=2))
+        rows = [r.row(ceiling) for r in results]
+        args.json.write_text(json.dumps({"ceiling": ceiling, "scenarios": rows}, indent=2))
     return 0
 
 

@@ -1,0 +1,235 @@
+"""Overload: the feed offered more than the machine can carry, then the load falling.
+
+``python bench/overload.py`` (``make bench`` runs it) starts the exchange simulator on its own
+(``python -m backend.simulator``), the backend logged in to it as a real Angel One account, and
+one benchmark client taking every symbol at Quote. The simulator ticks at ``--high`` per symbol
+for ``--seconds``, then at ``--normal`` (its ``rate`` command) for ``--after`` seconds. It reports:
+
+- offered/s: ticks the broker connections received while overloaded (published and shed),
+  carried/s: ticks the client received meanwhile, and their ratio: at 2 or more the offer was at
+  least twice what the machine carries (its saturation rate);
+- p99 and max age at receipt (receipt time minus exchange timestamp) while overloaded;
+- stale subscriptions: those whose newest tick received had been stamped more than
+  :data:`FRESH_SECONDS` before the load fell (conflation must keep every price fresh);
+- shed: per connection (the adapters' ``ticks_shed`` on ``SYS.POOL``) and per client (the
+  proxy's ``conflated`` on ``SYS.CLIENTS``);
+- the backend's peak RSS and CPU per tick it carried;
+- recovery: from the fall until every later 250 ms slot has p99 under the open's floor;
+- other load: CPU the machine spent on other processes meanwhile, which disturbs the figures.
+
+Floors (the issue's): p99 age under 1 s, backend RSS under 250 MB, no stale subscription,
+recovery within 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from run import (
+    FLOOR_P99_MS,
+    BusCounter,
+    Histogram,
+    Usage,
+    backend_process,
+    client_processes,
+    merge,
+    percentile,
+    read_event,
+)
+
+from backend.brokers.angel import BROKER as ANGEL
+from backend.instruments import load_master
+from backend.simulator.credentials import SimulatorCredentials
+
+SLOT_MS = 250
+WARMUP_SECONDS = 3.0
+GRACE_SECONDS = 1.5
+FRESH_SECONDS = 2.0
+FLOOR_AGE_P99_MS = 1000.0
+FLOOR_RSS_MB = 250
+FLOOR_RECOVERY_SECONDS = 2.0
+
+
+@contextmanager
+def simulator_process(rate: float) -> Iterator[tuple[subprocess.Popen, dict[str, Any]]]:
+    """``python -m backend.simulator`` (Angel One) at ``rate``; the process and its ready line."""
+    command = [sys.executable, "-m", "backend.simulator", "--port", "0", "--seed", "1"]
+    process = subprocess.Popen(
+        [*command, "--ticks-per-second", str(rate)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        ready = json.loads(process.stdout.readline() or "{}")
+        if ready.get("event") != "ready":
+            raise SystemExit(f"the simulator did not start: {ready}")
+        yield process, ready
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+def set_rate(simulator: subprocess.Popen, rate: float) -> None:
+    simulator.stdin.write(json.dumps({"command": "rate", "ticks_per_second": rate}) + "\n")
+    simulator.stdin.flush()
+    answer = json.loads(simulator.stdout.readline() or "{}")
+    if answer.get("event") != "rate":
+        raise SystemExit(f"the simulator refused the rate: {answer}")
+
+
+def account(ready: dict[str, Any]) -> dict[str, str]:
+    """The backend's settings for the simulator's Angel One account."""
+    settings = ANGEL.simulator_settings(SimulatorCredentials(), ready["rest"])
+    return {
+        "BROKER": "angel",
+        "ANGEL_WS_URL": ready["url"],
+        "INSTRUMENT_MASTER": ready["master"],
+        **settings,
+    }
+
+
+def recovery_seconds(slots: dict[int, Histogram], fall_slot: int, last_slot: int) -> float:
+    """Seconds from the fall to the first slot after which every slot's p99 is under the
+    open's floor; ``inf`` if that never came."""
+    recovered = None
+    for slot in range(fall_slot, last_slot):
+        histogram = slots.get(slot)
+        if histogram and percentile(histogram, 0.99) >= FLOOR_P99_MS:
+            recovered = None
+        elif recovered is None:
+            recovered = slot
+    return float("inf") if recovered is None else (recovered - fall_slot) * SLOT_MS / 1000
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    symbols = [(i.symbol, i.exchange) for i in load_master() if i.exchange in ("NSE", "NFO")]
+    chosen = symbols[: args.symbols]
+    with (
+        tempfile.TemporaryDirectory(prefix="feedpool-overload-") as temporary,
+        simulator_process(args.high) as (simulator, ready),
+        backend_process(Path(temporary), account(ready)) as (backend, backend_ready),
+    ):
+        counter = BusCounter(backend_ready["zmq"], [])
+        counter.start()
+        with client_processes(backend_ready["ws"], [chosen], Path(temporary)) as clients:
+            start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
+            fall_ms = start_ms + int(args.seconds * 1000)
+            end_ms = fall_ms + int(args.after * 1000)
+            window = {
+                "start_ms": start_ms,
+                "end_ms": fall_ms,
+                "grace_s": args.after + GRACE_SECONDS,
+                "watch": [],
+                "slot_ms": SLOT_MS,
+                "newest_before_ms": fall_ms,
+            }
+            clients[0].stdin.write(json.dumps(window) + "\n")
+            clients[0].stdin.flush()
+            usage = Usage(backend.pid, [clients[0].pid], simulator.pid)
+            usage.sample_until(start_ms)
+            before = usage.snapshot()
+            usage.sample_until(fall_ms)
+            after = usage.snapshot()
+            overload_rss = usage.peak_rss
+            set_rate(simulator, args.normal)
+            usage.sample_until(end_ms)
+            outcome = read_event(clients[0], "result")
+        counter.stop()
+    slots = {int(slot): {int(b): n for b, n in h.items()} for slot, h in outcome["slots"].items()}
+    fall_slot = (fall_ms - start_ms) // SLOT_MS
+    overloaded: Histogram = {}
+    for slot in range(fall_slot):
+        merge(overloaded, slots.get(slot, {}))
+    carried = sum(overloaded.values()) / args.seconds
+    published = counter.ticks_between(start_ms, fall_ms) / args.seconds
+    shed = counter.ticks_between(start_ms, fall_ms, column=2) / args.seconds
+    backend_cpu, simulator_cpu, _, ours, machine = (
+        (b - a) / args.seconds for a, b in zip(before, after, strict=True)
+    )
+    fresh_from = fall_ms - FRESH_SECONDS * 1000
+    newest = outcome["newest"]
+    stale = sum(newest.get(f"{e}_{s}", 0) < fresh_from for s, e in chosen)
+    return {
+        "offered": published + shed,
+        "carried": carried,
+        "age_p99": percentile(overloaded, 0.99),
+        "age_max": percentile(overloaded, 1.0),
+        "stale": stale,
+        "subscriptions": len(chosen),
+        "shed_per_connection": {
+            c["index"]: c["ticks_shed"] for c in counter.pool_stats.get("connections", [])
+        },
+        "conflated_per_client": {
+            c["client"]: c["conflated"] for c in counter.clients_stats.get("sessions", [])
+        },
+        "rss_mb": overload_rss / 2**20,
+        "backend_cpu": backend_cpu,
+        "simulator_cpu": simulator_cpu,
+        "other_cpu": max(0.0, machine - ours),
+        "recovery": recovery_seconds(slots, fall_slot, (end_ms - start_ms) // SLOT_MS),
+    }
+
+
+def report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    offered, carried = figures["offered"], figures["carried"]
+    ratio = offered / carried if carried else float("inf")
+    lines = {
+        "load": f"{args.symbols:,} symbols x {args.high:g}/s for {args.seconds:g} s, "
+        f"then x {args.normal:g}/s",
+        "offered/s": f"{offered:,.0f} (at the broker connections)",
+        "carried/s": f"{carried:,.0f} (to the client); offered {ratio:.1f}x what was carried",
+        "age p99/max": f"{figures['age_p99']:.0f} / {figures['age_max']:.0f} ms",
+        "stale": f"{figures['stale']} of {figures['subscriptions']:,} subscriptions",
+        "shed per connection": json.dumps(figures["shed_per_connection"]),
+        "conflated per client": json.dumps(figures["conflated_per_client"]),
+        "backend": f"{figures['backend_cpu']:.0%} CPU, "
+        f"{figures['backend_cpu'] / carried * 1e6 if carried else 0:.1f} us per carried tick, "
+        f"peak RSS {figures['rss_mb']:.0f} MB",
+        "simulator": f"{figures['simulator_cpu']:.0%} CPU",
+        "other load": f"{figures['other_cpu']:.0%} of a core (not the benchmark's)",
+        "recovery": f"{figures['recovery']:.2f} s after the load fell",
+    }
+    width = max(map(len, lines))
+    for name, value in lines.items():
+        print(f"{name:<{width}}  {value}")
+    floors = [
+        (f"offered at least 2x carried ({ratio:.1f}x)", ratio >= 2),
+        (f"age p99 < {FLOOR_AGE_P99_MS:g} ms", figures["age_p99"] < FLOOR_AGE_P99_MS),
+        (f"RSS < {FLOOR_RSS_MB} MB", figures["rss_mb"] < FLOOR_RSS_MB),
+        ("every subscription fresh", figures["stale"] == 0),
+        (
+            f"recovery <= {FLOOR_RECOVERY_SECONDS:g} s",
+            figures["recovery"] <= FLOOR_RECOVERY_SECONDS,
+        ),
+    ]
+    for name, met in floors:
+        print(f"floor {name}: {'met' if met else 'NOT met'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--symbols", type=int, default=3000)
+    parser.add_argument("--high", type=float, default=30.0, help="ticks/s per symbol, overload")
+    parser.add_argument("--normal", type=float, default=4.0, help="ticks/s per symbol, after")
+    parser.add_argument("--seconds", type=float, default=30.0, help="overload window")
+    parser.add_argument("--after", type=float, default=8.0, help="window after the fall")
+    args = parser.parse_args()
+    print("FeedPool overload benchmark", flush=True)
+    report(args, measure(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
