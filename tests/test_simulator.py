@@ -474,6 +474,21 @@ async def test_the_rate_changes_on_open_connections(start):
         snapshots_only.set_rate(5)
 
 
+async def test_a_sender_that_fell_behind_does_not_catch_up_with_missed_ticks(start):
+    simulator = await start(ticks_per_second=50)
+    async with client(simulator) as ws:
+        await ws.send(subscribe(LTP, SBIN))
+        await ticks(ws, lambda t: len(t) == 3)
+        # The machine is busy: the loop stalls, and the sender misses 50 ticks' worth of time.
+        time.sleep(1.0)  # noqa: ASYNC251 (the stall is the point)
+        woke = time.time() * 1000 - 1
+        after = await ticks(ws, lambda t: sum(p.exchange_timestamp >= woke for p in t) == 10)
+    stamps = [packet.exchange_timestamp for packet in after if packet.exchange_timestamp >= woke]
+    # Catching up would send the missed ticks at once, stamped within a millisecond or two;
+    # ten ticks at 50 a second take about 200 ms.
+    assert stamps[-1] - stamps[0] >= 50
+
+
 # Drop
 
 

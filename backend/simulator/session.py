@@ -213,14 +213,17 @@ class Session:
                     holding, mode = snapshots.popleft()
                     if mode in holding.modes:
                         packets.append(packet(holding, mode, now_ms()))
-                horizon = loop.time() + BATCH_WINDOW
+                now = loop.time()
+                horizon = now + BATCH_WINDOW
                 while due and due[0][0] <= horizon:
                     at, order, holding = due[0]
                     if not holding.modes:
                         heapq.heappop(due)
                         continue
+                    # A sender that fell behind (a slow reader, a busy machine) does not catch up
+                    # with ticks already missed: a token's next tick is due a gap from now.
                     gap = exponential[int(draw() * QUANTILES)] * mean_gap
-                    heapq.heapreplace(due, (at + gap, order, holding))
+                    heapq.heapreplace(due, (max(at, now) + gap, order, holding))
                     timestamp = now_ms()
                     holding.walk.step(timestamp)
                     for mode in holding.modes:
