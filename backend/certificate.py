@@ -3,8 +3,7 @@
 - ``WEBSOCKET_TLS=on`` serves ``WEBSOCKET_TLS_CERT`` (the certificate, or a chain with the
   server's certificate first) and ``WEBSOCKET_TLS_KEY`` (its unencrypted private key).
 - ``WEBSOCKET_TLS=auto`` serves those files when they are set. Otherwise, on its first start, the
-  backend generates a self-signed certificate (EC P-256, valid :data:`VALID_DAYS` days, naming
-  the bind host, this machine's name, ``localhost``, ``127.0.0.1`` and ``::1``) in
+  backend generates a self-signed certificate (:mod:`backend.self_signed`) in
   ``config_dir()/tls/``: ``cert.pem``, and ``key.pem`` readable by its owner only, in a folder
   only its owner may enter. Later starts serve the same files, so clients that pinned its
   fingerprint keep trusting it. Deleting the folder makes a new one at the next start.
@@ -15,31 +14,19 @@ unreadable, no certificate in it, a key that is not the certificate's.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
-import logging
-import socket
+import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from backend.private_files import private_dir, tighten, write_private
-from backend.remote import LOCALHOST, WILDCARDS
+from backend.private_files import private_dir, tighten
 from backend.settings import TLS_AUTO, TLS_OFF, Settings, SettingsError, config_dir
 from backend.tls import fingerprint
-
-log = logging.getLogger("feedpool.tls")
 
 TLS_DIR_NAME = "tls"
 CERT_FILE_NAME = "cert.pem"
 KEY_FILE_NAME = "key.pem"
-VALID_DAYS = 3650
-COMMON_NAME = "FeedPool backend"
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -96,10 +83,7 @@ def server_certificate(settings: Settings) -> ServerCertificate | None:
 
 def _load(cert_file: Path, key_file: Path) -> ServerCertificate:
     """The certificate in ``cert_file`` with the key in ``key_file``, or :class:`_Unusable`."""
-    try:
-        certificates = x509.load_pem_x509_certificates(_read(cert_file))
-    except ValueError:
-        raise _Unusable(cert_file, "expected a PEM certificate file") from None
+    der = _first_certificate(cert_file)
     _read(key_file)
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
@@ -114,8 +98,21 @@ def _load(cert_file: Path, key_file: Path) -> ServerCertificate:
         raise _Unusable(
             key_file, f"expected the unencrypted PEM private key of {cert_file}: {why}"
         ) from None
-    der = certificates[0].public_bytes(serialization.Encoding.DER)
     return ServerCertificate(cert_file, key_file, fingerprint(der))
+
+
+def _first_certificate(path: Path) -> bytes:
+    """The DER bytes of the first certificate in the PEM file ``path``: the server's."""
+    found = _PEM_CERTIFICATE.search(_read(path).decode("ascii", "replace"))
+    if found is not None:
+        try:
+            der = ssl.PEM_cert_to_DER_cert(found.group())
+            ssl.create_default_context().load_verify_locations(cadata=der)  # parses it
+        except (ValueError, ssl.SSLError):
+            pass
+        else:
+            return der
+    raise _Unusable(path, "expected a PEM certificate file")
 
 
 def _read(path: Path) -> bytes:
@@ -135,7 +132,10 @@ def _generated(host: str) -> ServerCertificate:
     directory = private_dir(tls_dir())
     cert_file, key_file = directory / CERT_FILE_NAME, directory / KEY_FILE_NAME
     if not (cert_file.is_file() and key_file.is_file()):
-        _generate(cert_file, key_file, host)
+        # Only a backend that generates a certificate loads the cryptography package.
+        from backend.self_signed import generate
+
+        generate(cert_file, key_file, host)
     tighten(key_file)
     try:
         return _load(cert_file, key_file)
@@ -146,48 +146,3 @@ def _generated(host: str) -> ServerCertificate:
             f"cannot use the generated {exc.path} ({exc.reason}); "
             f"delete {directory} to generate a new certificate",
         ) from None
-
-
-def _generate(cert_file: Path, key_file: Path, host: str) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, COMMON_NAME)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=VALID_DAYS))
-        .add_extension(x509.SubjectAlternativeName(_names(host)), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    write_private(
-        key_file,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    log.info("Generated a self-signed TLS certificate for the client API in %s", cert_file.parent)
-
-
-def _names(host: str) -> list[x509.GeneralName]:
-    """The bind host (unless a wildcard), this machine's name, localhost and its addresses."""
-    names: list[x509.GeneralName] = []
-    for candidate in (host.strip("[]"), socket.gethostname(), LOCALHOST, "127.0.0.1", "::1"):
-        if candidate in WILDCARDS or not candidate:
-            continue
-        try:
-            name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(candidate))
-        except ValueError:
-            name = x509.DNSName(candidate.lower())
-        if name not in names:
-            names.append(name)
-    return names
