@@ -3,12 +3,18 @@
 Starts the exchange simulator (when ``BROKER=simulator``), the bus, the pool and the client API.
 Once everything listens it prints one JSON line on stdout and nothing else::
 
-    {"event": "ready", "ws": "ws://127.0.0.1:8765", "zmq": "tcp://127.0.0.1:5555", "pid": 1234,
-     "broker": "simulator"}
+    {"event": "ready", "ws": "ws://127.0.0.1:8765", "zmq": "tcp://127.0.0.1:5555",
+     "tls_fingerprint": null, "bus_public_key": null, "pid": 1234, "broker": "simulator"}
+
+``ws`` is ``wss://`` with ``WEBSOCKET_TLS``, and ``tls_fingerprint`` its certificate's SHA-256
+(:func:`backend.tls.fingerprint`); ``bus_public_key`` is the bus's CURVE key (Z85) with
+``BUS_CURVE=on``. Both URLs are as a client on this machine dials them: a wildcard bind host is
+given as loopback.
 
 A backend that cannot start prints ``{"event": "error", "code": ..., "message": ...}`` instead and
-exits with status 1 (2 for a bad setting). Logs go to stderr, to a rotating file in the user log
-dir, and to the bus (``SYS.LOG``); stderr and the bus number each record alike.
+exits with status 1 (2 for a bad setting, or ``INSECURE_REMOTE``). Logs go to stderr, to a
+rotating file in the user log dir, and to the bus (``SYS.LOG``); stderr and the bus number each
+record alike.
 
 SIGINT and SIGTERM close the clients (1001), the broker connections and the bus, and exit 0 within
 :data:`SHUTDOWN_SECONDS`. With ``--parent-pid PID`` the backend also stops when that process ends,
