@@ -123,7 +123,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     ):
         counter = BusCounter(backend_ready["zmq"], [])
         counter.start()
-        with client_processes(backend_ready["ws"], [chosen], Path(temporary)) as clients:
+        with client_processes(backend_ready, [chosen], Path(temporary)) as clients:
             start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
             fall_ms = start_ms + int(args.seconds * 1000)
             end_ms = fall_ms + int(args.after * 1000)

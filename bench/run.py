@@ -25,6 +25,10 @@ Quote. Once every client is subscribed and a warm-up has passed, it measures a w
   one benchmark client receives from ``bench/ceiling.py``, a server that does nothing but push
   prebuilt frames.
 
+A scenario marked ``wss`` serves the client API over TLS (``WEBSOCKET_TLS=auto``, a self-signed
+certificate) and its clients pin the certificate's fingerprint; the suite runs the opening peak
+both ways and prints the backend's CPU per tick side by side: the cost of TLS.
+
 ``python bench/run.py --help`` runs a scenario of your own.
 """
 
@@ -77,6 +81,7 @@ class Scenario:
     rate: float  # ticks per second per symbol
     clients: int = 1
     split: bool = False  # True: the clients share the symbols out; False: each takes them all
+    tls: bool = False  # True: the clients connect over wss://
 
 
 @dataclass
@@ -261,8 +266,12 @@ def backend_process(
 
 
 @contextmanager
-def client_processes(url: str, shares: list[list], home: Path) -> Iterator[list[subprocess.Popen]]:
-    """One ``bench/client.py`` per share of symbols, each subscribed when this yields."""
+def client_processes(
+    ready: dict, shares: list[list], home: Path
+) -> Iterator[list[subprocess.Popen]]:
+    """One ``bench/client.py`` per share of symbols, each subscribed when this yields, on the
+    backend of the ``ready`` line (pinning its certificate, over TLS)."""
+    pin = [ready["tls_fingerprint"]] if ready.get("tls_fingerprint") else []
     clients = []
     try:
         for n, share in enumerate(shares):
@@ -270,7 +279,15 @@ def client_processes(url: str, shares: list[list], home: Path) -> Iterator[list[
             path.write_text(json.dumps(share))
             clients.append(
                 subprocess.Popen(
-                    [sys.executable, str(CLIENT), url, API_KEY, str(QUOTE), str(path)],
+                    [
+                        sys.executable,
+                        str(CLIENT),
+                        ready["ws"],
+                        API_KEY,
+                        str(QUOTE),
+                        str(path),
+                        *pin,
+                    ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
@@ -309,7 +326,7 @@ def host_ceiling(seconds: float, symbols: list[tuple[str, str]]) -> float:
     with (
         tempfile.TemporaryDirectory(prefix="feedpool-bench-") as temporary,
         ceiling_server() as url,
-        client_processes(url, [symbols], Path(temporary)) as clients,
+        client_processes({"ws": url}, [symbols], Path(temporary)) as clients,
     ):
         start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
         window = {"start_ms": start_ms, "end_ms": start_ms + int(seconds * 1000)}
@@ -373,10 +390,14 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
     with tempfile.TemporaryDirectory(prefix="feedpool-bench-") as temporary:
         home = Path(temporary)
         watched = chosen[::SAMPLE_EVERY]
-        with backend_process(home, on_simulator(scenario.rate)) as (backend, ready):
+        settings = {
+            **on_simulator(scenario.rate),
+            "WEBSOCKET_TLS": "auto" if scenario.tls else "off",
+        }
+        with backend_process(home, settings) as (backend, ready):
             counter = BusCounter(ready["zmq"], watched)
             counter.start()
-            with client_processes(ready["ws"], shares, home) as clients:
+            with client_processes(ready, shares, home) as clients:
                 start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
                 end_ms = start_ms + int(seconds * 1000)
                 window = {
@@ -424,14 +445,29 @@ def table(results: list[Result], ceiling: float) -> str:
 
 
 def suite(symbols: int, rate: float) -> list[Scenario]:
-    """The opening peak with 1 and 10 clients, then one client at rising rates."""
+    """The opening peak with 1 client (over ws and wss) and 10, then one client at rising
+    rates."""
     peak = f"{symbols} x {rate:g}/s"
     return [
         Scenario(f"1 client, {peak}", symbols, rate),
+        Scenario(f"1 client, {peak}, wss", symbols, rate, tls=True),
         Scenario(f"10 clients sharing {peak}", symbols, rate, clients=10, split=True),
         Scenario(f"10 clients, each {peak}", symbols, rate, clients=10),
         *(Scenario(f"1 client, {symbols} x {r:g}/s", symbols, r) for r in (6, 8, 10, 12)),
     ]
+
+
+def print_tls_cost(results: list[Result]) -> None:
+    """Backend CPU per tick of each scenario over ws beside the same over wss, if both ran."""
+    by_name = {result.scenario.name: result for result in results}
+    for result in results:
+        plain = by_name.get(result.scenario.name.removesuffix(", wss"))
+        if result.scenario.tls and plain is not None and not plain.scenario.tls:
+            ws, wss = plain.cost_us(plain.cpu), result.cost_us(result.cpu)
+            print(
+                f"TLS for '{plain.scenario.name}': backend {ws:.1f} us/tick over ws, "
+                f"{wss:.1f} over wss ({wss - ws:+.1f} us/tick, {wss / ws - 1:+.0%})"
+            )
 
 
 def main() -> int:
@@ -441,13 +477,15 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=4.0, help="ticks per second per symbol")
     parser.add_argument("--clients", type=int, help="run one scenario with this many clients")
     parser.add_argument("--split", action="store_true", help="clients share the symbols out")
+    parser.add_argument("--tls", action="store_true", help="clients connect over wss://")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
     symbols = [(i.symbol, i.exchange) for i in load_master() if i.exchange in ("NSE", "NFO")]
     if args.clients:
         name = f"{args.clients} client(s), {args.symbols} x {args.rate:g}/s"
-        scenarios = [Scenario(name, args.symbols, args.rate, args.clients, args.split)]
+        name += ", wss" if args.tls else ""
+        scenarios = [Scenario(name, args.symbols, args.rate, args.clients, args.split, args.tls)]
     else:
         scenarios = suite(args.symbols, args.rate)
     print(f"FeedPool benchmark: {os.cpu_count()} CPUs, {args.seconds:g} s windows", flush=True)
@@ -473,6 +511,7 @@ def main() -> int:
             f"({'met' if simulator <= FLOOR_SIMULATOR_US else 'NOT met'}, "
             f"floor {FLOOR_SIMULATOR_US:g})"
         )
+    print_tls_cost(results)
     if args.json:
         rows = [r.row(ceiling) for r in results]
         args.json.write_text(json.dumps({"ceiling": ceiling, "scenarios": rows}, indent=2))
