@@ -179,6 +179,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "simulator_cpu": simulator_cpu,
         "other_cpu": max(0.0, machine - ours),
         "recovery": recovery_seconds(slots, fall_slot, (end_ms - start_ms) // SLOT_MS),
+        "after": [
+            percentile(slots.get(slot, {}), 0.99)
+            for slot in range(fall_slot, (end_ms - start_ms) // SLOT_MS)
+        ],
     }
 
 
@@ -200,6 +204,8 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         "simulator": f"{figures['simulator_cpu']:.0%} CPU",
         "other load": f"{figures['other_cpu']:.0%} of a core (not the benchmark's)",
         "recovery": f"{figures['recovery']:.2f} s after the load fell",
+        "p99 after the fall": " ".join(f"{p99:.0f}" for p99 in figures["after"])
+        + f" ms (each {SLOT_MS} ms)",
     }
     width = max(map(len, lines))
     for name, value in lines.items():
