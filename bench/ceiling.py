@@ -73,12 +73,14 @@ class Pusher(picows.WSListener):
         transport.send(picows.WSMsgType.TEXT, json.dumps(message).encode())
 
     async def _push(self, transport: picows.WSTransport, parts: list[tuple[bytes, bytes]]) -> None:
-        send, text = transport.send, picows.WSMsgType.TEXT
-        while not transport.is_disconnected:
+        send, text, socket = transport.send, picows.WSMsgType.TEXT, transport.underlying_transport
+        while True:
             for start in range(0, len(parts), BATCH):
                 await self._writable.wait()
                 stamp = str(int(time.time() * 1000)).encode()
                 for before, after in parts[start : start + BATCH]:
+                    if socket.is_closing():  # the client left: a write now would only warn
+                        return
                     send(text, before + stamp + after)
                 await asyncio.sleep(0)
 
