@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ import signal
 import sys
 from typing import Any
 
+from backend import event_loop
 from backend.instruments import MasterFormatError, load_master
 from backend.resources import resource_path
 from backend.simulator.credentials import (
@@ -231,6 +233,7 @@ async def run(args: argparse.Namespace) -> int:
         emit({"event": "error", "message": f"cannot listen on {args.host}:{args.port}: {exc}"})
         return 1
 
+    gc.freeze()  # the master lives as long as the process; see backend.__main__
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -267,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    return asyncio.run(run(args))
+    return event_loop.run(run(args))
 
 
 if __name__ == "__main__":
