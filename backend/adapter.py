@@ -319,7 +319,7 @@ class BrokerAdapter(ABC):
         self._reconnect_delays = (reconnect_first_delay, reconnect_max_delay)
         self._held: dict[Hashable, tuple[Instrument, int]] = {}
         #: ``(key, mode) -> (symbol, exchange, topic)`` for every mode subscribed.
-        self._routes: dict[tuple[Hashable, int], Route] = {}
+        self._routes: dict[Hashable, Route] = {}
         self._ws: BrokerSocket | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -610,13 +610,13 @@ class BrokerAdapter(ABC):
                 k = key(instrument)
                 old_mode = previous.get(k)
                 if k in refused_keys:
-                    self._routes.pop((k, mode), None)
+                    self._routes.pop(self._route_key(k, mode), None)
                     if old_mode is None:
                         del self._held[k]
                     else:
                         self._held[k] = (instrument, old_mode)
                 elif old_mode is not None:
-                    self._routes.pop((k, old_mode), None)
+                    self._routes.pop(self._route_key(k, old_mode), None)
             return refused
 
     async def release(self, instruments: Sequence[Instrument]) -> None:
@@ -634,13 +634,20 @@ class BrokerAdapter(ABC):
 
     def _add_route(self, instrument: Instrument, mode: int) -> None:
         topic = tick_topic(instrument.exchange, instrument.symbol, mode).encode()
-        self._routes[self.key(instrument), mode] = (instrument.symbol, instrument.exchange, topic)
+        route = (instrument.symbol, instrument.exchange, topic)
+        self._routes[self._route_key(self.key(instrument), mode)] = route
+
+    @staticmethod
+    def _route_key(key: Hashable, mode: int) -> Hashable:
+        """What :attr:`_routes` files the route of ``key`` in ``mode`` under: ``(key, mode)``,
+        unless a subclass finds its ticks' routes by something its frames carry."""
+        return key, mode
 
     def _forget(self, instrument: Instrument) -> None:
         key = self.key(instrument)
         self._held.pop(key, None)
         for mode in MODES:
-            self._routes.pop((key, mode), None)
+            self._routes.pop(self._route_key(key, mode), None)
 
     # -- incoming -----------------------------------------------------------------------------
 

@@ -76,6 +76,10 @@ class SmartStreamAdapter(BrokerAdapter):
         return protocol.EXCHANGE_TYPES[instrument.exchange], instrument.token
 
     @staticmethod
+    def _route_key(key: Key, mode: int) -> bytes:
+        return protocol.route_key(key, mode)  # a tick's route is found by its first bytes
+
+    @staticmethod
     def handshake(url: str, credentials: SmartStreamCredentials) -> tuple[str, str, dict[str, str]]:
         return url, url, credentials.headers()
 
@@ -182,7 +186,7 @@ class SmartStreamAdapter(BrokerAdapter):
 
     def _on_tick(self, frame: bytes) -> None:
         try:
-            route = self._routes.get(protocol.frame_key(frame))
+            route = self._routes.get(protocol.frame_route(frame))
         except protocol.ProtocolError as exc:
             self.log.warning("Connection %d: ignored a malformed tick: %s", self.index, exc)
             return

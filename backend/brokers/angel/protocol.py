@@ -190,18 +190,26 @@ def price_divisor(exchange_type: int) -> float:
     return 1e7 if exchange_type == CURRENCY_EXCHANGE_TYPE else 100.0
 
 
-def frame_key(frame: bytes) -> tuple[tuple[int, str], int]:
-    """``((exchange type, token), mode)`` of a tick frame; :class:`ProtocolError` if malformed."""
+def route_key(key: tuple[int, str], mode: int) -> bytes:
+    """How every tick frame of ``key`` (exchange type, token) in ``mode`` begins: its mode byte,
+    exchange type and NUL-padded token, the bytes :func:`frame_route` reads."""
+    exchange_type, token = key
+    return bytes((mode, exchange_type)) + token.encode("ascii").ljust(TOKEN_FIELD_SIZE, b"\0")
+
+
+def frame_route(frame: bytes) -> bytes:
+    """The :func:`route_key` a tick frame begins with, read without decoding the token;
+    :class:`ProtocolError` if the frame is malformed."""
     mode = _SIZES.get(len(frame))
     if mode is None or frame[0] != mode:
         raise ProtocolError(f"binary frame of {len(frame)} bytes with mode byte {frame[:1].hex()}")
-    return (frame[1], frame[2:27].split(b"\0", 1)[0].decode("ascii", "replace")), mode
+    return frame[: 2 + TOKEN_FIELD_SIZE]
 
 
 def normalise(frame: bytes, symbol: str, exchange: str) -> dict[str, Any]:
     """FeedPool's tick (the ``data`` object of a ``market_data`` message) for a tick frame.
 
-    The frame must be well formed (see :func:`frame_key`). Prices become rupees.
+    The frame must be well formed (see :func:`frame_route`). Prices become rupees.
     ``timestamp`` is the exchange timestamp in ms; ``ltt`` is the last trade time in ms (the
     exchange timestamp where the packet carries none). One ``unpack`` reads the whole packet.
     """
