@@ -115,6 +115,21 @@ def test_decode_rejects_frames_of_the_wrong_size_or_mode(frame):
         protocol.decode(frame)
 
 
+@pytest.mark.parametrize("frame", [b"", b"\x01" * 50, b"\x02" + b"\0" * 50, b"\x09" * 123])
+def test_frame_route_rejects_frames_of_the_wrong_size_or_mode(frame):
+    with pytest.raises(protocol.ProtocolError):
+        protocol.frame_route(frame)
+
+
+@pytest.mark.parametrize("mode", protocol.MODES)
+def test_a_tick_frame_begins_with_its_route_key(mode):
+    packet = PACKETS[mode]
+    key = (packet.exchange_type, packet.token)
+    assert protocol.frame_route(protocol.encode(packet)) == protocol.route_key(key, mode)
+    other_token = (packet.exchange_type, packet.token + "1")
+    assert protocol.frame_route(protocol.encode(packet)) != protocol.route_key(other_token, mode)
+
+
 def test_request_round_trip():
     text = protocol.request(1, 3, {1: ["3045", "2885"], 2: ["43215"]}, "abcde12345XYZ")
     message = json.loads(text)
