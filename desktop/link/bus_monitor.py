@@ -3,6 +3,12 @@
 It runs on the app's asyncio loop (qasync) through :mod:`zmq.asyncio` and hands each message,
 decoded, to ``deliver(topic, payload)``. No tick reaches it: it subscribes to the ``SYS.`` prefix
 only, and the publisher filters by prefix before sending.
+
+ZeroMQ keeps the socket connected: after a drop it dials again, waiting longer after each failed
+attempt (:data:`RECONNECT_MS` doubling up to :data:`RECONNECT_MAX_MS`), and subscribes again.
+Heartbeats (:data:`HEARTBEAT_MS`) find a connection that went silent without closing, as one
+across a network that dropped does. A bus secured with CURVE is read with :class:`CurveKeys`: the
+server's public key and the app's own key pair, set before the socket connects.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
@@ -21,6 +28,20 @@ from backend.feed import SYSTEM_PREFIX
 log = logging.getLogger("feedpool.desktop.bus")
 
 BusDeliver = Callable[[str, dict[str, Any]], None]
+
+RECONNECT_MS = 500
+RECONNECT_MAX_MS = 5_000
+HEARTBEAT_MS = 5_000
+HEARTBEAT_TIMEOUT_MS = 15_000
+
+
+@dataclass(frozen=True, slots=True)
+class CurveKeys:
+    """The CURVE keys of a secured bus, Z85-encoded: the server's public key, the app's pair."""
+
+    server: bytes
+    public: bytes
+    secret: bytes = field(repr=False)
 
 
 class BusMonitor:
@@ -33,11 +54,20 @@ class BusMonitor:
         #: A message has arrived since the last :meth:`start`.
         self.delivering = False
 
-    def start(self, endpoint: str) -> None:
-        """Read the bus at ``endpoint`` (``tcp://host:port``), instead of any other."""
+    def start(self, endpoint: str, keys: CurveKeys | None = None) -> None:
+        """Read the bus at ``endpoint`` (``tcp://host:port``), instead of any other; with
+        ``keys``, over CURVE."""
         self.stop()
         socket = zmq.asyncio.Context.instance().socket(zmq.SUB)
         socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_MAX_MS)
+        socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
+        socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        if keys is not None:
+            socket.curve_serverkey = keys.server
+            socket.curve_publickey = keys.public
+            socket.curve_secretkey = keys.secret
         socket.setsockopt(zmq.SUBSCRIBE, SYSTEM_PREFIX.encode())
         socket.connect(endpoint)
         self._socket = socket
