@@ -162,7 +162,7 @@ class FeedClient:
                     await self._authenticate(websocket, api_key)
                     failures = 0
                     log.info("Feed connected to %s", url)
-                    self._report(CONNECTED, url)
+                    self._report(CONNECTED, "")
                     await self._serve(websocket)
                     reason = f"closed ({websocket.close_reason or 'no reason'})"
                     log.info("Feed from %s %s", url, reason)
@@ -180,7 +180,7 @@ class FeedClient:
                 self._outbox = None
                 self._websocket = None
             delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-            self._report(RECONNECTING, f"{url} {reason}; trying again in {delay:g} s")
+            self._report(RECONNECTING, f"{reason}; trying again in {delay:g} s")
             await asyncio.sleep(delay)
             failures += 1
 
