@@ -1,0 +1,206 @@
+"""Two apps attached to one backend that the test runs, as desktops on other machines would be.
+
+The backend is ``python -m backend`` on OS-chosen ports; both apps run on the test's qasync loop,
+each with its own watchlist, and neither starts, restarts or stops a backend. The tests follow a
+session: both see one pool and tick, applied settings restart nothing, a backend restarted on
+the same ports is dialled again, and quitting leaves the backend running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psutil
+import pytest
+from backend_process import BackendProcess
+from proxy_client import API_KEY
+from PySide6.QtCore import QEventLoop, QSettings
+
+from backend.settings import Settings
+from backend.symbol_lists import WatchEntry
+from desktop.app import link_window, serve
+from desktop.link.attachment import make_attachment
+from desktop.link.backend_link import BackendLink
+from desktop.main_window import MainWindow
+
+ROOT = Path(__file__).resolve().parents[2]
+XDG_NAMES = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
+WAIT_MS = 20_000
+WATCHLISTS = (
+    [WatchEntry("SBIN", "NSE", 1), WatchEntry("TCS", "NSE", 2)],
+    [WatchEntry("TCS", "NSE", 2), WatchEntry("INFY", "NSE", 3)],
+)
+
+
+def finish(qapp, task: asyncio.Future, seconds: float = 30.0):
+    """Run Qt's events (and so the loop's tasks) until ``task`` is done; its result."""
+    deadline = time.monotonic() + seconds
+    while not task.done():
+        assert time.monotonic() < deadline, "timed out"
+        qapp.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
+    return task.result()
+
+
+class Backend:
+    """The test's backend, in dirs of its own, started again on the same ports when asked."""
+
+    def __init__(self, qt_event_loop, qapp, home: Path) -> None:
+        self._loop, self._qapp = qt_event_loop, qapp
+        # The worktree's backend, whatever the interpreter's installed package points at.
+        self.env = {name: str(home / name.lower()) for name in XDG_NAMES}
+        self.env["PYTHONPATH"] = str(ROOT)
+        self.home = home
+        self.start()
+
+    def start(self, **ports: str) -> None:
+        started = BackendProcess.start(self.home, **self.env, **ports)
+        self.process, self.ready = finish(self._qapp, self._loop.create_task(started))
+
+    def stop(self) -> None:
+        self.process.process.send_signal(signal.SIGTERM)
+        finish(self._qapp, self._loop.create_task(self.process.exited()))
+
+    def restart(self) -> None:
+        """Stop it and start it again where it was."""
+        self.stop()
+        self.start(
+            WEBSOCKET_PORT=str(urlsplit(self.ready["ws"]).port),
+            ZMQ_PORT=str(urlsplit(self.ready["zmq"]).port),
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.process.pid
+
+
+@dataclass
+class AttachedApp:
+    window: MainWindow
+    link: BackendLink
+    serving: asyncio.Task
+    #: When each ``SYS.POOL`` reached the window (ms), and the last one.
+    pools: list[float]
+    pool: dict
+
+    def ticked_since(self, since_ms: float) -> bool:
+        rows = self.window.watchlist_model.rows()
+        return all(row.last_tick and row.last_tick > since_ms for row in rows)
+
+    def pooled_since(self, since_ms: float) -> bool:
+        return bool(self.pools) and self.pools[-1] > since_ms
+
+    def connections(self) -> list[tuple[int, int]]:
+        """The last ``SYS.POOL``'s connections: index and symbols held."""
+        return [(c["index"], c["symbols"]) for c in self.pool.get("connections", [])]
+
+
+def attached_app(window: MainWindow, attachment, loop) -> AttachedApp:
+    """``window`` linked to ``attachment`` and served, each ``SYS.POOL`` it is shown noted."""
+    show = window.handle_bus_message
+
+    def note(topic: str, payload: dict) -> None:
+        if topic == "SYS.POOL":
+            app.pools.append(time.time() * 1000)
+            app.pool = payload
+        show(topic, payload)
+
+    window.handle_bus_message = note
+    link = link_window(window, attachment=attachment)
+    app = AttachedApp(window, link, loop.create_task(serve(window, link)), [], {})
+    return app
+
+
+@pytest.fixture(scope="module")
+def backend(qt_event_loop, qapp, tmp_path_factory):
+    backend = Backend(qt_event_loop, qapp, tmp_path_factory.mktemp("backend-home"))
+    yield backend
+    backend.stop()
+
+
+@pytest.fixture(scope="module")
+def apps(backend, qt_event_loop, qapp, tmp_path_factory):
+    """Two apps attached to ``backend``, each with its watchlist; closed at the end."""
+    home = tmp_path_factory.mktemp("apps-home")
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(home / "qsettings"))
+    attachment = make_attachment(
+        {
+            "name": "test backend",
+            "api_url": backend.ready["ws"],
+            "bus": backend.ready["zmq"],
+            "api_key": API_KEY,
+        }
+    )
+    apps = []
+    for number, entries in enumerate(WATCHLISTS):
+        window = MainWindow(
+            watchlist_path=home / f"watchlist-{number}.json",
+            settings_path=home / f"settings-{number}.json",
+            attachments_path=home / f"attachments-{number}.json",
+        )
+        window.watchlist_model.add_entries(entries)
+        apps.append(attached_app(window, attachment, qt_event_loop))
+    yield apps
+    for app in apps:
+        if not app.serving.done():
+            app.window.close()
+            finish(qapp, app.serving, 10)
+
+
+def children_pids() -> set[int]:
+    return {child.pid for child in psutil.Process().children()}
+
+
+def test_two_attached_apps_see_one_pool_and_tick(apps, backend, qtbot):
+    started_ms = time.time() * 1000
+    for app in apps:
+        qtbot.waitUntil(lambda app=app: app.ticked_since(started_ms), timeout=WAIT_MS)
+    # SYS.POOL, read by each app: three symbols (TCS is held by both) on one connection.
+    for app in apps:
+        qtbot.waitUntil(lambda app=app: app.connections() == [(1, 3)], timeout=WAIT_MS)
+        assert app.window.gauges.total.reading.value == "3"
+        assert app.link.process is None
+        assert app.window.attached_label.text() == f"attached to {backend.ready['ws']}"
+        assert app.window.backend_label.text() == "Backend: connected"
+    # Each is a client like any other, and knows itself among the two.
+    for app in apps:
+        pane = app.window.clients_pane
+        qtbot.waitUntil(
+            lambda pane=pane: sorted(row.own for row in pane.model.rows()) == [False, True],
+            timeout=WAIT_MS,
+        )
+    assert children_pids() == {backend.pid}
+
+
+def test_applied_settings_restart_nothing(apps, backend, qtbot):
+    before = backend.pid
+    apps[0].window.settings_applied.emit(Settings())
+    assert backend.process.process.returncode is None
+    assert children_pids() == {before}
+    assert apps[0].link.feed.connected
+
+
+def test_a_backend_restarted_on_its_ports_is_dialled_again(apps, backend, qtbot):
+    states: list[str] = []
+    apps[0].link.state_changed.connect(lambda state, detail: states.append(state))
+    backend.restart()
+    restarted_ms = time.time() * 1000
+    for app in apps:
+        qtbot.waitUntil(lambda app=app: app.ticked_since(restarted_ms), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda app=app: app.pooled_since(restarted_ms), timeout=WAIT_MS)
+    assert "reconnecting" in states and states[-1] == "connected"
+    assert children_pids() == {backend.pid}
+
+
+def test_quitting_leaves_the_backend_running(apps, backend, qtbot):
+    apps[0].window.close()
+    qtbot.waitUntil(apps[0].serving.done, timeout=WAIT_MS)
+    assert backend.process.process.returncode is None
+    assert psutil.pid_exists(backend.pid)
+    still_ms = time.time() * 1000
+    qtbot.waitUntil(lambda: apps[1].ticked_since(still_ms), timeout=WAIT_MS)
