@@ -26,6 +26,7 @@ from backend.symbol_lists import WatchEntry
 from desktop.app import link_window, serve
 from desktop.link.attachment import make_attachment
 from desktop.link.backend_link import BackendLink
+from desktop.link.process import READY
 from desktop.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,12 +124,8 @@ def backend(qt_event_loop, qapp, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def apps(backend, qt_event_loop, qapp, tmp_path_factory):
-    """Two apps attached to ``backend``, each with its watchlist; closed at the end."""
-    home = tmp_path_factory.mktemp("apps-home")
-    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
-        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(home / "qsettings"))
-    attachment = make_attachment(
+def attachment(backend):
+    return make_attachment(
         {
             "name": "test backend",
             "api_url": backend.ready["ws"],
@@ -136,15 +133,29 @@ def apps(backend, qt_event_loop, qapp, tmp_path_factory):
             "api_key": API_KEY,
         }
     )
-    apps = []
-    for number, entries in enumerate(WATCHLISTS):
-        window = MainWindow(
-            watchlist_path=home / f"watchlist-{number}.json",
-            settings_path=home / f"settings-{number}.json",
-            attachments_path=home / f"attachments-{number}.json",
-        )
-        window.watchlist_model.add_entries(entries)
-        apps.append(attached_app(window, attachment, qt_event_loop))
+
+
+def window_in(home: Path, name: str, entries: list[WatchEntry]) -> MainWindow:
+    """A window whose files are ``name``'s under ``home``, watching ``entries``."""
+    window = MainWindow(
+        watchlist_path=home / f"{name}-watchlist.json",
+        settings_path=home / f"{name}-settings.json",
+        attachments_path=home / f"{name}-attachments.json",
+    )
+    window.watchlist_model.add_entries(entries)
+    return window
+
+
+@pytest.fixture(scope="module")
+def apps(attachment, qt_event_loop, qapp, tmp_path_factory):
+    """Two apps attached to ``backend``, each with its watchlist; closed at the end."""
+    home = tmp_path_factory.mktemp("apps-home")
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(home / "qsettings"))
+    apps = [
+        attached_app(window_in(home, f"app-{number}", entries), attachment, qt_event_loop)
+        for number, entries in enumerate(WATCHLISTS)
+    ]
     yield apps
     for app in apps:
         if not app.serving.done():
@@ -204,3 +215,25 @@ def test_quitting_leaves_the_backend_running(apps, backend, qtbot):
     assert psutil.pid_exists(backend.pid)
     still_ms = time.time() * 1000
     qtbot.waitUntil(lambda: apps[1].ticked_since(still_ms), timeout=WAIT_MS)
+
+
+def test_attaching_from_the_menu_stops_the_apps_own_backend_first(
+    attachment, backend, qt_event_loop, qtbot, tmp_path
+):
+    window = window_in(tmp_path, "local", WATCHLISTS[0][:1])
+    qtbot.addWidget(window)
+    link = link_window(window, {**backend.env, "WEBSOCKET_PORT": "0", "ZMQ_PORT": "0"})
+    link.start()
+    qtbot.waitUntil(lambda: link.process.state == READY, timeout=WAIT_MS)
+    own = link.process.pid
+    window.attach_requested.emit(attachment)
+    attached_ms = time.time() * 1000
+    qtbot.waitUntil(lambda: not psutil.pid_exists(own), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: link.feed.connected, timeout=WAIT_MS)
+    rows = window.watchlist_model.rows()
+    qtbot.waitUntil(lambda: rows[0].last_tick and rows[0].last_tick > attached_ms, timeout=WAIT_MS)
+    assert link.process is None
+    assert window.attached_label.text() == f"attached to {backend.ready['ws']}"
+    assert children_pids() == {backend.pid}
+    stopping = qt_event_loop.create_task(link.stop())
+    qtbot.waitUntil(stopping.done)
