@@ -302,7 +302,8 @@ class MainWindow(QMainWindow):
         menu = self.saved_attachments_menu
         menu.clear()
         for name in saved_names(self.attach_dialog.path):
-            menu.addAction(self._action(name, lambda _=False, name=name: self.attach_saved(name)))
+            action = menu.addAction(name)  # the menu's: deleted when it is cleared
+            action.triggered.connect(lambda _=False, name=name: self.attach_saved(name))
         menu.setEnabled(not menu.isEmpty())
 
     def attach_saved(self, name: str) -> None:
