@@ -8,7 +8,8 @@ ZeroMQ keeps the socket connected: after a drop it dials again, waiting longer a
 attempt (:data:`RECONNECT_MS` doubling up to :data:`RECONNECT_MAX_MS`), and subscribes again.
 Heartbeats (:data:`HEARTBEAT_MS`) find a connection that went silent without closing, as one
 across a network that dropped does. A bus secured with CURVE is read with :class:`CurveKeys`: the
-server's public key and the app's own key pair, set before the socket connects.
+server's public key and the app's own key pair, set before the socket connects. A bus that refuses
+the app's key is not dialled again by ZeroMQ; the refusal is logged with its remedy.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
 from backend.feed import SYSTEM_PREFIX
 
@@ -50,7 +52,8 @@ class BusMonitor:
     def __init__(self, deliver: BusDeliver) -> None:
         self._deliver = deliver
         self._socket: zmq.asyncio.Socket | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._monitor: zmq.asyncio.Socket | None = None  # the socket's handshake refusals
+        self._tasks: list[asyncio.Task[None]] = []
         #: A message has arrived since the last :meth:`start`.
         self.delivering = False
 
@@ -71,16 +74,32 @@ class BusMonitor:
         socket.setsockopt(zmq.SUBSCRIBE, SYSTEM_PREFIX.encode())
         socket.connect(endpoint)
         self._socket = socket
-        self._task = asyncio.get_running_loop().create_task(self._read(socket))
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._read(socket))]
+        if keys is not None:
+            self._monitor = socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+            self._monitor.setsockopt(zmq.LINGER, 0)
+            self._tasks.append(loop.create_task(self._log_refusal(self._monitor, endpoint)))
 
     def stop(self) -> None:
         self.delivering = False
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+        for socket in (self._monitor, self._socket):
+            if socket is not None:
+                socket.close()
+        self._monitor = self._socket = None
+
+    @staticmethod
+    async def _log_refusal(monitor: zmq.asyncio.Socket, endpoint: str) -> None:
+        event = parse_monitor_message(await monitor.recv_multipart())
+        log.error(
+            "The bus at %s refused this app's CURVE key (status %d): allow it on the backend's"
+            " machine (python -m backend --allow-bus-client NAME) and attach again",
+            endpoint,
+            event["value"],
+        )
 
     async def _read(self, socket: zmq.asyncio.Socket) -> None:
         while True:
