@@ -3,17 +3,29 @@
 Starts the exchange simulator (when ``BROKER=simulator``), the bus, the pool and the client API.
 Once everything listens it prints one JSON line on stdout and nothing else::
 
-    {"event": "ready", "ws": "ws://127.0.0.1:8765", "zmq": "tcp://127.0.0.1:5555", "pid": 1234,
-     "broker": "simulator"}
+    {"event": "ready", "ws": "ws://127.0.0.1:8765", "zmq": "tcp://127.0.0.1:5555",
+     "tls_fingerprint": null, "bus_public_key": null, "pid": 1234, "broker": "simulator"}
+
+``ws`` is ``wss://`` with ``WEBSOCKET_TLS``, and ``tls_fingerprint`` its certificate's SHA-256
+(:func:`backend.tls.fingerprint`); ``bus_public_key`` is the bus's CURVE key (Z85) with
+``BUS_CURVE=on``. Both URLs are as a client on this machine dials them: a wildcard bind host is
+given as loopback.
 
 A backend that cannot start prints ``{"event": "error", "code": ..., "message": ...}`` instead and
-exits with status 1 (2 for a bad setting). Logs go to stderr, to a rotating file in the user log
-dir, and to the bus (``SYS.LOG``); stderr and the bus number each record alike.
+exits with status 1 (2 for a bad setting, or ``INSECURE_REMOTE``). Logs go to stderr, to a
+rotating file in the user log dir, and to the bus (``SYS.LOG``); stderr and the bus number each
+record alike.
 
 SIGINT and SIGTERM close the clients (1001), the broker connections and the bus, and exit 0 within
 :data:`SHUTDOWN_SECONDS`. With ``--parent-pid PID`` the backend also stops when that process ends,
 so it never outlives the desktop app that started it. ``--print-api-key`` prints the key clients
 authenticate with (generating it on first use) and exits.
+
+``--allow-bus-client NAME`` starts no backend: it makes a CURVE key pair for the bus subscriber
+NAME (unless it has one), allows its public key on the bus (a running backend lets it in within a
+second) and prints one JSON line, ``{"event": "bus_client", "name", "public_key_file",
+"secret_key_file", "public_key", "server_public_key"}`` (see :mod:`backend.bus_keys`). A NAME that
+is not 1 to 64 letters, digits, ``-`` or ``_`` is an error line, with status 2.
 """
 
 from __future__ import annotations
@@ -32,9 +44,10 @@ from typing import Any
 
 from backend import event_loop
 from backend.apikey import api_key
+from backend.bus_keys import allow_client
 from backend.log_bus import number_records
 from backend.process_watch import process_ended
-from backend.service import INVALID_SETTING, Backend, StartupError
+from backend.service import INVALID_SETTING, SETTING_ERRORS, Backend, StartupError
 from backend.settings import Settings, SettingsError, load_settings, log_dir
 
 log = logging.getLogger("feedpool.backend")
@@ -50,6 +63,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 STDERR_FORMAT = "%(asctime)s #%(sequence)d %(levelname)s %(name)s %(message)s"
 EXIT_CANNOT_START = 1
 EXIT_BAD_SETTING = 2
+INVALID_ARGUMENT = "INVALID_ARGUMENT"
 #: Allocations between collections of the garbage collector's youngest generation.
 YOUNG_COLLECTION_ALLOCATIONS = 100_000
 
@@ -70,6 +84,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--print-api-key",
         action="store_true",
         help="print the API key clients authenticate with, and exit",
+    )
+    parser.add_argument(
+        "--allow-bus-client",
+        metavar="NAME",
+        help="make a key pair for the bus subscriber NAME, allow it on the bus (BUS_CURVE=on), "
+        "print where it is as one JSON line, and exit",
     )
     return parser.parse_args(argv)
 
@@ -132,22 +152,14 @@ async def serve(settings: Settings, parent_pid: int | None) -> int:
         log.error("FeedPool cannot start: %s", exc.message)
         emit({"event": "error", "code": exc.code, "message": exc.message})
         await backend.stop()
-        return EXIT_BAD_SETTING if exc.code == INVALID_SETTING else EXIT_CANNOT_START
+        return EXIT_BAD_SETTING if exc.code in SETTING_ERRORS else EXIT_CANNOT_START
     # What start-up built (the instrument master above all) lives as long as the process: keep
     # it out of the garbage collector's full passes, which would otherwise stall the ticks. The
     # ticks themselves make no reference cycles (reference counting frees them), so the young
     # generation is collected seldom rather than every 700 allocations.
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, 50, 100)
-    emit(
-        {
-            "event": "ready",
-            "ws": backend.proxy.url,
-            "zmq": backend.publisher.endpoint,
-            "pid": os.getpid(),
-            "broker": settings.BROKER,
-        }
-    )
+    emit({"event": "ready", **backend.endpoints(), "pid": os.getpid(), "broker": settings.BROKER})
     watcher = None
     if parent_pid is not None:
         watcher = asyncio.get_running_loop().create_task(watch_parent(parent_pid, stop))
@@ -166,6 +178,16 @@ async def serve(settings: Settings, parent_pid: int | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging()
+    if args.allow_bus_client is not None:
+        try:
+            emit({"event": "bus_client", **allow_client(args.allow_bus_client)})
+        except SettingsError as exc:
+            emit({"event": "error", "code": INVALID_SETTING, "message": str(exc)})
+            return EXIT_BAD_SETTING
+        except ValueError as exc:
+            emit({"event": "error", "code": INVALID_ARGUMENT, "message": str(exc)})
+            return EXIT_BAD_SETTING
+        return 0
     try:
         settings = load_settings()
     except SettingsError as exc:

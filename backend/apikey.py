@@ -15,9 +15,9 @@ import contextlib
 import logging
 import os
 import secrets
-import stat
 from pathlib import Path
 
+from backend.private_files import OWNER_ONLY, tighten
 from backend.secret import Secret
 from backend.settings import Settings, config_dir
 
@@ -25,7 +25,6 @@ log = logging.getLogger("feedpool.apikey")
 
 KEY_FILE_NAME = "api_key"
 KEY_BYTES = 32  # of randomness; the key is their URL-safe base64 text, 43 characters
-OWNER_ONLY = 0o600
 
 
 def key_file() -> Path:
@@ -78,9 +77,5 @@ def _read(path: Path) -> str:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         return ""
-    if os.name == "posix":
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & ~OWNER_ONLY:
-            path.chmod(OWNER_ONLY)
-            log.warning("%s was readable by others (mode %o); now %o", path, mode, OWNER_ONLY)
+    tighten(path)
     return text

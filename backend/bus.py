@@ -17,6 +17,9 @@ Socket options, chosen on purpose:
   memory and never slows the feed for anyone else.
 - ``LINGER`` = :data:`LINGER_MS`. On close, queued messages get that long to leave, then are
   discarded, so shutting down never hangs on a subscriber that went away.
+
+Given a CURVE key pair, the socket is a CURVE server: the bus is encrypted, and ZeroMQ asks the
+process's ZAP authenticator (:mod:`backend.bus_guard`) which subscribers' keys to let in.
 """
 
 from __future__ import annotations
@@ -51,15 +54,24 @@ TickListener = Callable[[bytes, bytes], None]
 class ZmqPublisher:
     """An XPUB socket bound to ``host:port``, or the next free port above it when that is taken.
 
-    ``port`` 0 lets the system choose. :attr:`endpoint` is what was bound. :meth:`publish` may be
-    called from any thread; :meth:`publish_tick` from the event loop's, where the adapters run.
+    ``port`` 0 lets the system choose. :attr:`endpoint` is what was bound. ``curve_keys``
+    (public, secret), Z85-encoded, make it a CURVE server. :meth:`publish` may be called from any
+    thread; :meth:`publish_tick` from the event loop's, where the adapters run.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 5555) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5555,
+        curve_keys: tuple[bytes, bytes] | None = None,
+    ) -> None:
         self._context = zmq.Context.instance()
         self._socket = self._context.socket(zmq.XPUB)
         self._socket.setsockopt(zmq.SNDHWM, SEND_HIGH_WATER_MARK)
         self._socket.setsockopt(zmq.LINGER, LINGER_MS)
+        if curve_keys is not None:
+            self._socket.curve_publickey, self._socket.curve_secretkey = curve_keys
+            self._socket.curve_server = True
         self._lock = threading.Lock()
         #: The prefixes outside subscribers asked for, and whether each topic matches one.
         self._prefixes: set[bytes] = set()
@@ -154,10 +166,15 @@ class SharedZmqPublisher(ZmqPublisher):
     _instance_lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
-    def get(cls, host: str = "127.0.0.1", port: int = 5555) -> SharedZmqPublisher:
+    def get(
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 5555,
+        curve_keys: tuple[bytes, bytes] | None = None,
+    ) -> SharedZmqPublisher:
         with cls._instance_lock:
             if cls._instance is None or cls._instance.closed:
-                cls._instance = cls(host, port)
+                cls._instance = cls(host, port, curve_keys)
                 log.info("Bus publishing on %s", cls._instance.endpoint)
             return cls._instance
 

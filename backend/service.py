@@ -10,6 +10,10 @@ Once started, the backend publishes on the bus:
   conflated), every second;
 - ``SYS.LOG``: every log record of the process, through :class:`~backend.log_bus.BusLogHandler`;
 - ``SYS.HEALTH``: the backend's state (``ready``, ``down``) and each connection's.
+
+Before it binds anything, the backend refuses to serve other machines in the clear
+(``INSECURE_REMOTE``, see :mod:`backend.remote`) and loads its TLS certificate and bus keys,
+generating them on first use.
 """
 
 from __future__ import annotations
@@ -20,17 +24,23 @@ import logging
 import time
 from typing import Any
 
+import zmq
+
 from backend.adapter import BrokerConnectionError
 from backend.apikey import api_key
 from backend.bus import BusBindError, SharedZmqPublisher
+from backend.bus_guard import BusGuard
+from backend.bus_keys import KeyPair, allowed_clients_dir, server_keys
+from backend.certificate import ServerCertificate, server_certificate
 from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC
 from backend.instruments import InstrumentMaster, MasterFormatError
 from backend.log_bus import BusLogHandler
 from backend.master_source import broker_master, served_master
 from backend.pool import ConnectionPool
 from backend.proxy import WebSocketProxy
+from backend.remote import INSECURE_REMOTE, insecure_exposures, local_url
 from backend.session import BrokerSession, LoginError
-from backend.settings import SIMULATOR, Settings, SettingsError
+from backend.settings import CURVE_ON, SIMULATOR, Settings, SettingsError
 from backend.simulator.child import SimulatorProcess, SimulatorStartError
 
 log = logging.getLogger("feedpool.backend")
@@ -39,6 +49,8 @@ STATS_INTERVAL = 1.0
 INVALID_SETTING = "INVALID_SETTING"
 MASTER_ERROR = "INSTRUMENT_MASTER_ERROR"
 LOGIN_ERROR = "BROKER_LOGIN_ERROR"
+#: The codes of a start refused for its settings (the others: for what it met).
+SETTING_ERRORS = frozenset({INVALID_SETTING, INSECURE_REMOTE})
 
 
 class StartupError(Exception):
@@ -63,19 +75,27 @@ class Backend:
         self.publisher: SharedZmqPublisher | None = None
         self.pool: ConnectionPool | None = None
         self.proxy: WebSocketProxy | None = None
+        self.certificate: ServerCertificate | None = None
+        self.bus_keys: KeyPair | None = None
+        self.bus_guard: BusGuard | None = None
         self._log_handler: BusLogHandler | None = None
         self._stats_task: asyncio.Task[None] | None = None
+        self._guard_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start every part; :class:`StartupError` says what failed (call :meth:`stop` then)."""
         settings = self.settings
         broker = settings.broker
+        self._secure()
         try:
-            self.publisher = SharedZmqPublisher.get(settings.ZMQ_HOST, settings.ZMQ_PORT)
+            self.publisher = SharedZmqPublisher.get(
+                settings.ZMQ_HOST, settings.ZMQ_PORT, self.bus_keys
+            )
         except BusBindError as exc:
             raise StartupError("BUS_PORT_UNAVAILABLE", str(exc)) from None
         self._log_handler = BusLogHandler(self.publisher)
         logging.getLogger().addHandler(self._log_handler)
+        self._announce_security()
         for warning in settings.over_broker_limits():
             log.warning("[POOL] %s", warning)
         url, session, master = await self._broker()
@@ -102,6 +122,7 @@ class Backend:
             host=settings.WEBSOCKET_HOST,
             port=settings.WEBSOCKET_PORT,
             min_interval_ms=settings.WS_MIN_INTERVAL_MS,
+            ssl_context=self.certificate.context() if self.certificate else None,
         )
         try:
             await self.proxy.start()
@@ -114,6 +135,59 @@ class Backend:
             ) from None
         self._stats_task = asyncio.get_running_loop().create_task(self._publish_stats())
         self._health("ready")
+
+    def _secure(self) -> None:
+        """Refuse an insecure exposure; load (or make) the TLS certificate and bus keys, and
+        start letting in the bus's allowed subscribers."""
+        settings = self.settings
+        exposed = insecure_exposures(settings)
+        if exposed and not settings.ALLOW_INSECURE_REMOTE:
+            raise StartupError(
+                INSECURE_REMOTE,
+                "; ".join(
+                    f"{what}: {remedy}, or ALLOW_INSECURE_REMOTE=1 if you mean it"
+                    for what, remedy in exposed
+                ),
+            )
+        try:
+            self.certificate = server_certificate(settings)
+            if settings.BUS_CURVE == CURVE_ON:
+                self.bus_keys = server_keys()
+        except SettingsError as exc:
+            raise StartupError(INVALID_SETTING, str(exc)) from None
+        if self.bus_keys is not None:
+            self.bus_guard = BusGuard(zmq.Context.instance(), allowed_clients_dir())
+            self.bus_guard.start()
+            self._guard_task = asyncio.get_running_loop().create_task(self.bus_guard.watch())
+
+    def _announce_security(self) -> None:
+        for what, _ in insecure_exposures(self.settings):
+            log.warning("%s (ALLOW_INSECURE_REMOTE=1)", what)
+        if self.certificate is not None:
+            log.info(
+                "Client API over TLS with %s, SHA-256 fingerprint %s",
+                self.certificate.cert_file,
+                self.certificate.fingerprint,
+            )
+        if self.bus_guard is not None:
+            log.info(
+                "Bus encrypted with CURVE, server public key %s; %d client keys allowed in %s",
+                self.bus_keys.public.decode(),
+                self.bus_guard.allowed,
+                self.bus_guard.directory,
+            )
+
+    def endpoints(self) -> dict[str, Any]:
+        """Where clients on this machine connect, and what they trust: ``ws`` and ``zmq`` (once
+        listening), ``tls_fingerprint`` and ``bus_public_key`` (None when off)."""
+        found: dict[str, Any] = {}
+        if self.proxy is not None:
+            found["ws"] = self.proxy.url
+        if self.publisher is not None:
+            found["zmq"] = local_url("tcp", self.settings.ZMQ_HOST, self.publisher.port)
+        found["tls_fingerprint"] = self.certificate.fingerprint if self.certificate else None
+        found["bus_public_key"] = self.bus_keys.public.decode() if self.bus_keys else None
+        return found
 
     async def _broker(self) -> tuple[str, BrokerSession, InstrumentMaster]:
         """The broker's URL, session and master: the simulator's, or the real broker's."""
@@ -178,11 +252,9 @@ class Backend:
             "state": state,
             "reason": reason,
             "time": time.time(),
+            **self.endpoints(),
         }
-        if self.proxy is not None:
-            health["ws"] = self.proxy.url
         if self.publisher is not None:
-            health["zmq"] = self.publisher.endpoint
             self.publisher.publish(HEALTH_TOPIC, health)
 
     async def _publish_stats(self) -> None:
@@ -193,10 +265,11 @@ class Backend:
 
     async def stop(self) -> None:
         """Close the clients (1001), the broker connections, the simulator and the bus."""
-        if self._stats_task is not None:
-            self._stats_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stats_task
+        for task in (self._stats_task, self._guard_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.proxy is not None:
             await self.proxy.close()
         if self.pool is not None:
@@ -210,3 +283,5 @@ class Backend:
             logging.getLogger().removeHandler(self._log_handler)
         if self.publisher is not None:
             self.publisher.close()
+        if self.bus_guard is not None:
+            self.bus_guard.stop()

@@ -33,6 +33,11 @@ from backend.secret import Secret
 APP_NAME = "FeedPool"
 SETTINGS_FILE_NAME = "settings.json"
 SIMULATOR = "simulator"
+#: ``WEBSOCKET_TLS``: plain ``ws://``; ``wss://`` with the given files; ``wss://`` with the given
+#: files or a generated self-signed certificate.
+TLS_OFF, TLS_ON, TLS_AUTO = "off", "on", "auto"
+#: ``BUS_CURVE``: the bus in the clear, or encrypted with CURVE for allowed client keys only.
+CURVE_OFF, CURVE_ON = "off", "on"
 
 
 class SettingsError(ValueError):
@@ -45,7 +50,8 @@ class SettingsError(ValueError):
 
 
 def config_dir() -> Path:
-    """The user config dir: settings and the local API key live here."""
+    """The user config dir: settings, the local API key, the client API's generated TLS
+    certificate (``tls/``) and the bus's CURVE keys (``bus/``) live here."""
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
@@ -143,6 +149,16 @@ def _text(name: str, text: str) -> str:
     return str(text).strip()
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def _flag(name: str, text: str) -> bool:
+    value = str(text).strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise SettingsError(name, text, "expected 1 or 0 (true or false)")
+    return value in _TRUE
+
+
 def _secret(name: str, text: str) -> Secret:
     return Secret(str(text).strip())
 
@@ -160,6 +176,11 @@ _CORE_SPEC: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ZMQ_PORT": ("5555", _PORT_OR_ZERO),
     "WEBSOCKET_HOST": ("127.0.0.1", _host),
     "WEBSOCKET_PORT": ("8765", _PORT_OR_ZERO),
+    "WEBSOCKET_TLS": (TLS_OFF, _choice(TLS_OFF, TLS_ON, TLS_AUTO)),
+    "WEBSOCKET_TLS_CERT": ("", _text),
+    "WEBSOCKET_TLS_KEY": ("", _text),
+    "BUS_CURVE": (CURVE_OFF, _choice(CURVE_OFF, CURVE_ON)),
+    "ALLOW_INSECURE_REMOTE": ("0", _flag),
     "BROKER": (SIMULATOR, _choice(SIMULATOR, *BROKERS)),
     "SIMULATOR_BROKER": ("angel", _choice(*BROKERS)),
     "BROKER_USER_ID": ("", _text),
@@ -195,6 +216,16 @@ class Settings:
     ZMQ_PORT: int = 5555
     WEBSOCKET_HOST: str = "127.0.0.1"
     WEBSOCKET_PORT: int = 8765
+    #: The client API over TLS (``wss://``): off, on (with the two files below) or auto (the
+    #: files if set, else a self-signed certificate generated in the user config dir).
+    WEBSOCKET_TLS: str = TLS_OFF
+    #: PEM files: the client API's certificate (chain) and its private key.
+    WEBSOCKET_TLS_CERT: str = ""
+    WEBSOCKET_TLS_KEY: str = ""
+    #: The bus encrypted with CURVE, for the client keys allowed in the user config dir only.
+    BUS_CURVE: str = CURVE_OFF
+    #: Serve the client API or the bus off loopback without TLS or CURVE all the same.
+    ALLOW_INSECURE_REMOTE: bool = False
     BROKER: str = SIMULATOR
     #: The broker whose protocol the bundled simulator speaks when ``BROKER=simulator``.
     SIMULATOR_BROKER: str = "angel"

@@ -1,12 +1,15 @@
 """One benchmark client: a real WebSocket client of the backend, in a process of its own.
 
-Usage: ``python bench/client.py WS_URL API_KEY MODE SYMBOLS_JSON``, where ``SYMBOLS_JSON`` is a
-file holding ``[[symbol, exchange], ...]``. The client authenticates, subscribes everything in
-one bulk request and prints ``{"event": "subscribed", ...}``. It then reads one line from stdin,
-``{"start_ms": T0, "end_ms": T1, "grace_s": G, "watch": ["NSE_SBIN", ...]}``, counts the ticks
-whose exchange timestamp falls in ``[T0, T1)``, reading until ``T1 + G`` so that ticks in flight
-at ``T1`` count too, prints ``{"event": "result", "received": N, "histogram": {...},
-"sampled": {"NSE_SBIN": n, ...}}`` (the ticks of each watched subscription) and exits.
+Usage: ``python bench/client.py WS_URL API_KEY MODE SYMBOLS_JSON [FINGERPRINT]``, where
+``SYMBOLS_JSON`` is a file holding ``[[symbol, exchange], ...]``. With ``FINGERPRINT`` the URL is
+a ``wss://`` one, and the client checks that the server's certificate has that fingerprint
+before it sends anything (:func:`backend.tls.check_pinned`). The client authenticates,
+subscribes everything in one bulk request and prints ``{"event": "subscribed", ...}``. It then
+reads one line from stdin, ``{"start_ms": T0, "end_ms": T1, "grace_s": G, "watch": ["NSE_SBIN",
+...]}``, counts the ticks whose exchange timestamp falls in ``[T0, T1)``, reading until
+``T1 + G`` so that ticks in flight at ``T1`` count too, prints ``{"event": "result", "received":
+N, "histogram": {...}, "sampled": {"NSE_SBIN": n, ...}}`` (the ticks of each watched
+subscription) and exits.
 
 ``histogram`` maps half-millisecond buckets of latency (receipt time minus the simulator's
 exchange timestamp) to counts, so that several clients' latencies merge exactly. To measure the
@@ -24,6 +27,8 @@ import sys
 import time
 
 import picows
+
+from backend.tls import check_pinned, pinned_client_context
 
 TIMESTAMP = re.compile(rb'"timestamp":(\d+)')
 SUBSCRIPTION = re.compile(rb'"symbol":"([^"]*)","exchange":"([^"]*)"')
@@ -110,8 +115,11 @@ def tally(samples: list[Sample], start_ms: int, end_ms: int) -> tuple[int, dict[
     return received, histogram
 
 
-async def run(url: str, api_key: str, mode: int, symbols: list) -> None:
-    transport, client = await picows.ws_connect(Client, url, max_frame_size=2**24)
+async def run(url: str, api_key: str, mode: int, symbols: list, fingerprint: str | None) -> None:
+    tls = {} if fingerprint is None else {"ssl_context": pinned_client_context()}
+    transport, client = await picows.ws_connect(Client, url, max_frame_size=2**24, **tls)
+    if fingerprint is not None:
+        check_pinned(transport.underlying_transport.get_extra_info("ssl_object"), fingerprint)
     reply = await subscribe(client, api_key, mode, symbols)
     failed = sum(entry["status"] != "success" for entry in reply["subscriptions"])
     emit({"event": "subscribed", "status": reply["status"], "failed": failed})
@@ -131,9 +139,10 @@ async def run(url: str, api_key: str, mode: int, symbols: list) -> None:
 
 def main() -> None:
     url, api_key, mode, path = sys.argv[1:5]
+    fingerprint = sys.argv[5] if len(sys.argv) > 5 else None
     with open(path, encoding="utf-8") as handle:
         symbols = json.load(handle)
-    asyncio.run(run(url, api_key, int(mode), symbols))
+    asyncio.run(run(url, api_key, int(mode), symbols, fingerprint))
 
 
 if __name__ == "__main__":

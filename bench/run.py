@@ -22,6 +22,10 @@ Quote. Once every client is subscribed and a warm-up has passed, it measures a w
 - other load: CPU used on the machine by processes that are not part of the benchmark, in
   cores. Anything above a few percent means the figures are disturbed.
 
+A scenario marked ``wss`` serves the client API over TLS (``WEBSOCKET_TLS=auto``, a self-signed
+certificate) and its clients pin the certificate's fingerprint; the suite runs the opening peak
+both ways and prints the backend's CPU per tick side by side: the cost of TLS.
+
 ``python bench/run.py --help`` runs a scenario of your own.
 """
 
@@ -73,6 +77,7 @@ class Scenario:
     rate: float  # ticks per second per symbol
     clients: int = 1
     split: bool = False  # True: the clients share the symbols out; False: each takes them all
+    tls: bool = False  # True: the clients connect over wss://
 
 
 @dataclass
@@ -217,8 +222,9 @@ class BusCounter(threading.Thread):
 
 
 @contextmanager
-def backend_process(rate: float, home: Path) -> Iterator[tuple[subprocess.Popen, dict]]:
-    """``python -m backend`` on the simulator at ``rate``, with its files under ``home``."""
+def backend_process(rate: float, home: Path, tls: bool) -> Iterator[tuple[subprocess.Popen, dict]]:
+    """``python -m backend`` on the simulator at ``rate``, with its files under ``home``; with
+    ``tls``, serving ``wss://``."""
     env = {
         **os.environ,
         "WEBSOCKET_PORT": "0",
@@ -226,6 +232,7 @@ def backend_process(rate: float, home: Path) -> Iterator[tuple[subprocess.Popen,
         "FEEDPOOL_API_KEY": API_KEY,
         "SIMULATOR_TICKS_PER_SECOND": str(rate),
         "SIMULATOR_SEED": "1",
+        "WEBSOCKET_TLS": "auto" if tls else "off",
         **{name: str(home / name.lower()) for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")},
     }
     with (home / "backend.log").open("wb") as stderr:
@@ -248,8 +255,12 @@ def backend_process(rate: float, home: Path) -> Iterator[tuple[subprocess.Popen,
 
 
 @contextmanager
-def client_processes(url: str, shares: list[list], home: Path) -> Iterator[list[subprocess.Popen]]:
-    """One ``bench/client.py`` per share of symbols, each subscribed when this yields."""
+def client_processes(
+    ready: dict, shares: list[list], home: Path
+) -> Iterator[list[subprocess.Popen]]:
+    """One ``bench/client.py`` per share of symbols, each subscribed when this yields, on the
+    backend of the ``ready`` line (pinning its certificate, over TLS)."""
+    pin = [ready["tls_fingerprint"]] if ready["tls_fingerprint"] else []
     clients = []
     try:
         for n, share in enumerate(shares):
@@ -257,7 +268,15 @@ def client_processes(url: str, shares: list[list], home: Path) -> Iterator[list[
             path.write_text(json.dumps(share))
             clients.append(
                 subprocess.Popen(
-                    [sys.executable, str(CLIENT), url, API_KEY, str(QUOTE), str(path)],
+                    [
+                        sys.executable,
+                        str(CLIENT),
+                        ready["ws"],
+                        API_KEY,
+                        str(QUOTE),
+                        str(path),
+                        *pin,
+                    ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
@@ -325,10 +344,10 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
     with tempfile.TemporaryDirectory(prefix="feedpool-bench-") as temporary:
         home = Path(temporary)
         watched = chosen[::SAMPLE_EVERY]
-        with backend_process(scenario.rate, home) as (backend, ready):
+        with backend_process(scenario.rate, home, scenario.tls) as (backend, ready):
             counter = BusCounter(ready["zmq"], watched)
             counter.start()
-            with client_processes(ready["ws"], shares, home) as clients:
+            with client_processes(ready, shares, home) as clients:
                 start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
                 end_ms = start_ms + int(seconds * 1000)
                 window = {
@@ -376,14 +395,29 @@ def table(results: list[Result]) -> str:
 
 
 def suite(symbols: int, rate: float) -> list[Scenario]:
-    """The opening peak with 1 and 10 clients, then one client at rising rates."""
+    """The opening peak with 1 client (over ws and wss) and 10, then one client at rising
+    rates."""
     peak = f"{symbols} x {rate:g}/s"
     return [
         Scenario(f"1 client, {peak}", symbols, rate),
+        Scenario(f"1 client, {peak}, wss", symbols, rate, tls=True),
         Scenario(f"10 clients sharing {peak}", symbols, rate, clients=10, split=True),
         Scenario(f"10 clients, each {peak}", symbols, rate, clients=10),
         *(Scenario(f"1 client, {symbols} x {r:g}/s", symbols, r) for r in (6, 8, 10, 12)),
     ]
+
+
+def print_tls_cost(results: list[Result]) -> None:
+    """Backend CPU per tick of each scenario over ws beside the same over wss, if both ran."""
+    by_name = {result.scenario.name: result for result in results}
+    for result in results:
+        plain = by_name.get(result.scenario.name.removesuffix(", wss"))
+        if result.scenario.tls and plain is not None and not plain.scenario.tls:
+            ws, wss = plain.cost_us(plain.cpu), result.cost_us(result.cpu)
+            print(
+                f"TLS for '{plain.scenario.name}': backend {ws:.1f} us/tick over ws, "
+                f"{wss:.1f} over wss ({wss - ws:+.1f} us/tick, {wss / ws - 1:+.0%})"
+            )
 
 
 def main() -> int:
@@ -393,13 +427,15 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=4.0, help="ticks per second per symbol")
     parser.add_argument("--clients", type=int, help="run one scenario with this many clients")
     parser.add_argument("--split", action="store_true", help="clients share the symbols out")
+    parser.add_argument("--tls", action="store_true", help="clients connect over wss://")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
     symbols = [(i.symbol, i.exchange) for i in load_master() if i.exchange in ("NSE", "NFO")]
     if args.clients:
         name = f"{args.clients} client(s), {args.symbols} x {args.rate:g}/s"
-        scenarios = [Scenario(name, args.symbols, args.rate, args.clients, args.split)]
+        name += ", wss" if args.tls else ""
+        scenarios = [Scenario(name, args.symbols, args.rate, args.clients, args.split, args.tls)]
     else:
         scenarios = suite(args.symbols, args.rate)
     print(f"FeedPool benchmark: {os.cpu_count()} CPUs, {args.seconds:g} s windows", flush=True)
@@ -423,6 +459,7 @@ def main() -> int:
             f"({'met' if simulator <= FLOOR_SIMULATOR_US else 'NOT met'}, "
             f"floor {FLOOR_SIMULATOR_US:g})"
         )
+    print_tls_cost(results)
     if args.json:
         args.json.write_text(json.dumps([r.row() for r in results], indent=2))
     return 0

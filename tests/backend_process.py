@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,32 @@ from proxy_client import API_KEY
 START_TIMEOUT = 30.0
 #: Settings of the developer's environment that a test's backend must not inherit.
 SETTING_PREFIXES = ("ANGEL_", "KITE_", "FEEDPOOL_", "SIMULATOR_", "MAX_", "INSTRUMENT_", "BROKER")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def allow_bus_client(name: str, **env: str) -> tuple[int, dict, str]:
+    """``python -m backend --allow-bus-client NAME``: its exit status, its one stdout line as
+    JSON, and its stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "backend",
+        "--allow-bus-client",
+        name,
+        env={**os.environ, **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
+    lines = out.decode().splitlines()
+    assert len(lines) == 1, f"expected one line, got {lines}; stderr:\n{err.decode()}"
+    return process.returncode, json.loads(lines[0]), err.decode()
 
 
 class BackendProcess:

@@ -8,6 +8,7 @@ import gc
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import keyring
 import keyring.backends.fail
@@ -25,6 +26,10 @@ from backend.pool import ConnectionPool
 from backend.simulator import ExchangeSimulator, SimulatorCredentials
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The processes the tests start (backends, simulators) import this checkout's packages, wherever
+# they run and wherever the environment's editable install points.
+ROOT = str(Path(__file__).resolve().parent.parent)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (ROOT, os.environ.get("PYTHONPATH"))))
 
 
 @pytest.fixture(autouse=True)

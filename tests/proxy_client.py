@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from backend.pool import ConnectionPool
 from backend.proxy import WebSocketProxy
 from backend.secret import Secret
+from backend.tls import FingerprintMismatch, check_pinned, pinned_client_context
 
 API_KEY = "test-api-key"
 
@@ -49,13 +50,23 @@ async def eventually(predicate: Callable[[], bool], within: float = 15.0) -> Non
 class BusMonitor:
     """A SUB socket on a backend's bus (``SYS.`` topics), read until a condition holds.
 
+    With ``keys`` (public, secret) and ``server_key``, it is a CURVE client of a CURVE bus.
     (``tests/conftest.py`` has the like for in-process publishers; a test module cannot import
     it, since ``tests/desktop`` has a conftest of its own.)
     """
 
-    def __init__(self, endpoint: str, prefix: str = "SYS.") -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        prefix: str = "SYS.",
+        keys: tuple[bytes, bytes] | None = None,
+        server_key: bytes | None = None,
+    ) -> None:
         self.socket = zmq.asyncio.Context.instance().socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if keys is not None:
+            self.socket.curve_publickey, self.socket.curve_secretkey = keys
+            self.socket.curve_serverkey = server_key
         self.socket.setsockopt_string(zmq.SUBSCRIBE, prefix)
         self.socket.connect(endpoint)
 
@@ -66,6 +77,10 @@ class BusMonitor:
                 topic, payload = await self.socket.recv_multipart()
                 if done(topic.decode(), json.loads(payload)):
                     return
+
+    async def silent(self, within: float) -> bool:
+        """Whether no message comes within ``within`` seconds."""
+        return not await self.socket.poll(within * 1000)
 
     def close(self) -> None:
         self.socket.close()
@@ -82,9 +97,24 @@ class Client:
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
-    async def open(cls, url: str, api_key: str | None = API_KEY) -> Client:
-        """Connect to ``url`` and, unless ``api_key`` is None, authenticate."""
-        client = cls(await connect(url, compression=None, max_size=None))
+    async def open(
+        cls, url: str, api_key: str | None = API_KEY, fingerprint: str | None = None
+    ) -> Client:
+        """Connect to ``url`` and, unless ``api_key`` is None, authenticate.
+
+        With ``fingerprint``, ``url`` is a ``wss://`` one, and the server's certificate must
+        have that fingerprint (:class:`~backend.tls.FingerprintMismatch` else), checked before
+        anything is sent.
+        """
+        tls = {} if fingerprint is None else {"ssl": pinned_client_context()}
+        websocket = await connect(url, compression=None, max_size=None, **tls)
+        if fingerprint is not None:
+            try:
+                check_pinned(websocket.transport.get_extra_info("ssl_object"), fingerprint)
+            except FingerprintMismatch:
+                await websocket.close()
+                raise
+        client = cls(websocket)
         if api_key is not None:
             reply = await client.request({"action": "authenticate", "api_key": api_key})
             assert reply["status"] == "success", reply

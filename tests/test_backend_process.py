@@ -11,16 +11,11 @@ import time
 
 import psutil
 import pytest
+from backend_process import free_port
 from proxy_client import BusMonitor, Client
 
 from backend.feed import TICK_FIELDS
 from backend.settings import log_dir
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def test_ready_line_then_clients_and_the_monitoring_bus(backends):
@@ -29,6 +24,8 @@ async def test_ready_line_then_clients_and_the_monitoring_bus(backends):
         "event": "ready",
         "ws": ready["ws"],
         "zmq": ready["zmq"],
+        "tls_fingerprint": None,
+        "bus_public_key": None,
         "pid": backend.process.pid,
         "broker": "simulator",
     }

@@ -46,6 +46,9 @@ def test_layers_override_in_order(files):
         ("BROKER", "kite", "one of simulator, angel, zerodha"),
         ("ANGEL_WS_URL", "http://example", "ws:// or wss:// URL"),
         ("SIMULATOR_TICKS_PER_SECOND", "fast", "a number from 0.0 to 1000.0"),
+        ("WEBSOCKET_TLS", "yes", "one of off, on, auto"),
+        ("BUS_CURVE", "auto", "one of off, on"),
+        ("ALLOW_INSECURE_REMOTE", "maybe", "1 or 0 (true or false)"),
     ],
 )
 def test_bad_values_name_the_setting_the_value_and_what_is_allowed(files, name, value, allowed):
@@ -53,6 +56,13 @@ def test_bad_values_name_the_setting_the_value_and_what_is_allowed(files, name, 
         load_settings({name: value}, *files)
     message = str(caught.value)
     assert name in message and repr(value) in message and allowed in message
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("1", True), ("True", True), ("0", False), ("", False)]
+)
+def test_allow_insecure_remote_is_a_flag(files, text, value):
+    assert load_settings({"ALLOW_INSECURE_REMOTE": text}, *files).ALLOW_INSECURE_REMOTE is value
 
 
 def test_unknown_key_in_the_settings_file_is_reported(files):

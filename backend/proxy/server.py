@@ -1,5 +1,8 @@
 """The WebSocket proxy: FeedPool's OpenAlgo-compatible client API, ``ws://127.0.0.1:8765``.
 
+Given an SSL context, it serves ``wss://`` instead (see :mod:`backend.certificate`); the clients
+authenticate with the API key all the same.
+
 Each connection is a :class:`~backend.proxy.session.ClientSession`; its messages are carried out
 one at a time by :class:`~backend.proxy.actions.Actions`; ticks reach it from the bus through the
 :class:`~backend.proxy.ticks.TickRouter`. The URL path is ignored.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import ssl
 from collections.abc import Hashable
 from typing import Any
 
@@ -37,6 +41,7 @@ from backend.proxy.messages import MAX_MESSAGE_BYTES
 from backend.proxy.outbox import OUTBOX_LIMIT, STALL_SECONDS
 from backend.proxy.session import ClientSession
 from backend.proxy.ticks import TickRouter
+from backend.remote import WILDCARDS, local_url
 from backend.secret import Secret
 
 log = logging.getLogger("feedpool.proxy")
@@ -55,7 +60,8 @@ WIRE_LOG.setLevel(logging.WARNING)
 class WebSocketProxy:
     """Serves the client API for ``pool`` on ``host:port`` (port 0: a free port, see :attr:`url`).
 
-    Ticks come from ``pool``'s publisher, in the process.
+    Ticks come from ``pool``'s publisher, in the process. With ``ssl_context`` the clients
+    connect over TLS.
     ``min_interval_ms`` above 0 limits each client to one update per subscription per interval
     (see :mod:`backend.proxy.throttle`). The other arguments exist for tests.
     """
@@ -68,6 +74,7 @@ class WebSocketProxy:
         host: str = "127.0.0.1",
         port: int = 8765,
         min_interval_ms: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
         auth_timeout: float = AUTH_TIMEOUT,
         outbox_limit: int = OUTBOX_LIMIT,
         stall_seconds: float = STALL_SECONDS,
@@ -76,6 +83,7 @@ class WebSocketProxy:
         self.host = host
         self.port = port
         self.min_interval = min_interval_ms / 1000
+        self.ssl_context = ssl_context
         self.auth_timeout = auth_timeout
         self.outbox_limit = outbox_limit
         self.stall_seconds = stall_seconds
@@ -91,9 +99,9 @@ class WebSocketProxy:
 
     @property
     def url(self) -> str:
-        """Where clients connect, such as ``ws://127.0.0.1:8765``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        """Where clients on this machine connect, such as ``ws://127.0.0.1:8765`` (``wss://``
+        over TLS); a wildcard host is given as loopback (see :mod:`backend.remote`)."""
+        return local_url("ws" if self.ssl_context is None else "wss", self.host, self.port)
 
     async def start(self) -> None:
         """Start taking ticks and listening; :class:`OSError` if the port is taken."""
@@ -105,6 +113,7 @@ class WebSocketProxy:
                 self.host,
                 self.port,
                 compression=None,
+                ssl=self.ssl_context,
                 max_size=MAX_MESSAGE_BYTES,
                 ping_interval=PING_INTERVAL,
                 ping_timeout=PING_INTERVAL,
@@ -114,7 +123,10 @@ class WebSocketProxy:
             self._stop_routing()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("Client API listening on %s", self.url)
+        where = self.url
+        if self.host in WILDCARDS:
+            where = f"{self.host}:{self.port}, {self.url} from this machine"
+        log.info("Client API listening on %s", where)
 
     async def _serve(self, websocket: ServerConnection) -> None:
         session = ClientSession(
