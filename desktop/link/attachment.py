@@ -3,9 +3,9 @@
 An :class:`Attachment` names the client API (``ws://`` or ``wss://``), the bus
 (``tcp://host:port``) and the API key, and how each is trusted: a ``wss://`` API by the pinned
 fingerprint of its certificate or by a CA file (by the system's CAs with neither, see
-:mod:`desktop.link.tls`); a CURVE bus by the server's public key (Z85) and the app's key pair,
-the secret key file ``python -m backend --allow-bus-client NAME`` wrote. A key file is referenced
-by its path and read when the bus is dialled.
+:mod:`desktop.link.feed_client`); a CURVE bus by the server's public key (Z85) and the app's key
+pair, the secret key file ``python -m backend --allow-bus-client NAME`` wrote. A key file is
+referenced by its path and read when the bus is dialled.
 
 :func:`make_attachment` checks values as typed (in the attach dialog, on the command line, in the
 saved file); :class:`AttachmentError` names the field and says what is wrong, never showing the
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import zmq.auth
 from zmq.utils import z85
 
 from backend.secret import Secret
+from backend.tls import parse_fingerprint
 from desktop.link.bus_monitor import CurveKeys
 
 #: Each field of an :class:`Attachment`, as people read it.
@@ -39,7 +39,6 @@ LABELS = {
     "bus_server_key": "Bus server key",
     "bus_client_key_file": "Bus client key file",
 }
-FINGERPRINT_LENGTH = 64  # hex characters of a SHA-256
 CURVE_KEY_LENGTH = 40  # Z85 characters of a 32-byte CURVE key
 
 
@@ -94,7 +93,6 @@ def make_attachment(values: Mapping[str, str]) -> Attachment:
         raise AttachmentError(
             "api_key", "needed: python -m backend --print-api-key prints it on the backend's host"
         )
-    text["fingerprint"] = text["fingerprint"].replace(":", "").lower()
     for name in ("ca_file", "bus_client_key_file"):
         text[name] = str(Path(text[name]).expanduser()) if text[name] else ""
     _check_trust(text)
@@ -127,12 +125,11 @@ def _check_trust(text: dict[str, str]) -> None:
     if (pin or ca_file) and not text["api_url"].startswith("wss://"):
         field = "fingerprint" if pin else "ca_file"
         raise AttachmentError(field, "trusts a wss:// API only; the API URL is ws://")
-    if pin and (len(pin) != FINGERPRINT_LENGTH or not set(pin) <= set(string.hexdigits)):
-        raise AttachmentError(
-            "fingerprint",
-            f"expected {FINGERPRINT_LENGTH} hex characters (the certificate's SHA-256, the"
-            f" backend's tls_fingerprint), not {pin!r}",
-        )
+    if pin:
+        try:
+            text["fingerprint"] = parse_fingerprint(pin)
+        except ValueError as exc:
+            raise AttachmentError("fingerprint", f"{exc} (the backend's tls_fingerprint)") from None
     if pin and ca_file:
         raise AttachmentError("ca_file", "give a certificate fingerprint or a CA file, not both")
     if ca_file:

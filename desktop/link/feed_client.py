@@ -12,10 +12,12 @@ subscribes everything wanted again, so neither a restarted backend nor a dropped
 a symbol. One task per connection sends the requests, in the order they were made. Each change
 of the connection's state (:data:`CONNECTED`, :data:`RECONNECTING`, :data:`FAILED`) is reported.
 
-A ``wss://`` API is trusted as :mod:`desktop.link.tls` says: by the pinned fingerprint of its
-certificate, checked before the API key is sent, or by a CA. A backend that refuses the API key,
-or whose certificate is not the pinned one or is not trusted, is not dialled again: the client
-stops with the reason in :attr:`FeedClient.refusal` until it is pointed at a backend again.
+A ``wss://`` API is trusted by the pinned fingerprint of its certificate (the backend's
+``tls_fingerprint``), checked with :mod:`backend.tls` before the API key is sent; or by a CA file,
+or the system's CAs, with the usual checks of the certificate and the host name. A backend that
+refuses the API key, or whose certificate is not the pinned one or is not trusted, is not dialled
+again: the client stops with the reason in :attr:`FeedClient.refusal` until it is pointed at a
+backend again.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from backend.symbol_lists import WatchEntry
-from desktop.link.tls import PinMismatch, check_pin, client_context
+from backend.tls import FingerprintMismatch, check_pinned, pinned_client_context
 
 log = logging.getLogger("feedpool.desktop.feed")
 
@@ -53,6 +55,12 @@ FeedReport = Callable[[str, str], None]
 
 class AuthenticationFailed(Exception):
     """The backend refused the API key."""
+
+
+def trust(pin: str, ca_file: str) -> ssl.SSLContext:
+    """The TLS context of a ``wss://`` API trusted by its certificate's fingerprint ``pin``
+    (checked once connected), else by ``ca_file`` or the system's CAs."""
+    return pinned_client_context() if pin else ssl.create_default_context(cafile=ca_file or None)
 
 
 def _chunks(items: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -135,7 +143,7 @@ class FeedClient:
         system's CAs."""
         self.close()
         self.refusal = ""
-        options = {"ssl": client_context(pin, ca_file)} if url.startswith("wss://") else {}
+        options = {"ssl": trust(pin, ca_file)} if url.startswith("wss://") else {}
         self._task = asyncio.get_running_loop().create_task(self._run(url, api_key, pin, options))
 
     def close(self) -> None:
@@ -158,7 +166,7 @@ class FeedClient:
                 ) as websocket:
                     self._websocket = websocket
                     if pin:
-                        check_pin(websocket.transport.get_extra_info("ssl_object"), pin)
+                        check_pinned(websocket.transport.get_extra_info("ssl_object"), pin)
                     await self._authenticate(websocket, api_key)
                     failures = 0
                     log.info("Feed connected to %s", url)
@@ -169,7 +177,7 @@ class FeedClient:
             except AuthenticationFailed as exc:
                 self._refused(url, f"the backend refused the app's API key: {exc}")
                 return
-            except (PinMismatch, ssl.SSLCertVerificationError) as exc:
+            except (FingerprintMismatch, ssl.SSLCertVerificationError) as exc:
                 self._refused(url, f"its certificate is not trusted: {exc}")
                 return
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:

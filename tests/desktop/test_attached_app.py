@@ -29,7 +29,6 @@ from desktop.link.backend_link import BackendLink
 from desktop.link.process import READY
 from desktop.main_window import MainWindow
 
-ROOT = Path(__file__).resolve().parents[2]
 XDG_NAMES = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
 WAIT_MS = 20_000
 WATCHLISTS = (
@@ -54,7 +53,6 @@ class Backend:
         self._loop, self._qapp = qt_event_loop, qapp
         # The worktree's backend, whatever the interpreter's installed package points at.
         self.env = {name: str(home / name.lower()) for name in XDG_NAMES}
-        self.env["PYTHONPATH"] = str(ROOT)
         self.home = home
         self.start()
 

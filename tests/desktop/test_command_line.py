@@ -1,14 +1,11 @@
-"""``--attach NAME`` and ``--attach URL ...`` on the command line; the feed's certificate pin."""
+"""``--attach NAME`` and ``--attach URL ...`` on the command line."""
 
 from __future__ import annotations
-
-import hashlib
 
 import pytest
 
 from desktop.command_line import parse_command_line
 from desktop.link.attachment import make_attachment
-from desktop.link.tls import PinMismatch, check_pin
 from desktop.settings.attachments import save_attachment
 
 KEY = "command-line-key-not-real"
@@ -68,7 +65,7 @@ def test_wrong_arguments_are_refused_naming_the_flag(capsys, saved):
     )
     wss = ["--attach", "wss://h:1", "--bus", "tcp://h:2", "--fingerprint", "ab"]
     assert refusal(capsys, wss, environ, saved).startswith(
-        "FeedPool: error: --fingerprint: expected 64 hex characters"
+        "FeedPool: error: --fingerprint: 'ab' is not a SHA-256 fingerprint: expected 64 hex"
     )
 
 
@@ -78,25 +75,3 @@ def test_help_describes_attaching(capsys):
     text = capsys.readouterr().out
     assert "--attach NAME|URL" in text and "--bus-client-key PATH" in text
     assert "FeedPool --backend" in text
-
-
-class PeerCertificate:
-    """An SSL object presenting ``der`` as the server's certificate."""
-
-    def __init__(self, der: bytes) -> None:
-        self.der = der
-
-    def getpeercert(self, binary_form: bool = False) -> bytes:
-        return self.der
-
-
-def test_a_certificate_is_checked_against_the_pin():
-    der = b"a certificate"
-    pin = hashlib.sha256(der).hexdigest()
-    check_pin(PeerCertificate(der), pin)
-    with pytest.raises(PinMismatch) as mismatch:
-        check_pin(PeerCertificate(b"another"), pin)
-    presented = hashlib.sha256(b"another").hexdigest()
-    assert str(mismatch.value) == (
-        f"certificate fingerprint {presented[:8]}… does not match the pinned {pin[:8]}…"
-    )
