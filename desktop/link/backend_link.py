@@ -5,7 +5,9 @@ records, health), the :class:`FeedClient` (the watchlist's subscriptions and tic
 their endpoints come from. That is either
 
 - a :class:`BackendProcess` the link runs: when a run is ready, the bus monitor and the feed are
-  pointed at the endpoints its ready line names, with the key the backend's settings give; or
+  pointed at the endpoints its ready line names, with the key the backend's settings give, the
+  certificate's fingerprint pinned (``wss://``) and a key pair of the app's own, allowed on the
+  bus before the run starts (CURVE); or
 - an :class:`~desktop.link.attachment.Attachment`: a backend the link did not start, at fixed
   endpoints, which it never starts, restarts or stops. The feed and the bus monitor reconnect to
   it by themselves after a drop.
@@ -30,13 +32,15 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+import zmq.auth
 from PySide6.QtCore import QObject, Signal
 
 from backend.apikey import api_key
+from backend.bus_keys import KeyPair, allow_client
 from backend.feed import LOG_TOPIC
-from backend.settings import SettingsError, load_settings
+from backend.settings import CURVE_ON, SettingsError, load_settings
 from desktop.link.attachment import Attachment
-from desktop.link.bus_monitor import BusDeliver, BusMonitor
+from desktop.link.bus_monitor import BusDeliver, BusMonitor, CurveKeys
 from desktop.link.feed_client import FeedClient, FeedDeliver
 from desktop.link.log_merge import LogMerge
 from desktop.link.process import READY, STARTING, BackendProcess
@@ -48,11 +52,19 @@ log = logging.getLogger("feedpool.desktop.backend")
 
 #: The state of an attached backend before its feed's first connection.
 CONNECTING = "connecting"
+#: The name of the app's key pair on the CURVE bus of a backend it runs.
+OWN_BUS_CLIENT = "desktop"
 
 
 def client_api_key(environ: Mapping[str, str]) -> str:
     """The key the backend running with ``environ`` accepts (read as the backend reads it)."""
     return api_key(load_settings(environ)).reveal()
+
+
+def own_bus_pair() -> KeyPair:
+    """The app's key pair on the CURVE bus of a backend it runs (which shares its config dir),
+    allowed there and made on first use, as ``python -m backend --allow-bus-client`` does."""
+    return KeyPair(*zmq.auth.load_certificate(allow_client(OWN_BUS_CLIENT)["secret_key_file"]))
 
 
 class BackendLink(QObject):
@@ -92,6 +104,7 @@ class BackendLink(QObject):
         self.bus = BusMonitor(self._bus_message)
         self.feed = FeedClient(deliver_feed, self._feed_state)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._own_bus_pair: KeyPair | None = None  # for the run of a backend with CURVE
         if attachment is None:
             self.process = BackendProcess(environment, self)
             self.process.state_changed.connect(self._process_state)
@@ -165,11 +178,26 @@ class BackendLink(QObject):
     def _process_state(self, state: str, detail: str) -> None:
         if state == STARTING:
             self._log_merge.new_run()
+            self._own_bus_pair = self._allow_own_bus_pair()
         if state != READY:
             self.feed.close()
             self.bus.stop()
             self._log_merge.bus_stopped()
         self.state_changed.emit(state, detail)
+
+    def _allow_own_bus_pair(self) -> KeyPair | None:
+        """The app's key pair when the run about to start has a CURVE bus, allowed before the
+        run reads which keys to let in."""
+        try:
+            if load_settings(self.process.environ()).BUS_CURVE != CURVE_ON:
+                return None
+        except SettingsError:
+            return None  # the run fails, saying why
+        try:
+            return own_bus_pair()
+        except (OSError, ValueError) as exc:
+            log.error("Cannot allow the app on the backend's CURVE bus: %s", exc)
+            return None
 
     def _ready(self, endpoints: BackendEndpoints) -> None:
         try:
@@ -177,8 +205,9 @@ class BackendLink(QObject):
         except SettingsError as exc:
             log.error("Cannot read the API key to connect to the backend: %s", exc)
             return
-        self.bus.start(endpoints.zmq)
-        self.feed.connect_to(endpoints.ws, key)
+        pair, server_key = self._own_bus_pair, endpoints.bus_public_key.encode()
+        self.bus.start(endpoints.zmq, CurveKeys(server_key, *pair) if pair and server_key else None)
+        self.feed.connect_to(endpoints.ws, key, pin=endpoints.tls_fingerprint)
 
     def _bus_message(self, topic: str, payload: dict[str, Any]) -> None:
         if topic == LOG_TOPIC:
