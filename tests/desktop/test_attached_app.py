@@ -8,110 +8,24 @@ the same ports is dialled again, and quitting leaves the backend running.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import psutil
 import pytest
-from backend_process import BackendProcess
+from attached import WAIT_MS, Backend, attached_app, window_in
 from proxy_client import API_KEY
-from PySide6.QtCore import QEventLoop, QSettings
+from PySide6.QtCore import QSettings
 
 from backend.settings import Settings
 from backend.symbol_lists import WatchEntry
-from desktop.app import link_window, serve
+from desktop.app import link_window
 from desktop.link.attachment import make_attachment
-from desktop.link.backend_link import BackendLink
 from desktop.link.process import READY
-from desktop.main_window import MainWindow
 
-XDG_NAMES = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")
-WAIT_MS = 20_000
 WATCHLISTS = (
     [WatchEntry("SBIN", "NSE", 1), WatchEntry("TCS", "NSE", 2)],
     [WatchEntry("TCS", "NSE", 2), WatchEntry("INFY", "NSE", 3)],
 )
-
-
-def finish(qapp, task: asyncio.Future, seconds: float = 30.0):
-    """Run Qt's events (and so the loop's tasks) until ``task`` is done; its result."""
-    deadline = time.monotonic() + seconds
-    while not task.done():
-        assert time.monotonic() < deadline, "timed out"
-        qapp.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 50)
-    return task.result()
-
-
-class Backend:
-    """The test's backend, in dirs of its own, started again on the same ports when asked."""
-
-    def __init__(self, qt_event_loop, qapp, home: Path) -> None:
-        self._loop, self._qapp = qt_event_loop, qapp
-        # The worktree's backend, whatever the interpreter's installed package points at.
-        self.env = {name: str(home / name.lower()) for name in XDG_NAMES}
-        self.home = home
-        self.start()
-
-    def start(self, **ports: str) -> None:
-        started = BackendProcess.start(self.home, **self.env, **ports)
-        self.process, self.ready = finish(self._qapp, self._loop.create_task(started))
-
-    def stop(self) -> None:
-        self.process.process.send_signal(signal.SIGTERM)
-        finish(self._qapp, self._loop.create_task(self.process.exited()))
-
-    def restart(self) -> None:
-        """Stop it and start it again where it was."""
-        self.stop()
-        self.start(
-            WEBSOCKET_PORT=str(urlsplit(self.ready["ws"]).port),
-            ZMQ_PORT=str(urlsplit(self.ready["zmq"]).port),
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.process.pid
-
-
-@dataclass
-class AttachedApp:
-    window: MainWindow
-    link: BackendLink
-    serving: asyncio.Task
-    #: When each ``SYS.POOL`` reached the window (ms), and the last one.
-    pools: list[float]
-    pool: dict
-
-    def ticked_since(self, since_ms: float) -> bool:
-        rows = self.window.watchlist_model.rows()
-        return all(row.last_tick and row.last_tick > since_ms for row in rows)
-
-    def pooled_since(self, since_ms: float) -> bool:
-        return bool(self.pools) and self.pools[-1] > since_ms
-
-    def connections(self) -> list[tuple[int, int]]:
-        """The last ``SYS.POOL``'s connections: index and symbols held."""
-        return [(c["index"], c["symbols"]) for c in self.pool.get("connections", [])]
-
-
-def attached_app(window: MainWindow, attachment, loop) -> AttachedApp:
-    """``window`` linked to ``attachment`` and served, each ``SYS.POOL`` it is shown noted."""
-    show = window.handle_bus_message
-
-    def note(topic: str, payload: dict) -> None:
-        if topic == "SYS.POOL":
-            app.pools.append(time.time() * 1000)
-            app.pool = payload
-        show(topic, payload)
-
-    window.handle_bus_message = note
-    link = link_window(window, attachment=attachment)
-    app = AttachedApp(window, link, loop.create_task(serve(window, link)), [], {})
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -133,17 +47,6 @@ def attachment(backend):
     )
 
 
-def window_in(home: Path, name: str, entries: list[WatchEntry]) -> MainWindow:
-    """A window whose files are ``name``'s under ``home``, watching ``entries``."""
-    window = MainWindow(
-        watchlist_path=home / f"{name}-watchlist.json",
-        settings_path=home / f"{name}-settings.json",
-        attachments_path=home / f"{name}-attachments.json",
-    )
-    window.watchlist_model.add_entries(entries)
-    return window
-
-
 @pytest.fixture(scope="module")
 def apps(attachment, qt_event_loop, qapp, tmp_path_factory):
     """Two apps attached to ``backend``, each with its watchlist; closed at the end."""
@@ -156,9 +59,7 @@ def apps(attachment, qt_event_loop, qapp, tmp_path_factory):
     ]
     yield apps
     for app in apps:
-        if not app.serving.done():
-            app.window.close()
-            finish(qapp, app.serving, 10)
+        app.close(qapp)
 
 
 def children_pids() -> set[int]:
