@@ -121,6 +121,7 @@ def _port(field: str, parts) -> int | None:
 
 
 def _check_trust(text: dict[str, str]) -> None:
+    """Check how a ``wss://`` API is trusted; the fingerprint is written as pinned into ``text``."""
     pin, ca_file = text["fingerprint"], text["ca_file"]
     if (pin or ca_file) and not text["api_url"].startswith("wss://"):
         field = "fingerprint" if pin else "ca_file"
