@@ -29,6 +29,9 @@ _HEX_DIGITS = frozenset("0123456789abcdef")
 class FingerprintMismatch(ssl.SSLError):
     """The server presented a certificate other than the pinned one."""
 
+    def __str__(self) -> str:
+        return str(self.args[0])  # ssl.SSLError shows a lone argument as a tuple
+
 
 def fingerprint(der: bytes) -> str:
     """The SHA-256 fingerprint of a DER certificate: 64 lowercase hex digits, no colons."""

@@ -3,9 +3,10 @@
 :func:`main` (run by :func:`desktop.entry.main`) runs
 
 - the headless backend (``python -m backend.headless``) when there is no display, after saying so
-  in one line;
-- otherwise the app: Qt application, main window and the backend it runs, all on one qasync loop
-  until the window closes; then the backend is stopped.
+  in one line (an app asked to attach says it cannot, and exits);
+- otherwise the app: Qt application, main window and the backend it runs (or the one the command
+  line attaches it to, see :mod:`desktop.command_line`), all on one qasync loop until the window
+  closes; then the backend it runs is stopped.
 
 PySide6 is imported before qasync, so qasync binds to PySide6.
 """
@@ -31,6 +32,8 @@ from backend.instruments import InstrumentMaster, MasterFormatError, load_master
 from backend.master_source import cached_master
 from backend.resources import resource_path
 from backend.settings import SIMULATOR, Settings, SettingsError, load_settings
+from desktop.command_line import parse_command_line
+from desktop.link.attachment import Attachment
 from desktop.link.backend_link import BackendLink
 from desktop.logs.handler import LogModelHandler
 from desktop.main_window import APPLICATION, ORGANISATION, MainWindow
@@ -41,6 +44,10 @@ NO_DISPLAY = (
     "No display (DISPLAY and WAYLAND_DISPLAY are unset): running the backend headless instead"
     " (python -m backend.headless)."
 )
+NO_DISPLAY_TO_ATTACH = (
+    "No display (DISPLAY and WAYLAND_DISPLAY are unset): an attached app needs a window."
+)
+EXIT_USAGE = 2
 
 
 def has_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
@@ -74,25 +81,33 @@ def load_instrument_master() -> InstrumentMaster | None:
     return master
 
 
-def link_window(window: MainWindow, environment: Mapping[str, str] | None = None) -> BackendLink:
-    """A link to a backend (run with ``environment`` added) that feeds ``window``: its watchlist
-    subscribed, bus and feed messages shown, its own feed marked among the API's clients, the
-    backend's state in the status bar, and a restart when settings are applied."""
+def link_window(
+    window: MainWindow,
+    environment: Mapping[str, str] | None = None,
+    attachment: Attachment | None = None,
+) -> BackendLink:
+    """A link that feeds ``window`` from a backend it runs (with ``environment`` added) or from
+    ``attachment``: its watchlist subscribed, bus and feed messages shown, its own feed marked
+    among the API's clients, the backend's state (and attachment) in the status bar, a restart
+    when settings are applied, and an attachment when one is chosen."""
     link = BackendLink(
         window.watchlist_model,
         window.handle_bus_message,
         window.handle_feed_message,
         window.log_model.append,
         environment=environment,
+        attachment=attachment,
     )
     window.clients_pane.own_address = lambda: link.feed.local_address
-    link.process.state_changed.connect(window.set_backend_state)
+    link.state_changed.connect(window.set_backend_state)
+    link.attached.connect(window.show_attachment)
     window.settings_applied.connect(link.restart)
+    window.attach_requested.connect(link.attach)
     return link
 
 
 async def serve(window: MainWindow, link: BackendLink) -> int:
-    """Run the backend for ``window`` until the window closes, then stop the backend."""
+    """Link ``window`` to its backend until the window closes, then stop the backend it runs."""
     closed = asyncio.Event()
     window.closed.connect(closed.set)
     link.start()
@@ -101,7 +116,7 @@ async def serve(window: MainWindow, link: BackendLink) -> int:
     return 0
 
 
-def run_app(argv: list[str]) -> int:
+def run_app(argv: list[str], attachment: Attachment | None = None) -> int:
     app = QApplication(argv)
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
@@ -118,14 +133,18 @@ def run_app(argv: list[str]) -> int:
     # Ctrl-C in the terminal quits like the Quit action, stopping the backend on the way.
     signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
     window.show()
-    return qasync.run(serve(window, link_window(window)))
+    return qasync.run(serve(window, link_window(window, attachment=attachment)))
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
+    attachment = parse_command_line(argv[1:])
     if not has_display():
+        if attachment is not None:
+            print(NO_DISPLAY_TO_ATTACH, flush=True)
+            return EXIT_USAGE
         print(NO_DISPLAY, flush=True)
         from backend.headless import main as headless_main
 
         return headless_main([])
-    return run_app(argv)
+    return run_app(argv, attachment)

@@ -5,9 +5,10 @@ It assembles the panes and owns the menus, the status bar and the saved layout. 
 backend: a :class:`desktop.link.backend_link.BackendLink`, wired by
 :func:`desktop.app.link_window`, feeds it through
 :meth:`MainWindow.handle_bus_message` (``SYS.*`` topics) and :meth:`MainWindow.handle_feed_message`
-(WebSocket API messages), reports the backend's state with :meth:`MainWindow.set_backend_state`,
-subscribes on ``watchlist_model.symbols_added`` and ``symbols_removed``, and restarts the backend
-on :attr:`MainWindow.settings_applied`.
+(WebSocket API messages), reports the backend's state with :meth:`MainWindow.set_backend_state`
+(and the backend it is attached to with :meth:`MainWindow.show_attachment`), subscribes on
+``watchlist_model.symbols_added`` and ``symbols_removed``, restarts the backend on
+:attr:`MainWindow.settings_applied` and attaches on :attr:`MainWindow.attach_requested`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from desktop.colours import state_colour
 from desktop.detail.pane import DetailPane
 from desktop.gauges.panel import ConnectionGauges
 from desktop.history.pane import HistoryPane
+from desktop.link.attachment import Attachment, AttachmentError
 from desktop.logs.entry import entry_from_bus
 from desktop.logs.export_dialog import LogExportDialog
 from desktop.logs.model import LogModel
 from desktop.logs.pane import LogPane
+from desktop.settings.attach_dialog import AttachDialog
+from desktop.settings.attachments import load_attachment, saved_names
 from desktop.settings.dialog import SettingsDialog
 from desktop.settings.file import current_values, validate
 from desktop.settings.kite_login import KiteLogin, KiteLoginDialog
@@ -63,6 +67,8 @@ class MainWindow(QMainWindow):
 
     #: The settings dialog saved new :class:`backend.settings.Settings`.
     settings_applied = Signal(object)
+    #: The trader chose an :class:`~desktop.link.attachment.Attachment` to watch.
+    attach_requested = Signal(object)
     #: The window was closed: the app is quitting.
     closed = Signal()
 
@@ -71,6 +77,7 @@ class MainWindow(QMainWindow):
         master: InstrumentMaster | None = None,
         watchlist_path: Path | None = None,
         settings_path: Path | None = None,
+        attachments_path: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -105,7 +112,10 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.logs_dock)
         self.splitDockWidget(self.logs_dock, self.clients_dock, Qt.Orientation.Horizontal)
 
+        self.attached_label = QLabel(self)
+        self.attached_label.hide()
         self.backend_label = QLabel(self)
+        self.statusBar().addPermanentWidget(self.attached_label)
         self.statusBar().addPermanentWidget(self.backend_label)
         self.set_backend_state("not started")
 
@@ -114,6 +124,8 @@ class MainWindow(QMainWindow):
         self.kite_login = KiteLogin(self.settings_dialog.path, parent=self)
         self.kite_login.logged_in.connect(self._logged_in_to_kite)
         self.kite_login_dialog = KiteLoginDialog(self.kite_login, self)
+        self.attach_dialog = AttachDialog(attachments_path, self)
+        self.attach_dialog.attach.connect(self.attach_requested)
         self.gauges.log_in_requested.connect(self.log_in)
         self.log_export_dialog = LogExportDialog(self.log_pane.proxy, parent=self)
         self.log_export_dialog.exported.connect(
@@ -162,6 +174,7 @@ class MainWindow(QMainWindow):
             "&Settings...", self.settings_dialog.open, QKeySequence("Ctrl+,")
         )
         self.kite_login_action = self._action("Log in to &Kite...", self.kite_login_dialog.begin)
+        self.attach_action = self._action("&Attach to a backend...", self.attach_dialog.open)
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.reset_layout_action = self._action("&Reset layout", self.reset_layout)
 
@@ -171,6 +184,11 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
         file_menu.addAction(self.kite_login_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.attach_action)
+        self.saved_attachments_menu = file_menu.addMenu("Attach to a &saved backend")
+        self.list_saved_attachments()
+        self.attach_dialog.attach.connect(self.list_saved_attachments)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = self.menuBar().addMenu("&View")
@@ -214,6 +232,15 @@ class MainWindow(QMainWindow):
             self.history_pane.note_health(int(payload["connection"]), state)
         elif payload.get("component") == "backend":
             self.set_backend_state(state, str(payload.get("reason") or ""))
+
+    def show_attachment(self, attachment: Attachment) -> None:
+        """Say which backend the app watches, not having started it."""
+        self.setWindowTitle(f"FeedPool: {attachment.name}")
+        self.attached_label.setText(f"attached to {attachment.api_url}")
+        self.attached_label.setToolTip(
+            f"{attachment.name}: API {attachment.api_url}, bus {attachment.bus}"
+        )
+        self.attached_label.show()
 
     def set_backend_state(self, state: str, detail: str = "") -> None:
         """Show the backend's state (e.g. starting, connected, down) and why."""
@@ -269,6 +296,25 @@ class MainWindow(QMainWindow):
             logger.error("%s; starting with an empty watchlist", exc)
             return
         self.watchlist_model.add_entries(entries)
+
+    def list_saved_attachments(self) -> None:
+        """List the saved attachments in File > Attach to a saved backend."""
+        menu = self.saved_attachments_menu
+        menu.clear()
+        for name in saved_names(self.attach_dialog.path):
+            action = menu.addAction(name)  # the menu's: deleted when it is cleared
+            action.triggered.connect(lambda _=False, name=name: self.attach_saved(name))
+        menu.setEnabled(not menu.isEmpty())
+
+    def attach_saved(self, name: str) -> None:
+        """Attach to the saved attachment ``name``, or show why it cannot be used as saved."""
+        try:
+            attachment = load_attachment(name, self.attach_dialog.path)
+        except (KeyError, AttachmentError) as exc:
+            self._tell(f"Cannot attach to {name}: {exc}")
+            self.attach_dialog.open(name)
+            return
+        self.attach_requested.emit(attachment)
 
     def log_in(self) -> None:
         """Log in to the broker again: Kite's login, or the settings that hold Angel One's."""

@@ -266,9 +266,7 @@ class FeedWatch:
                     await self._progress.wait()
         except TimeoutError:
             if self.client.refusal:
-                raise SelfTestFailed(
-                    f"the backend refused the local API key: {self.client.refusal}"
-                ) from None
+                raise SelfTestFailed(self.client.refusal) from None
             symbol, exchange = next(iter(self.silent), ("-", "-"))
             raise SelfTestFailed(
                 f"{len(self.silent)} symbols (e.g. {exchange}:{symbol}) had no tick"

@@ -1,4 +1,5 @@
-"""Shared fixtures: the bundled master, a real simulator, a bus publisher, pools and bus readers."""
+"""Shared fixtures: the bundled master, a real simulator, a bus publisher, pools, bus readers and
+an in-process keychain."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import zmq
 import zmq.asyncio
 from backend_process import BackendProcess
+from keyring.backend import KeyringBackend
 from proxy_client import start_proxy
 
 from backend.brokers import BROKERS
@@ -39,6 +41,33 @@ def _user_dirs(tmp_path_factory, monkeypatch):
         monkeypatch.setenv(name, str(home / name.lower()))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     keyring.set_keyring(keyring.backends.fail.Keyring())
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keychain that keeps its passwords in this process, through keyring's backend API."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[service, username] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        del self.passwords[service, username]
+
+
+@pytest.fixture
+def memory_keyring() -> MemoryKeyring:
+    """An OS keychain for the test, in this process."""
+    store = MemoryKeyring()
+    keyring.set_keyring(store)
+    return store
 
 
 @pytest.fixture(scope="session")

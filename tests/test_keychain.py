@@ -5,41 +5,11 @@ from __future__ import annotations
 import json
 import logging
 
-import keyring
-import pytest
-from keyring.backend import KeyringBackend
-
 from backend import keychain
 from backend.settings import load_settings
 from desktop.settings.file import current_values, write_settings
 
 PIN = "4321-not-a-real-pin"
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keychain that keeps its passwords in this process, through keyring's backend API."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[service, username] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        del self.passwords[service, username]
-
-
-@pytest.fixture
-def memory_keyring():
-    store = MemoryKeyring()
-    keyring.set_keyring(store)
-    return store
 
 
 def test_with_a_keychain_secrets_leave_the_settings_file(tmp_path, memory_keyring):

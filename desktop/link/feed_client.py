@@ -1,7 +1,7 @@
 """The app's client of the backend's WebSocket API: the watchlist's subscriptions and its ticks.
 
 The app is an ordinary client of the API (PROTOCOLS.md, section 1): it authenticates with the
-local API key, subscribes in the bulk form (one request per mode, at most :data:`CHUNK` symbols
+backend's API key, subscribes in the bulk form (one request per mode, at most :data:`CHUNK` symbols
 each) and unsubscribes each symbol in the mode it holds. Every message received goes to
 ``deliver``: ``market_data`` ticks and ``subscribe`` replies, which the window shows; refused
 requests are also logged.
@@ -9,7 +9,15 @@ requests are also logged.
 :class:`FeedClient` remembers what the watchlist wants. :meth:`FeedClient.connect_to` points it
 at a backend; from then on it stays connected, reconnecting after a drop, and each new connection
 subscribes everything wanted again, so neither a restarted backend nor a dropped connection loses
-a symbol. One task per connection sends the requests, in the order they were made.
+a symbol. One task per connection sends the requests, in the order they were made. Each change
+of the connection's state (:data:`CONNECTED`, :data:`RECONNECTING`, :data:`FAILED`) is reported.
+
+A ``wss://`` API is trusted by the pinned fingerprint of its certificate (the backend's
+``tls_fingerprint``), checked with :mod:`backend.tls` before the API key is sent; or by a CA file,
+or the system's CAs, with the usual checks of the certificate and the host name. A backend that
+refuses the API key, or whose certificate is not the pinned one or is not trusted, is not dialled
+again: the client stops with the reason in :attr:`FeedClient.refusal` until it is pointed at a
+backend again.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -26,6 +35,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from backend.symbol_lists import WatchEntry
+from backend.tls import FingerprintMismatch, check_pinned, pinned_client_context
 
 log = logging.getLogger("feedpool.desktop.feed")
 
@@ -36,11 +46,21 @@ BURST = 100
 OPEN_TIMEOUT = 10.0
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
+CONNECTED, RECONNECTING, FAILED = "connected", "reconnecting", "failed"
+
 FeedDeliver = Callable[[dict[str, Any]], None]
+#: Told each state the connection reaches (:data:`CONNECTED`, ...) and a detail for people.
+FeedReport = Callable[[str, str], None]
 
 
 class AuthenticationFailed(Exception):
     """The backend refused the API key."""
+
+
+def trust(pin: str, ca_file: str) -> ssl.SSLContext:
+    """The TLS context of a ``wss://`` API trusted by its certificate's fingerprint ``pin``
+    (checked once connected), else by ``ca_file`` or the system's CAs."""
+    return pinned_client_context() if pin else ssl.create_default_context(cafile=ca_file or None)
 
 
 def _chunks(items: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -74,13 +94,15 @@ def unsubscribe_requests(entries: Iterable[WatchEntry]) -> list[str]:
 class FeedClient:
     """Keeps the wanted symbols subscribed on the backend it was last pointed at."""
 
-    def __init__(self, deliver: FeedDeliver) -> None:
+    def __init__(self, deliver: FeedDeliver, report: FeedReport | None = None) -> None:
         self._deliver = deliver
+        self._report = report or (lambda state, detail: None)
         self._wanted: dict[tuple[str, str], WatchEntry] = {}
         self._outbox: asyncio.Queue[str] | None = None
         self._websocket: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
-        #: Why the backend last pointed at refused the API key; empty while it has not.
+        #: Why the backend last pointed at is not dialled any more (it refused the API key, or its
+        #: certificate is not trusted); empty while it is.
         self.refusal = ""
 
     @property
@@ -115,11 +137,14 @@ class FeedClient:
             for request in requests:
                 self._outbox.put_nowait(request)
 
-    def connect_to(self, url: str, api_key: str) -> None:
-        """Leave any backend and stay connected to the one at ``url`` from now on."""
+    def connect_to(self, url: str, api_key: str, *, pin: str = "", ca_file: str = "") -> None:
+        """Leave any backend and stay connected to the one at ``url`` from now on; a ``wss://``
+        API is trusted by its certificate's fingerprint ``pin``, else by ``ca_file`` or the
+        system's CAs."""
         self.close()
         self.refusal = ""
-        self._task = asyncio.get_running_loop().create_task(self._run(url, api_key))
+        options = {"ssl": trust(pin, ca_file)} if url.startswith("wss://") else {}
+        self._task = asyncio.get_running_loop().create_task(self._run(url, api_key, pin, options))
 
     def close(self) -> None:
         """Leave the backend at once: the connection is dropped without a closing handshake (the
@@ -132,30 +157,45 @@ class FeedClient:
             self._task.cancel()
             self._task = None
 
-    async def _run(self, url: str, api_key: str) -> None:
+    async def _run(self, url: str, api_key: str, pin: str, options: dict[str, Any]) -> None:
         failures = 0
         while True:
             try:
-                async with connect(url, compression=None, open_timeout=OPEN_TIMEOUT) as websocket:
+                async with connect(
+                    url, compression=None, open_timeout=OPEN_TIMEOUT, **options
+                ) as websocket:
                     self._websocket = websocket
+                    if pin:
+                        check_pinned(websocket.transport.get_extra_info("ssl_object"), pin)
                     await self._authenticate(websocket, api_key)
                     failures = 0
                     log.info("Feed connected to %s", url)
+                    self._report(CONNECTED, "")
                     await self._serve(websocket)
-                    log.info("Feed from %s closed (%s)", url, websocket.close_reason or "no reason")
+                    reason = f"closed ({websocket.close_reason or 'no reason'})"
+                    log.info("Feed from %s %s", url, reason)
             except AuthenticationFailed as exc:
-                log.error("The backend at %s refused the app's API key: %s", url, exc)
-                self.refusal = str(exc)
+                self._refused(url, f"the backend refused the app's API key: {exc}")
+                return
+            except (FingerprintMismatch, ssl.SSLCertVerificationError) as exc:
+                self._refused(url, f"its certificate is not trusted: {exc}")
                 return
             except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
+                reason = f"lost: {str(exc) or type(exc).__name__}"
                 if not failures:
-                    reason = str(exc) or type(exc).__name__
-                    log.warning("Feed from %s lost: %s; reconnecting", url, reason)
+                    log.warning("Feed from %s %s; reconnecting", url, reason)
             finally:
                 self._outbox = None
                 self._websocket = None
-            await asyncio.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+            delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+            self._report(RECONNECTING, f"{reason}; trying again in {delay:g} s")
+            await asyncio.sleep(delay)
             failures += 1
+
+    def _refused(self, url: str, why: str) -> None:
+        log.error("Feed from %s stopped: %s", url, why)
+        self.refusal = why
+        self._report(FAILED, why)
 
     async def _authenticate(self, websocket: ClientConnection, api_key: str) -> None:
         await websocket.send(json.dumps({"action": "authenticate", "api_key": api_key}))

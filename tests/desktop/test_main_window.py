@@ -77,6 +77,8 @@ def test_panes_and_menus(window):
         "Export &logs...",
         "&Settings...",
         "Log in to &Kite...",
+        "&Attach to a backend...",
+        "Attach to a &saved backend",
         "&Quit",
     ]
     assert "&Reset layout" in menus["&View"]
