@@ -26,13 +26,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +44,7 @@ from run import (
     merge,
     percentile,
     read_event,
+    ready_process,
 )
 
 from backend.brokers.angel import BROKER as ANGEL
@@ -61,25 +60,20 @@ FLOOR_RSS_MB = 250
 FLOOR_RECOVERY_SECONDS = 2.0
 
 
-@contextmanager
-def simulator_process(rate: float) -> Iterator[tuple[subprocess.Popen, dict[str, Any]]]:
-    """``python -m backend.simulator`` (Angel One) at ``rate``; the process and its ready line."""
+Started = tuple[subprocess.Popen, dict[str, Any]]
+
+
+def simulator_process(rate: float) -> AbstractContextManager[Started]:
+    """``python -m backend.simulator`` (Angel One) at ``rate``: the process and its ready line,
+    commanded on stdin."""
     command = [sys.executable, "-m", "backend.simulator", "--port", "0", "--seed", "1"]
-    process = subprocess.Popen(
+    return ready_process(
+        "the simulator",
         [*command, "--ticks-per-second", str(rate)],
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    try:
-        ready = json.loads(process.stdout.readline() or "{}")
-        if ready.get("event") != "ready":
-            raise SystemExit(f"the simulator did not start: {ready}")
-        yield process, ready
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
 
 
 def set_rate(simulator: subprocess.Popen, rate: float) -> None:

@@ -251,6 +251,23 @@ def on_simulator(rate: float, broker: str = "angel") -> dict[str, str]:
 
 
 @contextmanager
+def ready_process(
+    what: str, command: list[str], **popen: Any
+) -> Iterator[tuple[subprocess.Popen, dict[str, Any]]]:
+    """``command`` started, once it printed its ``ready`` line: the process and that line.
+    ``what`` names it if it fails to start; it is stopped (SIGTERM) afterwards."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, **popen)
+    try:
+        ready = json.loads(process.stdout.readline() or b"{}")
+        if ready.get("event") != "ready":
+            raise SystemExit(f"{what} did not start: {ready}")
+        yield process, ready
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+@contextmanager
 def backend_process(
     home: Path, settings: dict[str, str]
 ) -> Iterator[tuple[subprocess.Popen, dict]]:
@@ -264,23 +281,19 @@ def backend_process(
         **{name: str(home / name.lower()) for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")},
         **settings,
     }
-    with (home / "backend.log").open("wb") as stderr:
-        process = subprocess.Popen(
+    log = home / "backend.log"
+    with (
+        log.open("wb") as stderr,
+        ready_process(
+            f"the backend (see {log})",
             [sys.executable, "-m", "backend"],
             cwd=home,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
             stderr=stderr,
-        )
-    try:
-        ready = json.loads(process.stdout.readline() or b"{}")
-        if ready.get("event") != "ready":
-            raise SystemExit(f"the backend did not start: {ready}; see {home / 'backend.log'}")
-        yield process, ready
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
+        ) as started,
+    ):
+        yield started
 
 
 @contextmanager
@@ -326,17 +339,9 @@ def client_processes(
 @contextmanager
 def ceiling_server() -> Iterator[str]:
     """``bench/ceiling.py`` running; its URL."""
-    process = subprocess.Popen(
-        [sys.executable, str(CEILING)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
-    )
-    try:
-        ready = json.loads(process.stdout.readline() or b"{}")
-        if ready.get("event") != "ready":
-            raise SystemExit(f"the ceiling server did not start: {ready}")
+    command = [sys.executable, str(CEILING)]
+    with ready_process("the ceiling server", command, stdin=subprocess.DEVNULL) as (_, ready):
         yield ready["ws"]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
 
 
 def host_ceiling(seconds: float, symbols: list[tuple[str, str]]) -> float:

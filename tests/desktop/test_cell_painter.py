@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtGui import QColor, QImage, QPalette
 
 from backend.symbol_lists import WatchEntry
@@ -31,13 +32,20 @@ def cell_colours(view: WatchlistView, row: int, column: int) -> set[str]:
     }
 
 
-def test_cells_are_painted_from_the_spec_in_the_move_s_colour(qtbot):
+@pytest.fixture
+def view(qtbot) -> WatchlistView:
+    """A shown watchlist of SBIN and TCS."""
     model = WatchlistModel(flush_interval_ms=10_000)
     model.add_entries([WatchEntry("SBIN", "NSE"), WatchEntry("TCS", "NSE")])
     view = WatchlistView(model)
     qtbot.addWidget(view)
     view.resize(900, 300)
     view.show()
+    return view
+
+
+def test_cells_are_painted_from_the_spec_in_the_move_s_colour(qtbot, view):
+    model = view.watchlist
     assert isinstance(view.itemDelegate(), ColumnCellPainter)
     for first, then in (("SBIN", (800.0, 801.0)), ("TCS", (4000.0, 3990.0))):
         for price in then:
@@ -48,13 +56,7 @@ def test_cells_are_painted_from_the_spec_in_the_move_s_colour(qtbot):
     assert PRICE_DOWN in cell_colours(view, 1, LTP)
 
 
-def test_a_selected_row_is_painted_as_selected(qtbot):
-    model = WatchlistModel(flush_interval_ms=10_000)
-    model.add_entries([WatchEntry("SBIN", "NSE"), WatchEntry("TCS", "NSE")])
-    view = WatchlistView(model)
-    qtbot.addWidget(view)
-    view.resize(900, 300)
-    view.show()
+def test_a_selected_row_is_painted_as_selected(qtbot, view):
     highlight = view.palette().color(QPalette.ColorRole.Highlight).name()
     view.selectRow(1)
     qtbot.waitUntil(lambda: highlight in cell_colours(view, 1, SYMBOL))
