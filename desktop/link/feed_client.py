@@ -44,6 +44,10 @@ CHUNK = 1000
 #: a turn, so a burst (a backlog after a busy moment) cannot hold up painting.
 BURST = 100
 OPEN_TIMEOUT = 10.0
+#: A ping this often, a connection given up if its pong is this late, and given this long to
+#: close: a network that drops without closing (a sleeping laptop, a pulled cable) is found
+#: within 17 s, about as soon as on the bus.
+PING_SECONDS, PONG_TIMEOUT, CLOSE_TIMEOUT = 5.0, 10.0, 2.0
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 CONNECTED, RECONNECTING, FAILED = "connected", "reconnecting", "failed"
@@ -162,7 +166,13 @@ class FeedClient:
         while True:
             try:
                 async with connect(
-                    url, compression=None, open_timeout=OPEN_TIMEOUT, **options
+                    url,
+                    compression=None,
+                    open_timeout=OPEN_TIMEOUT,
+                    ping_interval=PING_SECONDS,
+                    ping_timeout=PONG_TIMEOUT,
+                    close_timeout=CLOSE_TIMEOUT,
+                    **options,
                 ) as websocket:
                     self._websocket = websocket
                     if pin:

@@ -9,16 +9,19 @@ the same ports is dialled again, and quitting leaves the backend running.
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import psutil
 import pytest
-from attached import WAIT_MS, Backend, attached_app, window_in
+from attached import WAIT_MS, Backend, attached_app, finish, window_in
 from proxy_client import API_KEY
 from PySide6.QtCore import QSettings
+from relay import Relay
 
 from backend.settings import Settings
 from backend.symbol_lists import WatchEntry
 from desktop.app import link_window
+from desktop.link import feed_client
 from desktop.link.attachment import make_attachment
 from desktop.link.process import READY
 
@@ -105,6 +108,42 @@ def test_a_backend_restarted_on_its_ports_is_dialled_again(apps, backend, qtbot)
         qtbot.waitUntil(lambda app=app: app.pooled_since(restarted_ms), timeout=WAIT_MS)
     assert "reconnecting" in states and states[-1] == "connected"
     assert children_pids() == {backend.pid}
+
+
+@pytest.fixture
+def relayed(backend, qt_event_loop, qapp, tmp_path, monkeypatch):
+    """An app attached through a relay that can hold the backend's bytes, pinging quickly."""
+    monkeypatch.setattr(feed_client, "PING_SECONDS", 0.2)
+    monkeypatch.setattr(feed_client, "PONG_TIMEOUT", 0.5)
+    monkeypatch.setattr(feed_client, "CLOSE_TIMEOUT", 0.5)
+    relay = Relay("127.0.0.1", urlsplit(backend.ready["ws"]).port)
+    finish(qapp, qt_event_loop.create_task(relay.start()))
+    through_relay = make_attachment(
+        {
+            "name": "through a relay",
+            "api_url": f"ws://127.0.0.1:{relay.port}",
+            "bus": backend.ready["zmq"],
+            "api_key": API_KEY,
+        }
+    )
+    window = window_in(tmp_path, "relayed", WATCHLISTS[0][:1])
+    app = attached_app(window, through_relay, qt_event_loop)
+    yield app, relay
+    app.close(qapp)
+    finish(qapp, qt_event_loop.create_task(relay.stop()))
+
+
+def test_a_network_that_stalls_without_closing_is_found_and_dialled_again(relayed, qtbot):
+    app, relay = relayed
+    states: list[str] = []
+    app.link.state_changed.connect(lambda state, detail: states.append(state))
+    qtbot.waitUntil(lambda: app.link.feed.connected, timeout=WAIT_MS)
+    relay.hold()  # the backend's bytes stop coming, and the connection stays open
+    qtbot.waitUntil(lambda: "reconnecting" in states, timeout=5_000)
+    relay.release()
+    released_ms = time.time() * 1000
+    qtbot.waitUntil(lambda: app.ticked_since(released_ms), timeout=WAIT_MS)
+    assert states[-1] == "connected"
 
 
 def test_quitting_leaves_the_backend_running(apps, backend, qtbot):
