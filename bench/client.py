@@ -110,6 +110,8 @@ async def subscribe(client: Client, api_key: str, mode: int, symbols: list) -> d
         reply = await client.replies.get()
         if reply.get("type") == "subscribe":
             return reply
+        if reply.get("status") == "error":
+            raise SystemExit(f"the subscription was refused: {reply}")
 
 
 def tally(samples: list[Sample], start_ms: int, end_ms: int) -> tuple[int, dict[int, int]]:

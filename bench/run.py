@@ -508,6 +508,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, help="run one scenario with this many clients")
     parser.add_argument("--split", action="store_true", help="clients share the symbols out")
     parser.add_argument("--tls", action="store_true", help="clients connect over wss://")
+    parser.add_argument(
+        "--broker", default="angel", help="the simulator's protocol: zerodha holds 3 x 3,000"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -515,7 +518,9 @@ def main() -> int:
     if args.clients:
         name = f"{args.clients} client(s), {args.symbols} x {args.rate:g}/s"
         name += ", wss" if args.tls else ""
-        scenarios = [Scenario(name, args.symbols, args.rate, args.clients, args.split, args.tls)]
+        scenarios = [
+            Scenario(name, args.symbols, args.rate, args.clients, args.split, args.tls, args.broker)
+        ]
     else:
         scenarios = suite(args.symbols, args.rate)
     print(f"FeedPool benchmark: {os.cpu_count()} CPUs, {args.seconds:g} s windows", flush=True)

@@ -106,9 +106,9 @@ CASES = [
         "depth must be 5: the broker sends best five levels",
     ),
     (
-        {"action": "subscribe", "symbols": [SBIN] * 10_000},
+        {"action": "subscribe", "symbols": [SBIN] * 10_001},
         "INVALID_PARAMETERS",
-        "Too many symbols: 10000 in one request, at most 5000",
+        "Too many symbols: 10001 in one request, at most 10000",
     ),
     ({"action": "unsubscribe"}, "INVALID_PARAMETERS", NO_SYMBOLS),
 ]

@@ -8,8 +8,9 @@ Limits, on purpose:
 
 - :data:`MAX_MESSAGE_BYTES`: larger frames are refused by the WebSocket layer, which closes the
   connection with code 1009 (message too big) before the proxy reads them.
-- :data:`MAX_SYMBOLS_PER_REQUEST`: more than the pool's capacity of 3,000, so a request just past
-  capacity is answered symbol by symbol, but a flood is refused whole.
+- :data:`MAX_SYMBOLS_PER_REQUEST`: more than the largest pool's capacity (Zerodha's 9,000), so a
+  whole account fits in one request and one just past capacity is answered symbol by symbol,
+  but a flood is refused whole.
 - :data:`MAX_NAME_LENGTH`: symbols and exchanges are short; longer strings are refused rather
   than echoed back.
 """
@@ -34,7 +35,7 @@ from backend.feed import (
 from backend.proxy.errors import RequestError
 
 MAX_MESSAGE_BYTES = 2**20
-MAX_SYMBOLS_PER_REQUEST = 5_000
+MAX_SYMBOLS_PER_REQUEST = 10_000
 MAX_NAME_LENGTH = 64
 DEFAULT_MODE = QUOTE
 MODE_BY_NAME = {
