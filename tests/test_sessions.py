@@ -8,9 +8,11 @@ itself, or says that the trader must.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -22,6 +24,20 @@ from backend.secret import Secret
 from backend.simulator import SimulatorCredentials
 
 ACCOUNT = SimulatorCredentials()
+
+
+@contextlib.asynccontextmanager
+async def watching(ready: dict) -> AsyncIterator[tuple[BusMonitor, Client]]:
+    """The backend of ``ready``'s bus and a client of its API, both closed afterwards."""
+    bus = BusMonitor(ready["zmq"])
+    client = await Client.open(ready["ws"])
+    try:
+        yield bus, client
+    finally:
+        await client.close()
+        bus.close()
+
+
 SYMBOLS = [("SBIN", "NSE"), ("INFY", "NSE"), ("RELIANCE", "NSE")]
 WRONG_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
@@ -103,10 +119,8 @@ async def test_an_angel_login_streams_and_logs_in_again_when_the_session_ends(si
     simulator = await simulators()
     backend, ready = await backends(**angel(simulator))
     assert ready["event"] == "ready", ready
-    bus = BusMonitor(ready["zmq"])
     published: list[str] = []
-    client = await Client.open(ready["ws"])
-    try:
+    async with watching(ready) as (bus, client):
         assert (await client.subscribe(SYMBOLS, mode=2))["status"] == "success"
         await fresh_ticks(client, SYMBOLS, 0, 15)
 
@@ -123,9 +137,6 @@ async def test_an_angel_login_streams_and_logs_in_again_when_the_session_ends(si
             )
 
         await bus.until(relogged)
-    finally:
-        await client.close()
-        bus.close()
     text = backend.stderr.read_text()
     assert len(re.findall(r"Angel One: logged in as FEEDPOOL", text)) == 2, text
     everything = text + "".join(published)
@@ -146,9 +157,7 @@ async def test_a_wrong_totp_secret_leaves_the_session_expired_and_logins_spaced(
         )
     )
     assert ready["event"] == "ready", ready
-    bus = BusMonitor(ready["zmq"])
-    client = await Client.open(ready["ws"])
-    try:
+    async with watching(ready) as (bus, client):
         assert (await client.subscribe(SYMBOLS[:1], mode=1))["status"] == "success"
         await client.tick(within=15)
         await simulator.command(command="expire_sessions")
@@ -159,9 +168,6 @@ async def test_a_wrong_totp_secret_leaves_the_session_expired_and_logins_spaced(
         assert down["code"] == "BROKER_CONNECTION_ERROR", down
         info = await client.request({"action": "get_broker_info"})
         assert info["adapter_status"] == "session_expired", info
-    finally:
-        await client.close()
-        bus.close()
     attempts = len(re.findall("refused, wrong TOTP code", simulator.log.read_text()))
     # The login at start, then one attempt per step of 1, 2, 4 ... s (jitter 10%), the first at
     # once.
@@ -175,9 +181,7 @@ async def test_a_muted_connection_is_healed(simulators, backends):
     backend, ready = await backends(
         **angel(simulator, STALE_FEED_SECONDS="2"),
     )
-    bus = BusMonitor(ready["zmq"])
-    client = await Client.open(ready["ws"])
-    try:
+    async with watching(ready) as (bus, client):
         assert (await client.subscribe(SYMBOLS, mode=1))["status"] == "success"
         await fresh_ticks(client, SYMBOLS, 0, 15)
         [connection] = (await simulator.command(command="connections"))["connections"]
@@ -191,9 +195,6 @@ async def test_a_muted_connection_is_healed(simulators, backends):
                 topic == "SYS.POOL" and payload["connections"][0]["feeds_healed"] >= 1
             )
         )
-    finally:
-        await client.close()
-        bus.close()
     assert "no tick for" in backend.stderr.read_text()
 
 
@@ -246,9 +247,7 @@ def test_a_pasted_redirect_url_gives_its_request_token():
 async def test_an_ended_kite_session_waits_for_the_trader_without_dialling(simulators, backends):
     simulator = await simulators("--broker", "zerodha")
     backend, ready = await backends(**kite(simulator, ACCOUNT.access_token))
-    bus = BusMonitor(ready["zmq"])
-    client = await Client.open(ready["ws"])
-    try:
+    async with watching(ready) as (bus, client):
         assert (await client.subscribe(SYMBOLS[:1], mode=1))["status"] == "success"
         await client.tick(within=15)
         await simulator.command(command="expire_sessions")
@@ -261,8 +260,5 @@ async def test_an_ended_kite_session_waits_for_the_trader_without_dialling(simul
             return seen == 3  # at least two seconds of statistics
 
         await bus.until(three_more)
-    finally:
-        await client.close()
-        bus.close()
     assert simulator.log.read_text().count("refused connection from") == 1
     assert ACCOUNT.access_token not in backend.stderr.read_text()
