@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from desktop.tables.column_model import ALIGNMENTS, ColumnTableModel
+from desktop.tables.column_model import ALIGNMENTS, ColumnTableModel, Index
 
-Index = QModelIndex | QPersistentModelIndex
 #: Room between a cell's border and its text, in pixels, each side.
 PADDING = 4
 _SELECTED = QStyle.StateFlag.State_Selected

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QHeaderView, QTableView
 
-from desktop.tables.cell_painter import ColumnCellPainter, Index
-from desktop.tables.column_model import ColumnTableModel
+from desktop.tables.cell_painter import ColumnCellPainter
+from desktop.tables.column_model import ColumnTableModel, Index
 
 
 def setup_table_view(
