@@ -77,10 +77,9 @@ def quote_change(ltp: int, close: int, div: float) -> tuple[float, float]:
     """``(change, change_percent)`` of a Quote tick from its price and the previous close in wire
     units (``div`` to the rupee): rupees, and percent to two places; 0 without a close.
 
-    Worked in whole units, so the change needs no rounding (a rupee amount in paise divides
-    exactly to its nearest float) and the percent only an integer one: ``round`` to places is
-    several times dearer, and this runs for every tick."""
+    The change is worked in whole units, so it needs no rounding: a rupee amount in paise divides
+    exactly to its nearest float. Rounding to places is dear, and this runs for every tick."""
     if not close:
         return 0.0, 0.0
     change = ltp - close
-    return change / div, round(change * 10_000 / close) / 100
+    return change / div, round(change * 100 / close, 2)
