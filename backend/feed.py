@@ -73,13 +73,9 @@ DEPTH_FIELDS = (*QUOTE_FIELDS, "oi", "upper_circuit", "lower_circuit", "depth")
 TICK_FIELDS = {LTP: LTP_FIELDS, QUOTE: QUOTE_FIELDS, DEPTH: DEPTH_FIELDS}
 
 
-def quote_change(ltp: int, close: int, div: float) -> tuple[float, float]:
-    """``(change, change_percent)`` of a Quote tick from its price and the previous close in wire
-    units (``div`` to the rupee): rupees, and percent to two places; 0 without a close.
-
-    The change is worked in whole units, so it needs no rounding: a rupee amount in paise divides
-    exactly to its nearest float. Rounding to places is dear, and this runs for every tick."""
+def quote_change(ltp: float, close: float) -> tuple[float, float]:
+    """``(change, change_percent)`` of a Quote tick: against the previous close, 0 without one."""
     if not close:
         return 0.0, 0.0
     change = ltp - close
-    return change / div, round(change * 100 / close, 2)
+    return round(change, 4), round(change / close * 100, 2)
