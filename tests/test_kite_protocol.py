@@ -272,7 +272,8 @@ def _agree(official: dict, packet: bytes) -> None:
         ours["low"],
         ours["close"],
     )
-    assert official["change"] == pytest.approx(ours["change_percent"], abs=0.005)
+    # Rounded to 2 places: up to half a hundredth apart, a float's error more at an exact half.
+    assert official["change"] == pytest.approx(ours["change_percent"], abs=0.005 + 1e-9)
     if official["tradable"]:
         assert official["last_traded_quantity"] == ours["last_trade_quantity"]
         assert official["average_traded_price"] == ours["average_price"]
@@ -313,6 +314,15 @@ def test_official_client_agrees_on_a_mixed_message():
     assert [t["mode"] for t in ticks] == ["ltp", "quote", "full", "quote", "full"]
     for official, packet in zip(ticks, packets, strict=True):
         _agree(official, packet)
+
+
+def test_official_client_agrees_at_an_exact_half_percent():
+    # An index quote whose change is exactly -0.475 %: rounded to -0.47, a float's error past
+    # half a hundredth from the official figure.
+    packet = bytes.fromhex("00043a0900599967005a0da7005981110059fa1f005a06e0ffff9287")
+    (official,) = _official(kite.message([packet]))
+    assert official["change"] == pytest.approx(-0.475)
+    _agree(official, packet)
 
 
 def test_official_client_ignores_the_heartbeat():
