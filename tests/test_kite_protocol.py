@@ -36,20 +36,20 @@ def _book(token: int) -> list[int]:
     return [value for level in levels for value in level]
 
 
-def _quote_fields(token: int) -> dict[str, int]:
+def _quote_fields(token: int) -> kite.QuoteFields:
     """The fields of a quote packet after token and ltp (100.25)."""
     r = lambda rupees: _rupees(token, rupees)  # noqa: E731
-    return {
-        "last_quantity": 75,
-        "average_price": r(99.5),
-        "volume": 123_450,
-        "total_buy_quantity": 5_000,
-        "total_sell_quantity": 6_000,
-        "open": r(98),
-        "high": r(101.5),
-        "low": r(97.25),
-        "close": r(99),
-    }
+    return kite.QuoteFields(
+        last_quantity=75,
+        average_price=r(99.5),
+        volume=123_450,
+        total_buy_quantity=5_000,
+        total_sell_quantity=6_000,
+        open=r(98),
+        high=r(101.5),
+        low=r(97.25),
+        close=r(99),
+    )
 
 
 def _ltp(token: int) -> bytes:
@@ -57,14 +57,14 @@ def _ltp(token: int) -> bytes:
 
 
 def _quote(token: int) -> bytes:
-    return kite.pack_quote(token, _rupees(token, 100.25), **_quote_fields(token))
+    return kite.pack_quote(token, _rupees(token, 100.25), _quote_fields(token))
 
 
 def _full(token: int) -> bytes:
     return kite.pack_full(
         token,
         _rupees(token, 100.25),
-        **_quote_fields(token),
+        _quote_fields(token),
         last_trade_time=LAST_TRADE_TS,
         oi=9_000,
         oi_day_high=9_500,
@@ -198,11 +198,11 @@ def test_index_round_trip():
 
 
 def test_zero_close_and_zero_times():
-    zeros = dict.fromkeys(_quote_fields(NSE), 0)
+    zeros = kite.QuoteFields(*[0] * len(kite.QuoteFields._fields))
     packet = kite.pack_full(
         NSE,
         10_000,
-        **zeros,
+        zeros,
         last_trade_time=0,
         oi=0,
         oi_day_high=0,
@@ -236,7 +236,7 @@ def test_full_packet_needs_thirty_depth_values():
         kite.pack_full(
             NSE,
             0,
-            **_quote_fields(NSE),
+            _quote_fields(NSE),
             last_trade_time=0,
             oi=0,
             oi_day_high=0,

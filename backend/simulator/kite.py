@@ -45,6 +45,7 @@ from backend.feed import LTP, QUOTE
 from backend.instruments import Instrument
 from backend.simulator.credentials import SimulatorCredentials, same_token
 from backend.simulator.logins import Logins
+from backend.simulator.market import PriceWalk
 from backend.simulator.session import Holding, Session
 
 PATH = "/"
@@ -143,8 +144,8 @@ class KiteSession(Session):
         token = holding.key
         if mode == LTP:
             return pack_ltp(token, walk.ltp)
-        prices = {"high": walk.high, "low": walk.low, "open": walk.open, "close": walk.close}
         if segment_of(token) == INDICES:
+            prices = {"high": walk.high, "low": walk.low, "open": walk.open, "close": walk.close}
             change = walk.ltp - walk.close
             if mode == QUOTE:
                 return pack_index_quote(token, walk.ltp, change=change, **prices)
@@ -152,22 +153,14 @@ class KiteSession(Session):
             return pack_index_full(
                 token, walk.ltp, change=change, exchange_timestamp=seconds, **prices
             )
-        quote = {
-            "last_quantity": walk.last_quantity,
-            "average_price": walk.average,
-            "volume": walk.volume,
-            "total_buy_quantity": walk.total_buy,
-            "total_sell_quantity": walk.total_sell,
-            **prices,
-        }
         if mode == QUOTE:
-            return pack_quote(token, walk.ltp, **quote)
+            return pack_quote(token, walk.ltp, _quote_values(walk))
         book = walk.book()
         oi = walk.open_interest
         return pack_full(
             token,
             walk.ltp,
-            **quote,
+            _quote_values(walk),
             last_trade_time=walk.last_trade_time,
             oi=oi,
             oi_day_high=oi,
@@ -180,3 +173,18 @@ class KiteSession(Session):
         send = self.websocket.send_bytes
         for start in range(0, len(packets), MESSAGE_PACKETS):
             await send(message(packets[start : start + MESSAGE_PACKETS]))
+
+
+def _quote_values(walk: PriceWalk) -> tuple[int, ...]:
+    """The walk's :class:`~backend.brokers.zerodha.protocol.QuoteFields`, as a plain tuple."""
+    return (
+        walk.last_quantity,
+        walk.average,
+        walk.volume,
+        walk.total_buy,
+        walk.total_sell,
+        walk.open,
+        walk.high,
+        walk.low,
+        walk.close,
+    )

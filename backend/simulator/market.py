@@ -62,6 +62,20 @@ MAX_LEVEL_ORDERS = 30
 QUANTILES = 4096
 STANDARD_NORMAL = tuple(NormalDist().inv_cdf((i + 0.5) / QUANTILES) for i in range(QUANTILES))
 STANDARD_EXPONENTIAL = tuple(-math.log(1 - (i + 0.5) / QUANTILES) for i in range(QUANTILES))
+# A trade's draws are 12-bit fields of one random integer: move, size, buy and sell interest,
+# open interest.
+DRAW_BITS = 12
+DRAW_MASK = QUANTILES - 1
+TRADE_DRAW_BITS = 5 * DRAW_BITS
+# Lots per trade by mean, and the open interest's change in lots, as whole numbers per quantile.
+TRADE_LOTS = {
+    mean: tuple(1 + int(e * mean) for e in STANDARD_EXPONENTIAL)
+    for mean in (CASH_TRADE_LOTS, DERIVATIVE_TRADE_LOTS)
+}
+OPEN_INTEREST_LOTS = tuple(round(z * 2) for z in STANDARD_NORMAL)
+# Buy and sell interest move by (draw - centre) / scale trade sizes: up to twice one, either way.
+INTEREST_CENTRE = QUANTILES // 2
+INTEREST_SCALE = QUANTILES // 4
 
 # Quantities stay within what every broker's wire carries (Kite's are uint32): the day's volume
 # stops growing there, and the opening figures start well below it.
@@ -129,11 +143,12 @@ class PriceWalk:
     """
 
     __slots__ = (
+        "_bits",
         "_book",
         "_lot",
-        "_mean_trade_lots",
         "_rng",
         "_sigma",
+        "_trade_lots",
         "average",
         "close",
         "high",
@@ -157,8 +172,10 @@ class PriceWalk:
 
     def __init__(self, listing: Listing, rng: random.Random, now_ms: int) -> None:
         self._rng = rng
+        self._bits = rng.getrandbits
         self._lot = lot = listing.lot_size
-        self._mean_trade_lots = DERIVATIVE_TRADE_LOTS if listing.derivative else CASH_TRADE_LOTS
+        mean_lots = DERIVATIVE_TRADE_LOTS if listing.derivative else CASH_TRADE_LOTS
+        self._trade_lots = TRADE_LOTS[mean_lots]
         divisor = listing.divisor
         self.tick = tick = max(round(listing.tick_size * divisor), 1)
 
@@ -193,11 +210,14 @@ class PriceWalk:
         return min(max(price, self.lower_circuit), self.upper_circuit)
 
     def step(self, now_ms: int) -> None:
-        """One trade at ``now_ms`` (epoch ms): move the price, then the day's statistics."""
-        draw = self._rng.random
-        normal, exponential = STANDARD_NORMAL, STANDARD_EXPONENTIAL
+        """One trade at ``now_ms`` (epoch ms): move the price, then the day's statistics.
+
+        It runs for every tick the simulator sends, so it is written for speed: one random
+        integer for all its draws, whole-number tables, comparisons for clamping.
+        """
+        bits = self._bits(TRADE_DRAW_BITS)
         lot = self._lot
-        move = round(normal[int(draw() * QUANTILES)] * self._sigma)
+        move = round(STANDARD_NORMAL[bits & DRAW_MASK] * self._sigma)
         if move:
             ltp = self.ltp + move * self.tick
             if ltp > self.upper_circuit:
@@ -211,17 +231,20 @@ class PriceWalk:
             elif ltp < self.low:
                 self.low = ltp
                 self.week52_low = min(self.week52_low, ltp)
-        quantity = lot * (1 + int(exponential[int(draw() * QUANTILES)] * self._mean_trade_lots))
+        quantity = lot * self._trade_lots[bits >> DRAW_BITS & DRAW_MASK]
         self.last_quantity = quantity
-        self.volume = min(self.volume + quantity, MAX_QUANTITY)
-        self.turnover += self.ltp * quantity
-        self.average = self.turnover // self.volume
-        buy = self.total_buy + int((draw() - 0.5) * 4 * quantity)
-        sell = self.total_sell + int((draw() - 0.5) * 4 * quantity)
-        self.total_buy = min(max(buy, lot), MAX_QUANTITY)
-        self.total_sell = min(max(sell, lot), MAX_QUANTITY)
+        volume = self.volume + quantity
+        self.volume = volume = volume if volume < MAX_QUANTITY else MAX_QUANTITY
+        self.turnover = turnover = self.turnover + self.ltp * quantity
+        self.average = turnover // volume
+        buy = (bits >> 2 * DRAW_BITS & DRAW_MASK) - INTEREST_CENTRE
+        sell = (bits >> 3 * DRAW_BITS & DRAW_MASK) - INTEREST_CENTRE
+        buy = self.total_buy + buy * quantity // INTEREST_SCALE
+        sell = self.total_sell + sell * quantity // INTEREST_SCALE
+        self.total_buy = lot if buy < lot else buy if buy < MAX_QUANTITY else MAX_QUANTITY
+        self.total_sell = lot if sell < lot else sell if sell < MAX_QUANTITY else MAX_QUANTITY
         if self.open_interest:  # a derivative: its open interest never falls to zero
-            open_interest = self.open_interest + round(normal[int(draw() * QUANTILES)] * 2) * lot
+            open_interest = self.open_interest + OPEN_INTEREST_LOTS[bits >> 4 * DRAW_BITS] * lot
             self.open_interest = min(max(open_interest, lot), MAX_QUANTITY)
         self.sequence += 1
         self.last_trade_time = now_ms // 1000

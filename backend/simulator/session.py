@@ -5,11 +5,12 @@ A :class:`Session` runs two tasks over one WebSocket (an aiohttp server's):
 - the reader answers requests strictly in arrival order, through the broker dialect's
   :meth:`Session.answer`;
 - the sender sends a snapshot of each newly held (token, mode) at once, then ticks. Every held
-  token has one entry in a heap of due times; each tick is one trade of the token's
-  :class:`~backend.simulator.market.PriceWalk` and one packet per mode it is held in, and the next
-  tick falls due after an exponentially distributed interval. One task and one timer serve every
-  token of the connection, and ticks due within a few milliseconds go out in one wake-up, handed
-  to the dialect's :meth:`Session.send_packets` together.
+  token is due once in a :class:`~backend.simulator.schedule.TickSchedule`; each tick is one trade
+  of the token's :class:`~backend.simulator.market.PriceWalk` and one packet per mode it is held
+  in, and the next tick falls due after an exponentially distributed interval. One task and one
+  timer serve every token of the connection, and the ticks of one slot of the schedule (a few
+  milliseconds) go out in one wake-up with one timestamp, handed to the dialect's
+  :meth:`Session.send_packets` together.
 
 A muted session (:meth:`Session.mute`) goes on answering requests, and aiohttp answers its
 WebSocket pings, but it sends no more ticks.
@@ -18,8 +19,6 @@ WebSocket pings, but it sends no more ticks.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import random
 import time
@@ -31,11 +30,15 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from backend.simulator.market import QUANTILES, STANDARD_EXPONENTIAL, Market, PriceWalk
+from backend.simulator.schedule import TickSchedule
 
 log = logging.getLogger("feedpool.simulator")
 
 # Ticks falling due this close together go out in one wake-up of the sender, a little early.
 BATCH_WINDOW = 0.005
+# How early a timer may fire: libuv counts whole milliseconds, asyncio's own loop the monotonic
+# clock's resolution. A sender woken that early still takes the slot it was woken for.
+TIMER_SLACK = max(time.get_clock_info("monotonic").resolution, 0.001)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +52,16 @@ class ConnectionInfo:
 
 
 class Holding:
-    """One token held by a connection: its key, its walk and the modes held, in order held."""
+    """One token held by a connection: its key, its walk, the modes held in order held, and the
+    loop time its next tick is due."""
 
-    __slots__ = ("key", "modes", "walk")
+    __slots__ = ("due", "key", "modes", "walk")
 
-    def __init__(self, key: Hashable, walk: PriceWalk) -> None:
+    def __init__(self, key: Hashable, walk: PriceWalk, due: float) -> None:
         self.key = key
         self.walk = walk
         self.modes: list[int] = []
+        self.due = due
 
 
 def now_ms() -> int:
@@ -97,10 +102,8 @@ class Session:
         self.max_tokens = max_tokens
         self._rng = rng
         self.held: dict[Hashable, Holding] = {}
-        # (due loop time, tie-breaker, holding); a holding left with no mode is skipped and
-        # dropped when it comes due.
-        self._due: list[tuple[float, int, Holding]] = []
-        self._order = itertools.count()
+        # A holding left with no mode is skipped and forgotten when it comes due.
+        self._schedule: TickSchedule[Holding] = TickSchedule(BATCH_WINDOW)
         self._snapshots: deque[tuple[Holding, int]] = deque()
         self._wake = asyncio.Event()
         self.finished = asyncio.Event()
@@ -166,10 +169,12 @@ class Session:
         """Hold ``key`` in ``mode`` too, with a snapshot of it in that mode."""
         holding = self.held.get(key)
         if holding is None:
-            holding = self.held[key] = Holding(key, self._market.walk(key, now_ms()))
+            due = asyncio.get_running_loop().time()
             if self._rate:
-                due = asyncio.get_running_loop().time() + self._rng.expovariate(self._rate)
-                heapq.heappush(self._due, (due, next(self._order), holding))
+                due += self._rng.expovariate(self._rate)
+            holding = self.held[key] = Holding(key, self._market.walk(key, now_ms()), due)
+            if self._rate:
+                self._schedule.add(holding, due)
         if mode not in holding.modes:
             holding.modes.append(mode)
             self._snapshots.append((holding, mode))
@@ -200,7 +205,7 @@ class Session:
 
     async def _send_ticks(self) -> None:
         loop = asyncio.get_running_loop()
-        due, snapshots, wake = self._due, self._snapshots, self._wake
+        schedule, snapshots, wake = self._schedule, self._snapshots, self._wake
         draw, exponential = self._rng.random, STANDARD_EXPONENTIAL
         packet, send = self.packet, self.send_packets
         try:
@@ -214,23 +219,28 @@ class Session:
                     if mode in holding.modes:
                         packets.append(packet(holding, mode, now_ms()))
                 now = loop.time()
-                horizon = now + BATCH_WINDOW
-                while due and due[0][0] <= horizon:
-                    at, order, holding = due[0]
-                    if not holding.modes:
-                        heapq.heappop(due)
-                        continue
-                    # A sender that fell behind (a slow reader, a busy machine) does not catch up
-                    # with ticks already missed: a token's next tick is due a gap from now.
-                    gap = exponential[int(draw() * QUANTILES)] * mean_gap
-                    heapq.heapreplace(due, (max(at, now) + gap, order, holding))
-                    timestamp = now_ms()
-                    holding.walk.step(timestamp)
-                    for mode in holding.modes:
-                        packets.append(packet(holding, mode, timestamp))
+                timestamp = now_ms()
+                # A token whose next tick falls in the slot being sent ticks again in this batch.
+                batch = schedule.take(now + TIMER_SLACK)
+                while batch:
+                    for holding in batch:
+                        if not holding.modes:
+                            continue
+                        # A sender that fell behind (a slow reader, a busy machine) does not
+                        # catch up with ticks missed: the next tick is due a gap from now.
+                        due = holding.due
+                        holding.due = due = (due if due > now else now) + (
+                            exponential[int(draw() * QUANTILES)] * mean_gap
+                        )
+                        schedule.add(holding, due)
+                        holding.walk.step(timestamp)
+                        for mode in holding.modes:
+                            packets.append(packet(holding, mode, timestamp))
+                    batch = schedule.take(now + TIMER_SLACK)
                 if packets and not self.muted:
                     await send(packets)
-                timer = loop.call_at(due[0][0], wake.set) if due else None
+                start = schedule.next_start()
+                timer = loop.call_at(start, wake.set) if start is not None else None
                 await wake.wait()
                 if timer is not None:
                     timer.cancel()

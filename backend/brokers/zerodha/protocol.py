@@ -31,7 +31,7 @@ import json
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from backend.feed import DEPTH, DEPTH_LEVELS, LTP, QUOTE, quote_change
 
@@ -125,49 +125,30 @@ def pack_index_full(
     return INDEX_FULL_PACKET.pack(token, ltp, high, low, open, close, change, exchange_timestamp)
 
 
-def pack_quote(
-    token: int,
-    ltp: int,
-    *,
-    last_quantity: int,
-    average_price: int,
-    volume: int,
-    total_buy_quantity: int,
-    total_sell_quantity: int,
-    open: int,
-    high: int,
-    low: int,
-    close: int,
-) -> bytes:
-    """A 44-byte quote packet."""
-    return QUOTE_PACKET.pack(
-        token,
-        ltp,
-        last_quantity,
-        average_price,
-        volume,
-        total_buy_quantity,
-        total_sell_quantity,
-        open,
-        high,
-        low,
-        close,
-    )
+class QuoteFields(NamedTuple):
+    """A quote packet's fields after the token and the last price, in packet order."""
+
+    last_quantity: int
+    average_price: int
+    volume: int
+    total_buy_quantity: int
+    total_sell_quantity: int
+    open: int
+    high: int
+    low: int
+    close: int
+
+
+def pack_quote(token: int, ltp: int, quote: Sequence[int]) -> bytes:
+    """A 44-byte quote packet; ``quote`` holds :class:`QuoteFields` in order (any sequence)."""
+    return QUOTE_PACKET.pack(token, ltp, *quote)
 
 
 def pack_full(
     token: int,
     ltp: int,
+    quote: Sequence[int],
     *,
-    last_quantity: int,
-    average_price: int,
-    volume: int,
-    total_buy_quantity: int,
-    total_sell_quantity: int,
-    open: int,
-    high: int,
-    low: int,
-    close: int,
     last_trade_time: int,
     oi: int,
     oi_day_high: int,
@@ -175,7 +156,8 @@ def pack_full(
     exchange_timestamp: int,
     depth: Sequence[int],
 ) -> bytes:
-    """A 184-byte full packet.
+    """A 184-byte full packet: a quote packet's fields (``quote`` as in :func:`pack_quote`), then
+    these.
 
     ``depth`` is 30 integers: (quantity, price, orders) for five buy levels, then five sell.
     """
@@ -184,15 +166,7 @@ def pack_full(
     return FULL_PACKET.pack(
         token,
         ltp,
-        last_quantity,
-        average_price,
-        volume,
-        total_buy_quantity,
-        total_sell_quantity,
-        open,
-        high,
-        low,
-        close,
+        *quote,
         last_trade_time,
         oi,
         oi_day_high,
