@@ -73,9 +73,14 @@ DEPTH_FIELDS = (*QUOTE_FIELDS, "oi", "upper_circuit", "lower_circuit", "depth")
 TICK_FIELDS = {LTP: LTP_FIELDS, QUOTE: QUOTE_FIELDS, DEPTH: DEPTH_FIELDS}
 
 
-def quote_change(ltp: float, close: float) -> tuple[float, float]:
-    """``(change, change_percent)`` of a Quote tick: against the previous close, 0 without one."""
+def quote_change(ltp: int, close: int, div: float) -> tuple[float, float]:
+    """``(change, change_percent)`` of a Quote tick from its price and the previous close in wire
+    units (``div`` to the rupee): rupees, and percent to two places; 0 without a close.
+
+    Worked in whole units, so the change needs no rounding (a rupee amount in paise divides
+    exactly to its nearest float) and the percent only a rounding to a whole number of
+    hundredths: ``round`` to places is several times dearer, and this runs for every tick."""
     if not close:
         return 0.0, 0.0
     change = ltp - close
-    return round(change, 4), round(change / close * 100, 2)
+    return change / div, round(change * 10_000 / close) / 100

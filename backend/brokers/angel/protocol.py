@@ -232,7 +232,7 @@ def normalise(frame: bytes, symbol: str, exchange: str) -> dict[str, Any]:
     if mode == LTP:
         return tick
     close = values[14] / div
-    change, change_percent = quote_change(ltp, close)
+    change, change_percent = quote_change(values[5], values[14], div)
     average = values[7] / div
     tick["open"] = values[11] / div
     tick["high"] = values[12] / div

@@ -293,7 +293,7 @@ def _tick(
     """The quote-level tick from the fields a quote and a full packet share (``v[:11]``)."""
     ltp = v[1] / div
     close = v[10] / div
-    change, change_percent = quote_change(ltp, close)
+    change, change_percent = quote_change(v[1], v[10], div)
     average = v[3] / div
     return {
         "symbol": symbol,
@@ -342,7 +342,7 @@ def _index_tick(
     div = _DIVISORS.get(v[0] & 0xFF, 100.0)
     ltp = v[1] / div
     close = v[5] / div
-    change, change_percent = quote_change(ltp, close)
+    change, change_percent = quote_change(v[1], v[5], div)
     return {
         "symbol": symbol,
         "exchange": exchange,
