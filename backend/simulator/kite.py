@@ -45,7 +45,6 @@ from backend.feed import LTP, QUOTE
 from backend.instruments import Instrument
 from backend.simulator.credentials import SimulatorCredentials, same_token
 from backend.simulator.logins import Logins
-from backend.simulator.market import PriceWalk
 from backend.simulator.session import Holding, Session
 
 PATH = "/"
@@ -154,13 +153,13 @@ class KiteSession(Session):
                 token, walk.ltp, change=change, exchange_timestamp=seconds, **prices
             )
         if mode == QUOTE:
-            return pack_quote(token, walk.ltp, _quote_values(walk))
+            return pack_quote(token, walk.ltp, walk.quote())
         book = walk.book()
         oi = walk.open_interest
         return pack_full(
             token,
             walk.ltp,
-            _quote_values(walk),
+            walk.quote(),
             last_trade_time=walk.last_trade_time,
             oi=oi,
             oi_day_high=oi,
@@ -173,18 +172,3 @@ class KiteSession(Session):
         send = self.websocket.send_bytes
         for start in range(0, len(packets), MESSAGE_PACKETS):
             await send(message(packets[start : start + MESSAGE_PACKETS]))
-
-
-def _quote_values(walk: PriceWalk) -> tuple[int, ...]:
-    """The walk's :class:`~backend.brokers.zerodha.protocol.QuoteFields`, as a plain tuple."""
-    return (
-        walk.last_quantity,
-        walk.average,
-        walk.volume,
-        walk.total_buy,
-        walk.total_sell,
-        walk.open,
-        walk.high,
-        walk.low,
-        walk.close,
-    )

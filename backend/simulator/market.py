@@ -250,6 +250,22 @@ class PriceWalk:
         self.last_trade_time = now_ms // 1000
         self._book = None
 
+    def quote(self) -> tuple[int, ...]:
+        """The day's figures after the last price, in the order both brokers' quote packets carry
+        them: last quantity, average price, volume, total buy and sell quantity, open, high, low,
+        previous close."""
+        return (
+            self.last_quantity,
+            self.average,
+            self.volume,
+            self.total_buy,
+            self.total_sell,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+        )
+
     def book(self) -> tuple[int, ...]:
         """The best five as SmartStream packs it: per level (flag, quantity, price, orders)."""
         return self._book or self._make_book()

@@ -135,15 +135,7 @@ class SmartStreamSession(Session):
             walk.sequence,
             timestamp_ms,
             walk.ltp,
-            walk.last_quantity,
-            walk.average,
-            walk.volume,
-            walk.total_buy,
-            walk.total_sell,
-            walk.open,
-            walk.high,
-            walk.low,
-            walk.close,
+            *walk.quote(),
         )
         if mode == QUOTE:
             return QUOTE_PACKET.pack(QUOTE, *quote)
