@@ -5,6 +5,7 @@ from __future__ import annotations
 from proxy_client import eventually
 from websockets.asyncio.server import serve
 
+from backend.adapter import BEHIND_TICKS
 from backend.brokers import BROKERS
 from backend.brokers.angel import protocol
 from backend.brokers.angel.adapter import SmartStreamAdapter
@@ -16,7 +17,7 @@ from backend.ws_batch import send_batch
 
 SBIN = Instrument("3045", "SBIN", "State Bank of India", "NSE", "EQ", 1, 0.05)
 INFY = Instrument("1594", "INFY", "Infosys", "NSE", "EQ", 1, 0.05)
-BURST = 300
+BURST = 2 * BEHIND_TICKS  # of each symbol, in one write: reads bring more than BEHIND_TICKS
 
 
 def quote(token: str, ltp: int, sequence: int) -> bytes:
@@ -61,8 +62,9 @@ async def test_a_burst_in_one_read_publishes_the_newest_tick_of_each_subscriptio
     for topic, payload in published:
         newest[topic] = payload
     assert set(newest) == {b"NSE_SBIN_QUOTE", b"NSE_INFY_QUOTE"}
-    assert b'"ltp":802.99' in newest[b"NSE_SBIN_QUOTE"]  # the last of the burst: 80,299 paise
-    assert b'"ltp":1502.99' in newest[b"NSE_INFY_QUOTE"]
+    last = BURST - 1  # the last of the burst, in paise over 800 and 1500 rupees
+    assert f'"ltp":{(80_000 + last) / 100}'.encode() in newest[b"NSE_SBIN_QUOTE"]
+    assert f'"ltp":{(150_000 + last) / 100}'.encode() in newest[b"NSE_INFY_QUOTE"]
     assert len(published) < 2 * BURST  # the burst came in fewer reads than frames
     assert shed == 2 * BURST - len(published)
 
