@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import zmq
-from websockets.exceptions import WebSocketException
 
 from backend.apikey import api_key
 from backend.feed import LOG_TOPIC
@@ -343,7 +342,7 @@ def main() -> int:
         except SelfTestFailed as exc:
             say(f"self-test FAILED: {exc}")
             return 1
-        except (OSError, ValueError, WebSocketException, zmq.ZMQError) as exc:
+        except (OSError, ValueError, zmq.ZMQError) as exc:
             say(f"self-test FAILED: {type(exc).__name__}: {exc}")
             return 1
     say("self-test passed")

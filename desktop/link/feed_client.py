@@ -9,8 +9,9 @@ requests are also logged.
 :class:`FeedClient` remembers what the watchlist wants. :meth:`FeedClient.connect_to` points it
 at a backend; from then on it stays connected, reconnecting after a drop, and each new connection
 subscribes everything wanted again, so neither a restarted backend nor a dropped connection loses
-a symbol. One task per connection sends the requests, in the order they were made. Each change
-of the connection's state (:data:`CONNECTED`, :data:`RECONNECTING`, :data:`FAILED`) is reported.
+a symbol. Requests go out as they are made, in that order; messages are taken as picows parses
+them (:mod:`desktop.link.feed_socket`). Each change of the connection's state
+(:data:`CONNECTED`, :data:`RECONNECTING`, :data:`FAILED`) is reported.
 
 A ``wss://`` API is trusted by the pinned fingerprint of its certificate (the backend's
 ``tls_fingerprint``), checked with :mod:`backend.tls` before the API key is sent; or by a CA file,
@@ -23,7 +24,6 @@ backend again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import ssl
@@ -31,23 +31,23 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+import picows
 
 from backend.symbol_lists import WatchEntry
 from backend.tls import FingerprintMismatch, check_pinned, pinned_client_context
+from desktop.link.feed_socket import ConnectionLost, FeedSocket
 
 log = logging.getLogger("feedpool.desktop.feed")
+#: picows' own records (a line per connection at INFO) stay below the feed's.
+WIRE_LOG = logging.getLogger("feedpool.desktop.feed.wire")
+WIRE_LOG.setLevel(logging.WARNING)
 
 CHUNK = 1000
-#: Messages already received are taken without waiting; after this many in a row the loop gets
-#: a turn, so a burst (a backlog after a busy moment) cannot hold up painting.
-BURST = 100
 OPEN_TIMEOUT = 10.0
-#: A ping this often, a connection given up if its pong is this late, and given this long to
-#: close: a network that drops without closing (a sleeping laptop, a pulled cable) is found
-#: within 17 s, about as soon as on the bus.
-PING_SECONDS, PONG_TIMEOUT, CLOSE_TIMEOUT = 5.0, 10.0, 2.0
+#: A ping this often, and a connection given up if its pong is this late: a network that drops
+#: without closing (a sleeping laptop, a pulled cable) is found within 15 s, about as soon as on
+#: the bus.
+PING_SECONDS, PONG_TIMEOUT = 5.0, 10.0
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 CONNECTED, RECONNECTING, FAILED = "connected", "reconnecting", "failed"
@@ -102,8 +102,9 @@ class FeedClient:
         self._deliver = deliver
         self._report = report or (lambda state, detail: None)
         self._wanted: dict[tuple[str, str], WatchEntry] = {}
-        self._outbox: asyncio.Queue[str] | None = None
-        self._websocket: ClientConnection | None = None
+        #: The connection while it is authenticated, with everything wanted asked for.
+        self._serving: FeedSocket | None = None
+        self._socket: FeedSocket | None = None
         self._task: asyncio.Task[None] | None = None
         #: Why the backend last pointed at is not dialled any more (it refused the API key, or its
         #: certificate is not trusted); empty while it is.
@@ -112,15 +113,15 @@ class FeedClient:
     @property
     def connected(self) -> bool:
         """Authenticated, with everything wanted asked for."""
-        return self._outbox is not None
+        return self._serving is not None
 
     @property
     def local_address(self) -> str:
         """``host:port`` this client connects from, as the backend names its peers; "" while it
         is not connected."""
-        if self._websocket is None:
+        if self._socket is None or self._socket.transport is None:
             return ""
-        host, port = self._websocket.local_address[:2]
+        host, port = self._socket.local_address
         return f"{host}:{port}"
 
     def wanted(self) -> list[WatchEntry]:
@@ -137,9 +138,9 @@ class FeedClient:
 
     def _send(self, requests: list[str]) -> None:
         # Not connected: the next connection asks for everything wanted anyway.
-        if self._outbox is not None:
+        if self._serving is not None:
             for request in requests:
-                self._outbox.put_nowait(request)
+                self._serving.send(request)
 
     def connect_to(self, url: str, api_key: str, *, pin: str = "", ca_file: str = "") -> None:
         """Leave any backend and stay connected to the one at ``url`` from now on; a ``wss://``
@@ -147,101 +148,97 @@ class FeedClient:
         system's CAs."""
         self.close()
         self.refusal = ""
-        options = {"ssl": trust(pin, ca_file)} if url.startswith("wss://") else {}
-        self._task = asyncio.get_running_loop().create_task(self._run(url, api_key, pin, options))
+        context = trust(pin, ca_file) if url.startswith("wss://") else None
+        self._task = asyncio.get_running_loop().create_task(self._run(url, api_key, pin, context))
 
     def close(self) -> None:
         """Leave the backend at once: the connection is dropped without a closing handshake (the
         app leaves a backend only when it is stopping or gone)."""
-        self._outbox = None
-        if self._websocket is not None:
-            self._websocket.transport.abort()
-            self._websocket = None
+        self._serving = None
+        if self._socket is not None:
+            self._socket.abort()
+            self._socket = None
         if self._task is not None:
             self._task.cancel()
             self._task = None
 
-    async def _run(self, url: str, api_key: str, pin: str, options: dict[str, Any]) -> None:
+    async def _run(self, url: str, api_key: str, pin: str, context: ssl.SSLContext | None) -> None:
         failures = 0
         while True:
+            socket = self._socket = FeedSocket(self._receive, PING_SECONDS, PONG_TIMEOUT)
             try:
-                async with connect(
-                    url,
-                    compression=None,
-                    open_timeout=OPEN_TIMEOUT,
-                    ping_interval=PING_SECONDS,
-                    ping_timeout=PONG_TIMEOUT,
-                    close_timeout=CLOSE_TIMEOUT,
-                    **options,
-                ) as websocket:
-                    self._websocket = websocket
-                    if pin:
-                        check_pinned(websocket.transport.get_extra_info("ssl_object"), pin)
-                    await self._authenticate(websocket, api_key)
-                    failures = 0
-                    log.info("Feed connected to %s", url)
-                    self._report(CONNECTED, "")
-                    await self._serve(websocket)
-                    reason = f"closed ({websocket.close_reason or 'no reason'})"
-                    log.info("Feed from %s %s", url, reason)
+                await self._open(socket, url, context)
+                if pin:
+                    check_pinned(socket.ssl_object, pin)
+                await self._authenticate(socket, api_key)
+                failures = 0
+                log.info("Feed connected to %s", url)
+                self._report(CONNECTED, "")
+                self._serve(socket)
+                reason = f"closed ({await socket.ended() or 'no reason'})"
+                log.info("Feed from %s %s", url, reason)
             except AuthenticationFailed as exc:
+                socket.close()
                 self._refused(url, f"the backend refused the app's API key: {exc}")
                 return
             except (FingerprintMismatch, ssl.SSLCertVerificationError) as exc:
+                socket.close()
                 self._refused(url, f"its certificate is not trusted: {exc}")
                 return
-            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
+            except (OSError, TimeoutError, picows.WSError, ConnectionLost) as exc:
                 reason = f"lost: {str(exc) or type(exc).__name__}"
                 if not failures:
                     log.warning("Feed from %s %s; reconnecting", url, reason)
             finally:
-                self._outbox = None
-                self._websocket = None
+                self._serving = None
+                socket.abort()
+                if self._socket is socket:
+                    self._socket = None
             delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
             self._report(RECONNECTING, f"{reason}; trying again in {delay:g} s")
             await asyncio.sleep(delay)
             failures += 1
+
+    @staticmethod
+    async def _open(socket: FeedSocket, url: str, context: ssl.SSLContext | None) -> None:
+        await asyncio.wait_for(
+            picows.ws_connect(
+                lambda: socket,
+                url,
+                ssl_context=context,
+                websocket_handshake_timeout=OPEN_TIMEOUT,
+                logger_name=WIRE_LOG,
+                # The loop's own transports: aiofastnet's need add_reader(), which qasync's
+                # loop on Windows (IOCP) does not have.
+                use_aiofastnet=False,
+            ),
+            OPEN_TIMEOUT,
+        )
+        socket.opened()
 
     def _refused(self, url: str, why: str) -> None:
         log.error("Feed from %s stopped: %s", url, why)
         self.refusal = why
         self._report(FAILED, why)
 
-    async def _authenticate(self, websocket: ClientConnection, api_key: str) -> None:
-        await websocket.send(json.dumps({"action": "authenticate", "api_key": api_key}))
+    @staticmethod
+    async def _authenticate(socket: FeedSocket, api_key: str) -> None:
+        socket.send(json.dumps({"action": "authenticate", "api_key": api_key}))
         try:
-            reply = json.loads(await websocket.recv())
-        except ValueError:
+            reply = orjson.loads(await socket.next_message())
+        except orjson.JSONDecodeError:
             reply = None
         if not isinstance(reply, dict):
             raise AuthenticationFailed("the reply is not a JSON object")
         if reply.get("type") != "auth" or reply.get("status") != "success":
             raise AuthenticationFailed(reply.get("message") or reply)
 
-    async def _serve(self, websocket: ClientConnection) -> None:
-        """Ask for everything wanted, then send requests and take messages until it closes."""
-        outbox: asyncio.Queue[str] = asyncio.Queue()
-        for request in subscribe_requests(self._wanted.values()):
-            outbox.put_nowait(request)
-        self._outbox = outbox
-        sender = asyncio.get_running_loop().create_task(self._send_from(outbox, websocket))
-        taken = 0
-        try:
-            async for frame in websocket:
-                self._receive(frame)
-                taken += 1
-                if taken % BURST == 0:
-                    await asyncio.sleep(0)
-        finally:
-            sender.cancel()
+    def _serve(self, socket: FeedSocket) -> None:
+        """Ask for everything wanted; from then on requests go out as they are made."""
+        self._serving = socket
+        self._send(subscribe_requests(self._wanted.values()))
 
-    @staticmethod
-    async def _send_from(outbox: asyncio.Queue[str], websocket: ClientConnection) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                await websocket.send(await outbox.get())
-
-    def _receive(self, frame: str | bytes) -> None:
+    def _receive(self, frame: bytes) -> None:
         try:
             message = orjson.loads(frame)
         except orjson.JSONDecodeError:

@@ -115,7 +115,6 @@ def relayed(backend, qt_event_loop, qapp, tmp_path, monkeypatch):
     """An app attached through a relay that can hold the backend's bytes, pinging quickly."""
     monkeypatch.setattr(feed_client, "PING_SECONDS", 0.2)
     monkeypatch.setattr(feed_client, "PONG_TIMEOUT", 0.5)
-    monkeypatch.setattr(feed_client, "CLOSE_TIMEOUT", 0.5)
     relay = Relay("127.0.0.1", urlsplit(backend.ready["ws"]).port)
     finish(qapp, qt_event_loop.create_task(relay.start()))
     through_relay = make_attachment(
