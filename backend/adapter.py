@@ -48,6 +48,7 @@ from backend.feed import (
 )
 from backend.instruments import Instrument
 from backend.session import BrokerSession, FixedSession
+from backend.ws_messages import MessageJoiner
 
 OPEN_TIMEOUT = 10.0
 #: Protocol pings after this long without data; the connection is lost without a pong as long.
@@ -135,28 +136,18 @@ class BrokerSocket(picows.WSListener):
         self.transport: picows.WSTransport | None = None
         self._writable = asyncio.Event()
         self._writable.set()
-        self._parts: list[bytes] = []
-        self._binary = False
+        self._joiner = MessageJoiner()
         self.closed = False
 
     def on_ws_connected(self, transport: picows.WSTransport) -> None:
         self.transport = transport
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        kind = frame.msg_type
-        if kind is picows.WSMsgType.BINARY or kind is picows.WSMsgType.TEXT:
-            self._binary = kind is picows.WSMsgType.BINARY
-            if frame.fin:
-                payload = frame.get_payload_as_bytes()
-                self._on_message(payload if self._binary else payload.decode(errors="replace"))
-            else:
-                self._parts = [frame.get_payload_as_bytes()]
-        elif kind is picows.WSMsgType.CONTINUATION and self._parts:
-            self._parts.append(frame.get_payload_as_bytes())
-            if frame.fin:
-                payload, self._parts = b"".join(self._parts), []
-                self._on_message(payload if self._binary else payload.decode(errors="replace"))
-        elif kind is picows.WSMsgType.CLOSE:
+        joiner = self._joiner
+        payload = joiner.take(frame)
+        if payload is not None:
+            self._on_message(payload if joiner.binary else payload.decode(errors="replace"))
+        elif frame.msg_type is picows.WSMsgType.CLOSE:
             transport.send_close(frame.get_close_code(), frame.get_close_message())
             transport.disconnect()
         if frame.last_in_buffer:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import picows
 
+from backend.ws_messages import MessageJoiner
+
 #: Messages handed over in a row before the loop gets a turn.
 BURST = 100
 #: The codes of a backend that closed the connection on purpose (stopping, or done with it).
@@ -46,7 +48,7 @@ class FeedSocket(picows.WSListener):
         self._taken = 0
         #: The rest of a read that brought more than :data:`BURST`, while it is worked through.
         self._held: collections.deque[bytes] | None = None
-        self._parts: list[bytes] = []
+        self._joiner = MessageJoiner()
         self._ping_seconds = ping_seconds
         self._pong_timeout = pong_timeout
         self._pong = asyncio.Event()
@@ -77,17 +79,10 @@ class FeedSocket(picows.WSListener):
         self._pinging = asyncio.get_running_loop().create_task(self._keep_alive())
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        payload = self._joiner.take(frame)
         kind = frame.msg_type
-        if kind is picows.WSMsgType.TEXT or kind is picows.WSMsgType.BINARY:
-            if frame.fin:
-                self._message(frame.get_payload_as_bytes())
-            else:
-                self._parts = [frame.get_payload_as_bytes()]
-        elif kind is picows.WSMsgType.CONTINUATION and self._parts:
-            self._parts.append(frame.get_payload_as_bytes())
-            if frame.fin:
-                payload, self._parts = b"".join(self._parts), []
-                self._message(payload)
+        if payload is not None:
+            self._message(payload)
         elif kind is picows.WSMsgType.PONG:
             self._pong.set()
         elif kind is picows.WSMsgType.CLOSE:
