@@ -13,11 +13,16 @@ _MEDIUM = struct.Struct("!BBH")
 _LARGE = struct.Struct("!BBQ")
 
 
+def header(first_byte: int, size: int) -> bytes:
+    """The header of an unmasked, unfragmented frame: ``first_byte`` (FIN and opcode), then a
+    payload length of ``size``."""
+    if size < 126:
+        return bytes((first_byte, size))
+    if size < 65536:
+        return _MEDIUM.pack(first_byte, 126, size)
+    return _LARGE.pack(first_byte, 127, size)
+
+
 def frame(first_byte: int, payload: bytes) -> bytes:
     """One unmasked, unfragmented frame: ``first_byte`` (FIN and opcode), length, payload."""
-    size = len(payload)
-    if size < 126:
-        return bytes((first_byte, size)) + payload
-    if size < 65536:
-        return _MEDIUM.pack(first_byte, 126, size) + payload
-    return _LARGE.pack(first_byte, 127, size) + payload
+    return header(first_byte, len(payload)) + payload

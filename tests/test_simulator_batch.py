@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
 from proxy_client import eventually
 from websockets.asyncio.client import connect
 
-from backend.simulator.batch import send_batch
+from backend.simulator.batch import backlogged, write_frames
+from backend.ws_frames import FIN_BINARY, frame
 
 WAIT = 10.0
 Handler = Callable[[web.Request, web.WebSocketResponse], Awaitable[None]]
@@ -23,8 +21,10 @@ def test_the_attributes_it_uses_are_where_it_expects_them():
     """If aiohttp moves these, this fails before anything else does."""
     assert int(aiohttp.__version__.split(".")[0]) == 3
     assert isinstance(web.BaseRequest.transport, property)
-    assert isinstance(web.BaseRequest.writer, property)
-    assert inspect.iscoroutinefunction(AbstractStreamWriter.drain)
+
+
+def frames(*payloads: bytes) -> bytes:
+    return b"".join(frame(FIN_BINARY, payload) for payload in payloads)
 
 
 async def serve(handler: Handler) -> tuple[web.AppRunner, str]:
@@ -49,13 +49,13 @@ async def test_batches_fall_between_aiohttps_own_frames_in_order():
 
     async def handler(request: web.Request, websocket: web.WebSocketResponse) -> None:
         await websocket.send_str("first")
-        await send_batch(request, websocket, [b"one", b"", b"x" * 200, large])
+        write_frames(request, websocket, frames(b"one", b"", b"x" * 200, large))
         await websocket.send_bytes(b"between")
-        await send_batch(request, websocket, [b"last"])
+        write_frames(request, websocket, frames(b"last"))
         async for _ in websocket:  # answers the client's pings until it closes
             pass
-        with pytest.raises(ConnectionResetError):
-            await send_batch(request, websocket, [b"after the close"])
+        assert backlogged(request)
+        write_frames(request, websocket, frames(b"after the close"))  # nothing, and no error
         done.set_result(None)
 
     runner, url = await serve(handler)
@@ -70,22 +70,24 @@ async def test_batches_fall_between_aiohttps_own_frames_in_order():
         await runner.cleanup()
 
 
-async def test_a_batch_waits_while_the_client_does_not_read():
-    chunks = 64  # 64 MiB: more than the socket buffers of both ends hold
-    state: dict[str, object] = {"returned": 0}
+async def test_a_connection_is_backlogged_while_its_client_does_not_read():
+    chunk = frames(bytes(2**20))
+    state: dict[str, object] = {}
+    read_again = asyncio.Event()
     finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def handler(request: web.Request, websocket: web.WebSocketResponse) -> None:
-        state["protocol"] = request.protocol
-        for _ in range(chunks):
-            await send_batch(request, websocket, [bytes(2**20)])
-            state["returned"] += 1
+        state["request"] = request
+        written = 0
+        # The clock's way: write while the connection takes more, skip while it is backlogged.
+        while not backlogged(request):
+            write_frames(request, websocket, chunk)
+            written += 1
+        state["written"] = written
+        await read_again.wait()
+        await eventually(lambda: not backlogged(request), WAIT)
         finished.set_result(None)
         await websocket.close()
-
-    def paused() -> bool:
-        protocol = state.get("protocol")
-        return protocol is not None and protocol.writing_paused
 
     runner, url = await serve(handler)
     host, port = url.removeprefix("ws://").rstrip("/").split(":")
@@ -98,16 +100,17 @@ async def test_a_batch_waits_while_the_client_does_not_read():
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
         assert head.startswith(b"HTTP/1.1 101")
-        await eventually(paused, WAIT)
-        returned = state["returned"]
-        assert returned < chunks
-        for _ in range(20):  # the blocked send does not return while the transport is paused
-            await asyncio.sleep(0)
-            assert paused() and state["returned"] == returned
+        await eventually(lambda: "written" in state, WAIT)
+        request = state["request"]
+        # What is held unsent stays within one write past the high-water mark.
+        high = request.transport.get_write_buffer_limits()[1]
+        assert request.transport.get_write_buffer_size() <= high + len(chunk)
+        assert backlogged(request)
+        read_again.set()
         async with asyncio.timeout(WAIT):
             while not finished.done():
                 await reader.read(2**20)
-        assert state["returned"] == chunks
+        assert not backlogged(request) or request.transport.is_closing()
     finally:
         writer.close()
         await runner.cleanup()

@@ -7,7 +7,7 @@ master in the broker's format, so FeedPool and its tests run without a broker ac
 """
 
 from backend.simulator.credentials import SimulatorCredentials
-from backend.simulator.market import Listing, Market, PriceWalk, listing
+from backend.simulator.market import Listing, Market, listing
 from backend.simulator.server import ExchangeSimulator
 from backend.simulator.session import ConnectionInfo
 
@@ -16,7 +16,6 @@ __all__ = [
     "ExchangeSimulator",
     "Listing",
     "Market",
-    "PriceWalk",
     "SimulatorCredentials",
     "listing",
 ]

@@ -1,38 +1,35 @@
-"""Many binary frames to one aiohttp WebSocket in one write: the one module of the simulator that
-relies on how aiohttp writes frames.
+"""Frames written straight to an aiohttp WebSocket's transport: the one module of the simulator
+that relies on how aiohttp writes frames.
 
-``WebSocketResponse.send_bytes`` makes a socket write per message, and SmartStream sends one
-message per tick: at tens of thousands of ticks a second that is most of the simulator's work.
-:func:`send_batch` frames a batch itself (:mod:`backend.ws_frames`, compression off) and hands
-it to the connection's transport in one write, then waits as ``send_bytes`` would until the
-transport takes more.
+The market's clock (:mod:`backend.simulator.clock`) sends each connection the ticks of a slot in
+one write, framed by the broker's dialect (:mod:`backend.ws_frames`, compression off), and never
+waits for a connection: one whose client is not reading is skipped while it is
+:func:`backlogged`.
 
-It uses only public attributes (``BaseRequest.transport``, ``BaseRequest.writer`` and its
-``drain()``), but it relies on what aiohttp does with them: that its WebSocket writer keeps no
-frames of its own and writes each of its frames (pongs, the close) whole to that transport, so
-a batch falls between them, and that ``writer.drain()`` waits while the transport is paused.
-``tests/test_simulator_batch.py`` fails loudly if that changes, and ``pyproject.toml`` keeps
-aiohttp below its next major version.
+It uses only public attributes (``BaseRequest.transport`` and asyncio's transport API), but it
+relies on what aiohttp does with them: that its WebSocket writer keeps no frames of its own and
+writes each of its frames (pongs, the close) whole to that transport, so a batch falls between
+them. ``tests/test_simulator_batch.py`` fails loudly if that changes, and ``pyproject.toml``
+keeps aiohttp below its next major version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from aiohttp import web
 
-from backend.ws_frames import FIN_BINARY, frame
 
-
-async def send_batch(
-    request: web.BaseRequest, websocket: web.WebSocketResponse, payloads: Sequence[bytes]
-) -> None:
-    """Send ``payloads`` as binary messages on the prepared, uncompressed ``websocket``.
-
-    :exc:`ConnectionResetError` if the connection is closing: nothing is sent then.
-    """
+def backlogged(request: web.BaseRequest) -> bool:
+    """Whether the connection cannot take more now: its transport is gone or closing, or holds
+    more unsent bytes than its high-water mark (its client is not reading)."""
     transport = request.transport
-    if websocket.closed or transport is None or transport.is_closing():
-        raise ConnectionResetError("the WebSocket is closing")
-    transport.write(b"".join([frame(FIN_BINARY, payload) for payload in payloads]))
-    await request.writer.drain()
+    if transport is None or transport.is_closing():
+        return True
+    return transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
+
+
+def write_frames(request: web.BaseRequest, websocket: web.WebSocketResponse, frames: bytes) -> None:
+    """Write ``frames`` (whole WebSocket frames) on the prepared, uncompressed ``websocket``;
+    nothing if the connection is closing."""
+    transport = request.transport
+    if not websocket.closed and transport is not None and not transport.is_closing():
+        transport.write(frames)

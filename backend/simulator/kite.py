@@ -19,38 +19,83 @@ Where Kite's documentation is silent, the simulator does this:
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Hashable
 
+import numpy as np
 from aiohttp import web
 
 from backend.brokers.zerodha.protocol import (
     FEEDPOOL_MODES,
+    FULL_PACKET,
     HEARTBEAT,
+    INDEX_FULL_PACKET,
+    INDEX_QUOTE_PACKET,
     INDICES,
+    LTP_PACKET,
+    QUOTE_PACKET,
     SEGMENTS,
     SET_MODE,
     SUBSCRIBE,
     ProtocolError,
     error_message,
-    message,
-    pack_full,
-    pack_index_full,
-    pack_index_quote,
-    pack_ltp,
-    pack_quote,
     parse_request,
     segment_of,
 )
-from backend.feed import LTP, QUOTE
+from backend.feed import DEPTH, DEPTH_LEVELS, LTP, QUOTE
 from backend.instruments import Instrument
+from backend.simulator.batch import write_frames
 from backend.simulator.credentials import SimulatorCredentials, same_token
+from backend.simulator.layouts import record, shared_fields
 from backend.simulator.logins import Logins
-from backend.simulator.session import Holding, Session
+from backend.simulator.market import COLUMN
+from backend.simulator.session import Session
+from backend.ws_frames import FIN_BINARY, frame
 
 PATH = "/"
 INVALID_SESSION = "Incorrect `api_key` or `access_token`."
 MESSAGE_PACKETS = 500
 HEARTBEAT_SECONDS = 1.0
+
+# Each packet as a record type behind its length, by (mode, whether the token is an index).
+LENGTH = np.dtype(">u2")
+_COUNT = struct.Struct(">H")
+_QUOTE = (
+    "token",
+    "ltp",
+    "last_quantity",
+    "average",
+    "volume",
+    "total_buy",
+    "total_sell",
+    "open",
+    "high",
+    "low",
+    "close",
+)
+_FULL = (
+    "last_trade_time",
+    "open_interest",
+    "oi_day_high",
+    "oi_day_low",
+    "exchange_timestamp",
+    ("depth", ("quantity", "price", "orders"), 2 * DEPTH_LEVELS),
+)
+_INDEX_QUOTE = ("token", "ltp", "high", "low", "open", "close", "change")
+_LAYOUTS = {
+    (LTP, False): (LTP_PACKET, ("token", "ltp")),
+    (LTP, True): (LTP_PACKET, ("token", "ltp")),
+    (QUOTE, False): (QUOTE_PACKET, _QUOTE),
+    (QUOTE, True): (INDEX_QUOTE_PACKET, _INDEX_QUOTE),
+    (DEPTH, False): (FULL_PACKET, (*_QUOTE, *_FULL)),
+    (DEPTH, True): (INDEX_FULL_PACKET, (*_INDEX_QUOTE, "exchange_timestamp")),
+}
+PACKETS = {
+    key: record(layout, names, prefix=[("length", LENGTH.str)])
+    for key, (layout, names) in _LAYOUTS.items()
+}
+# The market's figures each packet copies: its fields named as the market's rows name them.
+TRADE_FIELDS = {kind: shared_fields(kind, COLUMN) for kind in PACKETS.values()}
 _EXCHANGES = {
     SEGMENTS["nse"]: "NSE",
     SEGMENTS["nfo"]: "NFO",
@@ -60,6 +105,11 @@ _EXCHANGES = {
     SEGMENTS["mcx"]: "MCX",
     INDICES: "NSE_INDEX",
 }
+
+
+def _message(packets: list[bytes], count: int) -> bytes:
+    """One binary message of ``count`` packets (each behind its length), framed."""
+    return frame(FIN_BINARY, _COUNT.pack(count) + b"".join(packets))
 
 
 def key(instrument: Instrument) -> int:
@@ -92,6 +142,9 @@ def account(credentials: SimulatorCredentials, request: web.Request) -> str:
 class KiteSession(Session):
     """One simulated KiteTicker connection. Kite holds each token in one mode."""
 
+    MODES = (LTP, QUOTE, DEPTH)
+    LABEL = np.dtype([("token", np.uint32), ("index", np.bool_)])
+
     def background(self) -> list:
         return [self._heartbeat()]
 
@@ -114,8 +167,7 @@ class KiteSession(Session):
         elif request.action == SET_MODE:
             mode = FEEDPOOL_MODES[request.mode]
             for token in request.tokens:
-                holding = self.held.get(token)
-                if holding is not None and holding.modes != [mode]:
+                if self.holds(token) and self.modes(token) != [mode]:
                     self.drop(token)
                     self.hold(token, mode)
         else:
@@ -138,37 +190,53 @@ class KiteSession(Session):
                 f"{over} of {len(new)} not subscribed"
             )
 
-    def packet(self, holding: Holding, mode: int, timestamp_ms: int) -> bytes:
-        walk = holding.walk
-        token = holding.key
-        if mode == LTP:
-            return pack_ltp(token, walk.ltp)
-        if segment_of(token) == INDICES:
-            prices = {"high": walk.high, "low": walk.low, "open": walk.open, "close": walk.close}
-            change = walk.ltp - walk.close
-            if mode == QUOTE:
-                return pack_index_quote(token, walk.ltp, change=change, **prices)
-            seconds = timestamp_ms // 1000
-            return pack_index_full(
-                token, walk.ltp, change=change, exchange_timestamp=seconds, **prices
-            )
-        if mode == QUOTE:
-            return pack_quote(token, walk.ltp, walk.quote())
-        book = walk.book()
-        oi = walk.open_interest
-        return pack_full(
-            token,
-            walk.ltp,
-            walk.quote(),
-            last_trade_time=walk.last_trade_time,
-            oi=oi,
-            oi_day_high=oi,
-            oi_day_low=oi,
-            exchange_timestamp=timestamp_ms // 1000,
-            depth=[value for at in range(0, len(book), 4) for value in book[at + 1 : at + 4]],
-        )
+    def label(self, key: Hashable) -> tuple:
+        return key, segment_of(key) == INDICES
 
-    async def send_packets(self, packets: list[bytes]) -> None:
-        send = self.websocket.send_bytes
-        for start in range(0, len(packets), MESSAGE_PACKETS):
-            await send(message(packets[start : start + MESSAGE_PACKETS]))
+    def encode(self, mode: int, rows: np.ndarray, timestamp_ms: int) -> list[np.ndarray]:
+        labels = self._labels[rows]
+        index = labels["index"]
+        if index.any():
+            return [
+                self._pack(PACKETS[mode, is_index], rows[chosen], labels[chosen], timestamp_ms)
+                for is_index, chosen in ((False, ~index), (True, index))
+                if chosen.any()
+            ]
+        return [self._pack(PACKETS[mode, False], rows, labels, timestamp_ms)]
+
+    def _pack(
+        self, kind: np.dtype, rows: np.ndarray, labels: np.ndarray, timestamp_ms: int
+    ) -> np.ndarray:
+        day = self.market.figures[rows]
+        packets = np.empty(len(rows), kind)
+        packets["length"] = kind.itemsize - LENGTH.itemsize
+        packets["token"] = labels["token"]
+        for name, column in TRADE_FIELDS[kind]:
+            packets[name] = day[:, column]
+        names = kind.names
+        if "change" in names:
+            packets["change"] = day[:, COLUMN["ltp"]] - day[:, COLUMN["close"]]
+        if "exchange_timestamp" in names:
+            packets["exchange_timestamp"] = timestamp_ms // 1000
+        if "depth" in names:
+            oi = day[:, COLUMN["open_interest"]]
+            packets["oi_day_high"] = packets["oi_day_low"] = oi
+            quantities, prices, orders = self.market.book(rows)
+            depth = packets["depth"]
+            depth["quantity"], depth["price"], depth["orders"] = quantities, prices, orders
+        return packets
+
+    def write(self, packets: list[np.ndarray]) -> None:
+        """Binary messages of at most :data:`MESSAGE_PACKETS` packets each, in one write."""
+        chunks, count = [], 0
+        frames = []
+        for block in packets:
+            for start in range(0, len(block), MESSAGE_PACKETS):
+                part = block[start : start + MESSAGE_PACKETS]
+                if count + len(part) > MESSAGE_PACKETS:
+                    frames.append(_message(chunks, count))
+                    chunks, count = [], 0
+                chunks.append(part.tobytes())
+                count += len(part)
+        frames.append(_message(chunks, count))
+        write_frames(self.request, self.websocket, b"".join(frames))

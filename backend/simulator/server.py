@@ -26,10 +26,12 @@ import logging
 from collections.abc import Hashable
 from types import TracebackType
 
+import numpy as np
 from aiohttp import WSCloseCode, web
 
 from backend.brokers import BROKERS
 from backend.instruments import Instrument, InstrumentMaster
+from backend.simulator.clock import MarketClock
 from backend.simulator.credentials import SimulatorCredentials
 from backend.simulator.dialects import DIALECTS
 from backend.simulator.logins import Logins
@@ -49,6 +51,12 @@ MAX_MESSAGE = 2**20
 
 def _refusal(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message + "\n", headers={ERROR_HEADER: message})
+
+
+def _report_failure(task: asyncio.Task) -> None:
+    """Log why the market's clock stopped, unless it was stopped."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the market clock failed: no more ticks", exc_info=task.exception())
 
 
 class ExchangeSimulator:
@@ -97,7 +105,10 @@ class ExchangeSimulator:
         #: The master as the broker publishes it, and the instruments it names, by wire key.
         self.master_document = self.broker.write_master(master)
         self.instruments = self._broker_view(master)
-        self._market = Market(self.instruments, self.dialect.exchange_of, seed)
+        market = Market(self.instruments, self.dialect.exchange_of, seed)
+        spacing = np.random.default_rng(market.random("spacing").getrandbits(64))
+        self._clock = MarketClock(market, ticks_per_second, spacing)
+        self._clock_task: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self._root = ""
         self._ids = itertools.count(1)
@@ -121,6 +132,8 @@ class ExchangeSimulator:
             await runner.cleanup()
             raise
         self._runner = runner
+        self._clock_task = asyncio.create_task(self._clock.run())
+        self._clock_task.add_done_callback(_report_failure)
         bound_host, bound_port = runner.addresses[0][:2]
         if ":" in bound_host:
             bound_host = f"[{bound_host}]"
@@ -168,6 +181,10 @@ class ExchangeSimulator:
         runner, self._runner = self._runner, None
         await self._close_all(WSCloseCode.GOING_AWAY, "server shutting down")
         await runner.cleanup()
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+            await asyncio.gather(self._clock_task, return_exceptions=True)
+            self._clock_task = None
         log.info("exchange simulator stopped")
 
     async def __aenter__(self) -> ExchangeSimulator:
@@ -227,8 +244,7 @@ class ExchangeSimulator:
         if self.ticks_per_second == 0:
             raise ValueError("this simulator sends snapshots only (started at 0 ticks per second)")
         self.ticks_per_second = ticks_per_second
-        for session in self._sessions.values():
-            session.set_rate(ticks_per_second)
+        self._clock.set_rate(ticks_per_second)
         log.info("tick rate set to %g per token per second", ticks_per_second)
 
     async def expire_sessions(self) -> None:
@@ -310,10 +326,8 @@ class ExchangeSimulator:
             client_code,
             websocket,
             request,
-            self._market,
-            ticks_per_second=self.ticks_per_second,
+            self._clock,
             max_tokens=self.max_tokens,
-            rng=self._market.random(f"connection:{connection_id}"),
         )
         self._sessions[session.id] = session
         log.info("connection %d: accepted for %s from %s", session.id, client_code, peer)

@@ -1,16 +1,12 @@
-"""One simulated broker connection: its subscriptions and its ticks, whatever the broker.
+"""One simulated broker connection: its subscriptions, its requests and its packets.
 
-A :class:`Session` runs two tasks over one WebSocket (an aiohttp server's):
-
-- the reader answers requests strictly in arrival order, through the broker dialect's
-  :meth:`Session.answer`;
-- the sender sends a snapshot of each newly held (token, mode) at once, then ticks. Every held
-  token is due once in a :class:`~backend.simulator.schedule.TickSchedule`; each tick is one trade
-  of the token's :class:`~backend.simulator.market.PriceWalk` and one packet per mode it is held
-  in, and the next tick falls due after an exponentially distributed interval. One task and one
-  timer serve every token of the connection, and the ticks of one slot of the schedule (a few
-  milliseconds) go out in one wake-up with one timestamp, handed to the dialect's
-  :meth:`Session.send_packets` together.
+A :class:`Session` reads requests over one WebSocket (an aiohttp server's) and answers them
+strictly in arrival order, through the broker dialect's :meth:`Session.answer`. What it holds is
+a bit per mode per market row; the market's :class:`~backend.simulator.clock.MarketClock` trades
+the rows and asks each session for its packets: the snapshot of each newly held (token, mode),
+then its share of each slot's trades (:meth:`Session.ticks`). The dialect packs them
+(:meth:`Session.encode`), a batch of rows of one mode at a time, and writes them
+(:meth:`Session.write`).
 
 A muted session (:meth:`Session.mute`) goes on answering requests, and aiohttp answers its
 WebSocket pings, but it sends no more ticks.
@@ -20,25 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import time
-from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from aiohttp import WSMsgType, web
 
-from backend.simulator.market import QUANTILES, STANDARD_EXPONENTIAL, Market, PriceWalk
-from backend.simulator.schedule import TickSchedule
+from backend.simulator.batch import backlogged
+from backend.simulator.clock import MarketClock, now_ms
 
 log = logging.getLogger("feedpool.simulator")
-
-# Ticks falling due this close together go out in one wake-up of the sender, a little early.
-BATCH_WINDOW = 0.005
-# How early a timer may fire: libuv counts whole milliseconds, asyncio's own loop the monotonic
-# clock's resolution. A sender woken that early still takes the slot it was woken for.
-TIMER_SLACK = max(time.get_clock_info("monotonic").resolution, 0.001)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,32 +39,20 @@ class ConnectionInfo:
     tokens: frozenset[Hashable]
 
 
-class Holding:
-    """One token held by a connection: its key, its walk, the modes held in order held, and the
-    loop time its next tick is due."""
-
-    __slots__ = ("due", "key", "modes", "walk")
-
-    def __init__(self, key: Hashable, walk: PriceWalk, due: float) -> None:
-        self.key = key
-        self.walk = walk
-        self.modes: list[int] = []
-        self.due = due
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Session:
-    """The state and tasks of one accepted connection; :meth:`run` serves it until it closes.
+    """The state and requests of one accepted connection; :meth:`run` serves it until it closes.
 
     ``websocket`` is the prepared connection and ``request`` its handshake; ``account`` is who
-    connected (a client code, an API key's owner); ``ticks_per_second`` is each token's mean
-    tick rate (0: snapshots only); ``max_tokens`` caps the distinct tokens held, whatever
-    their modes; ``rng`` spaces the ticks. A broker's dialect subclasses it with
-    :meth:`answer` and :meth:`send_packets`, and :meth:`packet` for its tick layout.
+    connected (a client code, an API key's owner); ``clock`` trades the market; ``max_tokens``
+    caps the distinct tokens held, whatever their modes. A broker's dialect subclasses it with
+    :meth:`answer`, :meth:`encode` and :meth:`write`, its modes (:attr:`MODES`) and what it
+    packs of each token (:attr:`LABEL`, from :meth:`label`).
     """
+
+    #: The broker's modes, in the order a batch's packets go out.
+    MODES: tuple[int, ...] = ()
+    #: The record type of what a packet carries of its token besides the market's figures.
+    LABEL = np.dtype([])
 
     def __init__(
         self,
@@ -84,11 +60,9 @@ class Session:
         account: str,
         websocket: web.WebSocketResponse,
         request: web.Request,
-        market: Market,
+        clock: MarketClock,
         *,
-        ticks_per_second: float,
         max_tokens: int,
-        rng: random.Random,
     ) -> None:
         self.id = connection_id
         self.account = account
@@ -97,15 +71,16 @@ class Session:
         #: The connection's socket, to drop it.
         self.transport = request.transport
         self.muted = False
-        self._market = market
-        self._rate = ticks_per_second
+        self.market = clock.market
+        self._clock = clock
         self.max_tokens = max_tokens
-        self._rng = rng
-        self.held: dict[Hashable, Holding] = {}
-        # A holding left with no mode is skipped and forgotten when it comes due.
-        self._schedule: TickSchedule[Holding] = TickSchedule(BATCH_WINDOW)
-        self._snapshots: deque[tuple[Holding, int]] = deque()
-        self._wake = asyncio.Event()
+        #: The market row of each token held.
+        self.held: dict[Hashable, int] = {}
+        # Per market row: bit 1 << mode for each mode held, and the token's label.
+        self._modes = np.zeros(0, np.uint8)
+        self._labels = np.zeros(0, self.LABEL)
+        self._tokens_in = dict.fromkeys(self.MODES, 0)
+        self._snapshots: list[tuple[int, int]] = []
         self.finished = asyncio.Event()
 
     @property
@@ -115,16 +90,26 @@ class Session:
     def holds(self, key: Hashable) -> bool:
         return key in self.held
 
+    def modes(self, key: Hashable) -> list[int]:
+        """The modes ``key`` is held in."""
+        row = self.held.get(key)
+        bits = 0 if row is None else int(self._modes[row])
+        return [mode for mode in self.MODES if bits & 1 << mode]
+
     async def run(self) -> None:
-        """Read requests and send ticks until the connection closes."""
+        """Read requests until the connection closes; the clock sends its packets meanwhile."""
+        self._clock.subscribers.append(self)
         tasks = [
             asyncio.create_task(self._read_requests()),
-            asyncio.create_task(self._send_ticks()),
             *(asyncio.create_task(task) for task in self.background()),
         ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._clock.subscribers.remove(self)
+            for row in self.held.values():
+                self._clock.release(row)
+            self.held.clear()
             for task in tasks:
                 task.cancel()
             outcomes = await asyncio.gather(*tasks, return_exceptions=True)
@@ -133,7 +118,7 @@ class Session:
                 raise outcome
 
     def background(self) -> list[Any]:
-        """More coroutines to run beside the reader and the sender (a heartbeat, say)."""
+        """More coroutines to run beside the reader (a heartbeat, say)."""
         return []
 
     # What a dialect provides
@@ -142,11 +127,15 @@ class Session:
         """Answer one request."""
         raise NotImplementedError
 
-    def packet(self, holding: Holding, mode: int, timestamp_ms: int) -> bytes:
-        """The token's current state as one ``mode`` packet."""
+    def label(self, key: Hashable) -> tuple:
+        """What packets carry of ``key`` (a :attr:`LABEL` record)."""
         raise NotImplementedError
 
-    async def send_packets(self, packets: list[bytes]) -> None:
+    def encode(self, mode: int, rows: np.ndarray, timestamp_ms: int) -> list[np.ndarray]:
+        """The ``mode`` packets of market ``rows`` as they stand, as record arrays."""
+        raise NotImplementedError
+
+    def write(self, packets: list[np.ndarray]) -> None:
         """Send the packets of one wake-up."""
         raise NotImplementedError
 
@@ -157,42 +146,74 @@ class Session:
         """Send no more ticks, snapshots included; requests are still answered."""
         self.muted = True
 
-    def set_rate(self, ticks_per_second: float) -> None:
-        """Tick each held token this often from its next tick on (more than 0: a token held
-        at rate 0 has no next tick)."""
-        self._rate = ticks_per_second
-        self._wake.set()
-
     # Holding and letting go
 
     def hold(self, key: Hashable, mode: int) -> None:
         """Hold ``key`` in ``mode`` too, with a snapshot of it in that mode."""
-        holding = self.held.get(key)
-        if holding is None:
-            due = asyncio.get_running_loop().time()
-            if self._rate:
-                due += self._rng.expovariate(self._rate)
-            holding = self.held[key] = Holding(key, self._market.walk(key, now_ms()), due)
-            if self._rate:
-                self._schedule.add(holding, due)
-        if mode not in holding.modes:
-            holding.modes.append(mode)
-            self._snapshots.append((holding, mode))
-        self._wake.set()
+        row = self.held.get(key)
+        if row is None:
+            row = self.held[key] = self.market.row(key, now_ms())
+            self._fit()
+            self._labels[row] = self.label(key)
+            self._clock.hold(row)
+        bit = 1 << mode
+        if not self._modes[row] & bit:
+            self._modes[row] |= bit
+            self._tokens_in[mode] += 1
+            self._snapshots.append((row, mode))
+            self._clock.wake()
 
     def drop(self, key: Hashable, mode: int | None = None) -> None:
         """Stop holding ``key`` in ``mode`` (every mode: ``None``); with none left it is freed."""
-        holding = self.held.get(key)
-        if holding is None:
+        row = self.held.get(key)
+        if row is None:
             return
-        if mode is None:
-            holding.modes.clear()
-        elif mode in holding.modes:
-            holding.modes.remove(mode)
-        if not holding.modes:
+        for dropped in self.MODES if mode is None else (mode,):
+            bit = 1 << dropped
+            if self._modes[row] & bit:
+                self._modes[row] ^= bit
+                self._tokens_in[dropped] -= 1
+        if not self._modes[row]:
             del self.held[key]
+            self._clock.release(row)
 
-    # Requests and ticks
+    def _fit(self) -> None:
+        """Grow the per-row arrays to the market's."""
+        rows = len(self.market.figures)
+        if len(self._modes) < rows:
+            self._modes = np.append(self._modes, np.zeros(rows - len(self._modes), np.uint8))
+            labels = np.zeros(rows, self.LABEL)
+            labels[: len(self._labels)] = self._labels
+            self._labels = labels
+
+    # What the clock asks for
+
+    def backlogged(self) -> bool:
+        return backlogged(self.request)
+
+    def snapshots(self, timestamp_ms: int) -> list[np.ndarray]:
+        """The snapshot of each (token, mode) held since the last call and still held."""
+        if not self._snapshots:
+            return []
+        waiting, self._snapshots = self._snapshots, []
+        packets = []
+        for mode in self.MODES:
+            rows = [row for row, held in waiting if held == mode and self._modes[row] & 1 << mode]
+            if rows:
+                packets += self.encode(mode, np.array(rows), timestamp_ms)
+        return packets
+
+    def ticks(self, rows: np.ndarray, timestamp_ms: int) -> list[np.ndarray]:
+        """The packets of a trade of each of ``rows`` (distinct market rows), for those held."""
+        self._fit()
+        held = self._modes[rows]
+        packets = []
+        for mode, tokens in self._tokens_in.items():
+            if tokens:
+                ours = rows[(held & 1 << mode) != 0]
+                if ours.size:
+                    packets += self.encode(mode, ours, timestamp_ms)
+        return packets
 
     async def _read_requests(self) -> None:
         try:
@@ -201,48 +222,4 @@ class Session:
                     return  # an error: aiohttp closes the connection
                 await self.answer(message.data)
         except ConnectionResetError:  # answering a connection that is closing
-            pass
-
-    async def _send_ticks(self) -> None:
-        loop = asyncio.get_running_loop()
-        schedule, snapshots, wake = self._schedule, self._snapshots, self._wake
-        draw, exponential = self._rng.random, STANDARD_EXPONENTIAL
-        packet, send = self.packet, self.send_packets
-        try:
-            while True:
-                mean_gap = 1 / (self._rate or 1)
-                # Cleared before the work, so that a subscription during a send wakes us again.
-                wake.clear()
-                packets = []
-                while snapshots:
-                    holding, mode = snapshots.popleft()
-                    if mode in holding.modes:
-                        packets.append(packet(holding, mode, now_ms()))
-                now = loop.time()
-                timestamp = now_ms()
-                # A token whose next tick falls in the slot being sent ticks again in this batch.
-                batch = schedule.take(now + TIMER_SLACK)
-                while batch:
-                    for holding in batch:
-                        if not holding.modes:
-                            continue
-                        # A sender that fell behind (a slow reader, a busy machine) does not
-                        # catch up with ticks missed: the next tick is due a gap from now.
-                        due = holding.due
-                        holding.due = due = (due if due > now else now) + (
-                            exponential[int(draw() * QUANTILES)] * mean_gap
-                        )
-                        schedule.add(holding, due)
-                        holding.walk.step(timestamp)
-                        for mode in holding.modes:
-                            packets.append(packet(holding, mode, timestamp))
-                    batch = schedule.take(now + TIMER_SLACK)
-                if packets and not self.muted:
-                    await send(packets)
-                start = schedule.next_start()
-                timer = loop.call_at(start, wake.set) if start is not None else None
-                await wake.wait()
-                if timer is not None:
-                    timer.cancel()
-        except ConnectionResetError:  # the connection is closing
             pass

@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Hashable
 
+import numpy as np
 from aiohttp import web
 
 from backend.brokers.angel.protocol import (
@@ -33,14 +35,59 @@ from backend.brokers.angel.protocol import (
     error_frame,
     parse_request,
 )
+from backend.feed import DEPTH_LEVELS
 from backend.instruments import Instrument
-from backend.simulator.batch import send_batch
+from backend.simulator.batch import write_frames
 from backend.simulator.credentials import SimulatorCredentials, same_token
+from backend.simulator.layouts import record, shared_fields
 from backend.simulator.logins import Logins
-from backend.simulator.session import Holding, Session
+from backend.simulator.market import COLUMN
+from backend.simulator.session import Session
+from backend.ws_frames import FIN_BINARY, header
 
 PATH = "/smart-stream"
 _EXCHANGES = {number: name for name, number in reversed(EXCHANGE_TYPES.items())} | {7: "NCX"}
+
+# Each mode's packet as a record type, behind its frame's header.
+_HEADER = ("mode", "exchange_type", "token", "sequence", "exchange_timestamp", "ltp")
+_QUOTE = (
+    "last_quantity",
+    "average",
+    "volume",
+    "total_buy",
+    "total_sell",
+    "open",
+    "high",
+    "low",
+    "close",
+)
+_SNAP_QUOTE = (
+    "last_trade_time",
+    "open_interest",
+    "open_interest_change",
+    ("book", ("buy", "quantity", "price", "orders"), 2 * DEPTH_LEVELS),
+    "upper_circuit",
+    "lower_circuit",
+    "week52_high",
+    "week52_low",
+)
+
+
+def _frame(layout: struct.Struct, names: tuple) -> tuple[np.dtype, np.ndarray]:
+    """A mode's record type behind its frame's header, and that header's bytes."""
+    head = np.frombuffer(header(FIN_BINARY, layout.size), np.uint8)
+    return record(layout, names, prefix=[("frame", f"{len(head)}u1")]), head
+
+
+FRAMES = {
+    LTP: _frame(LTP_PACKET, _HEADER),
+    QUOTE: _frame(QUOTE_PACKET, (*_HEADER, *_QUOTE)),
+    SNAP_QUOTE: _frame(SNAP_QUOTE_PACKET, (*_HEADER, *_QUOTE, *_SNAP_QUOTE)),
+}
+# The market's figures each mode carries: its fields named as the market's rows name them.
+TRADE_FIELDS = {mode: shared_fields(kind, COLUMN) for mode, (kind, _) in FRAMES.items()}
+# The book's levels: five buy levels (flag 1), then five sell.
+BOOK_SIDES = np.repeat([1, 0], DEPTH_LEVELS)
 
 
 def key(instrument: Instrument) -> tuple[int, str]:
@@ -123,35 +170,32 @@ class SmartStreamSession(Session):
         for token in tokens:
             self.hold(token, request.mode)
 
-    def packet(self, holding: Holding, mode: int, timestamp_ms: int) -> bytes:
-        walk = holding.walk
-        exchange_type, token = holding.key
-        token = token.encode("ascii")
-        if mode == LTP:
-            return LTP_PACKET.pack(LTP, exchange_type, token, walk.sequence, timestamp_ms, walk.ltp)
-        quote = (
-            exchange_type,
-            token,
-            walk.sequence,
-            timestamp_ms,
-            walk.ltp,
-            *walk.quote(),
-        )
-        if mode == QUOTE:
-            return QUOTE_PACKET.pack(QUOTE, *quote)
-        return SNAP_QUOTE_PACKET.pack(
-            SNAP_QUOTE,
-            *quote,
-            walk.last_trade_time,
-            walk.open_interest,
-            0,  # open-interest change: official clients read it inconsistently
-            *walk.book(),
-            walk.upper_circuit,
-            walk.lower_circuit,
-            walk.week52_high,
-            walk.week52_low,
-        )
+    MODES = (LTP, QUOTE, SNAP_QUOTE)
+    LABEL = np.dtype([("exchange_type", np.uint8), ("token", "S25")])
 
-    async def send_packets(self, packets: list[bytes]) -> None:
+    def label(self, key: Hashable) -> tuple:
+        exchange_type, token = key
+        return exchange_type, token.encode("ascii")
+
+    def encode(self, mode: int, rows: np.ndarray, timestamp_ms: int) -> list[np.ndarray]:
+        record, frame = FRAMES[mode]
+        day = self.market.figures[rows]
+        labels = self._labels[rows]
+        packets = np.empty(len(rows), record)
+        packets["frame"] = frame
+        packets["mode"] = mode
+        packets["exchange_type"] = labels["exchange_type"]
+        packets["token"] = labels["token"]
+        packets["exchange_timestamp"] = timestamp_ms
+        for name, column in TRADE_FIELDS[mode]:
+            packets[name] = day[:, column]
+        if mode == SNAP_QUOTE:
+            packets["open_interest_change"] = 0  # official clients read it inconsistently
+            book = packets["book"]
+            book["buy"] = BOOK_SIDES
+            book["quantity"], book["price"], book["orders"] = self.market.book(rows)
+        return [packets]
+
+    def write(self, packets: list[np.ndarray]) -> None:
         """One binary frame per packet, as the broker sends them; the batch in one write."""
-        await send_batch(self.request, self.websocket, packets)
+        write_frames(self.request, self.websocket, b"".join(p.tobytes() for p in packets))
