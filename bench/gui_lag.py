@@ -80,6 +80,27 @@ class LagProbe:
         self._last, self._last_cpu = now, cpu
 
 
+class TickCounter:
+    """Counts the ticks ``window`` takes: the frames its watchlist takes undecoded, and the
+    ``market_data`` messages decoded for it."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.count = 0
+        show, take = window.handle_feed_message, window.watchlist_model.push_frame
+
+        def counted(message: dict) -> None:
+            self.count += message.get("type") == "market_data"
+            show(message)
+
+        def counted_frame(frame: bytes) -> bool:
+            taken = take(frame)
+            self.count += taken
+            return taken
+
+        window.handle_feed_message = counted
+        window.watchlist_model.push_frame = counted_frame
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)]
@@ -115,15 +136,7 @@ async def measure(
         watchlist_path=home / "watchlist.json",
         settings_path=home / "settings.json",
     )
-    received = 0
-    show = window.handle_feed_message
-
-    def counted(message: dict) -> None:
-        nonlocal received
-        received += message.get("type") == "market_data"
-        show(message)
-
-    window.handle_feed_message = counted
+    ticks = TickCounter(window)
     pool: dict = {}
     monitor = window.handle_bus_message
 
@@ -153,7 +166,7 @@ async def measure(
         backend_processes = [backend, *backend.children(recursive=True)]
         app_cpu, backend_cpu = cpu_seconds([app_process]), cpu_seconds(backend_processes)
         probe = LagProbe()
-        received, started = 0, time.perf_counter()
+        ticks.count, started = 0, time.perf_counter()
         probe.start()
         await asyncio.sleep(seconds)
         probe.stop()
@@ -166,7 +179,7 @@ async def measure(
             "symbols": f"{len(rows()):,}",
             "rate": f"{rate:g} ticks/s per symbol",
             "ticks published": f"{sum(c['ticks_per_second'] for c in pool['connections']):,.0f}/s",
-            "ticks received": f"{received / elapsed:,.0f}/s",
+            "ticks received": f"{ticks.count / elapsed:,.0f}/s",
             "lag p50": f"{statistics.median(lags):.1f} ms",
             "lag p99": f"{p99:.1f} ms",
             "lag max": f"{max(lags):.1f} ms",

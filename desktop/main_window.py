@@ -5,10 +5,11 @@ It assembles the panes and owns the menus, the status bar and the saved layout. 
 backend: a :class:`desktop.link.backend_link.BackendLink`, wired by
 :func:`desktop.app.link_window`, feeds it through
 :meth:`MainWindow.handle_bus_message` (``SYS.*`` topics) and :meth:`MainWindow.handle_feed_message`
-(WebSocket API messages), reports the backend's state with :meth:`MainWindow.set_backend_state`
-(and the backend it is attached to with :meth:`MainWindow.show_attachment`), subscribes on
-``watchlist_model.symbols_added`` and ``symbols_removed``, restarts the backend on
-:attr:`MainWindow.settings_applied` and attaches on :attr:`MainWindow.attach_requested`.
+(WebSocket API messages; the watchlist model takes its ticks itself), reports the backend's state
+with :meth:`MainWindow.set_backend_state` (and the backend it is attached to with
+:meth:`MainWindow.show_attachment`), subscribes on ``watchlist_model.symbols_added`` and
+``symbols_removed``, restarts the backend on :attr:`MainWindow.settings_applied` and attaches on
+:attr:`MainWindow.attach_requested`.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self.watchlist_pane = WatchlistPane(self.watchlist_model, master, self)
         self.clients_pane = ClientsPane(self)
         self.history_pane = HistoryPane(self)
+        self.watchlist_model.observe_tick = self.history_pane.feed_lag.observe
         self.detail_pane = DetailPane(self.watchlist_model, self)
         self.watchlist_pane.view.current_symbol_changed.connect(self.detail_pane.show_symbol)
         self.setCentralWidget(self.watchlist_pane)
@@ -219,7 +221,6 @@ class MainWindow(QMainWindow):
         kind = message.get("type")
         if kind == "market_data":
             self.watchlist_model.push_tick(message)
-            self.history_pane.feed_lag.observe(message.get("data") or {})
         elif kind == "subscribe":
             self.watchlist_model.apply_subscribe_reply(message)
 

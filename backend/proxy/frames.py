@@ -6,6 +6,9 @@ as a prefix and a suffix (:class:`FrameParts`). A tick of the subscription's own
 frame by joining the prefix, the bus payload as it arrived, and the suffix: no JSON is parsed or
 written. A tick of a higher mode serving a lower-mode subscription is cut down to the lower mode's
 fields (:func:`trimmed`), once per mode, whatever the number of clients.
+
+A client that knows a subscription's :func:`frame_prefix` can tell whose a frame is from its first
+bytes, without parsing it (the desktop app does, for its watchlist).
 """
 
 from __future__ import annotations
@@ -16,9 +19,25 @@ from typing import Any
 
 from backend.feed import TICK_FIELDS
 
+#: What ends a frame's prefix: the key of its ``data``.
+DATA_KEY = b',"data":'
+
 
 def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def frame_prefix(symbol: str, exchange: str, mode: int) -> bytes:
+    """The first bytes of every frame of one subscription, up to and including :data:`DATA_KEY`."""
+    return (
+        b'{"type":"market_data","symbol":'
+        + _json(symbol)
+        + b',"exchange":'
+        + _json(exchange)
+        + b',"mode":'
+        + _json(mode)
+        + DATA_KEY
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +49,7 @@ class FrameParts:
 
     @classmethod
     def of(cls, symbol: str, exchange: str, mode: int, broker: str) -> FrameParts:
-        prefix = (
-            b'{"type":"market_data","symbol":'
-            + _json(symbol)
-            + b',"exchange":'
-            + _json(exchange)
-            + b',"mode":'
-            + _json(mode)
-            + b',"data":'
-        )
-        return cls(prefix, b',"broker":' + _json(broker) + b"}")
+        return cls(frame_prefix(symbol, exchange, mode), b',"broker":' + _json(broker) + b"}")
 
     def frame(self, data: bytes) -> bytes:
         """The frame for ``data``, a JSON object already serialised."""

@@ -49,6 +49,8 @@ class ClientsPane(QWidget):
         self.holdings_view = QListView(self)
         self.holdings_view.setModel(self.holdings)
         self.holdings_view.setUniformItemSizes(True)
+        #: The holdings listed, as the payload gave them (``None`` while none are).
+        self._listed: tuple[Holding, ...] | None = None
 
         side = QWidget(self)
         side_layout = QVBoxLayout(side)
@@ -79,11 +81,11 @@ class ClientsPane(QWidget):
         row = self.selected_row()
         if row is None:
             self.holdings_label.setText(NO_SELECTION)
-            texts: list[str] = []
+            holdings = None
         else:
             client = self.model.row_object(row)
-            count = len(client.stats.symbols)
-            self.holdings_label.setText(f"Client {client.name} holds {count:,}:")
-            texts = [holding_text(holding) for holding in client.stats.symbols]
-        if texts != self.holdings.stringList():
-            self.holdings.setStringList(texts)
+            holdings = client.stats.symbols
+            self.holdings_label.setText(f"Client {client.name} holds {len(holdings):,}:")
+        if holdings != self._listed:  # the texts of thousands are made only when they change
+            self._listed = holdings
+            self.holdings.setStringList([holding_text(holding) for holding in holdings or ()])

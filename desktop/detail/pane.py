@@ -2,8 +2,10 @@
 
 Every watched symbol's price is sampled once a second into a bounded
 :class:`~desktop.detail.price_trail.PriceTrails`, so a symbol selected later still shows its
-price since the app started. The selected symbol's chart and book are redrawn a few times a
-second while the pane is shown, from the watchlist's rows: no work per tick.
+price since the app started; a tenth of the rows every tenth of a second (:data:`SAMPLE_PARTS`),
+so reading thousands of rows never holds up the window at once. The selected symbol's chart and
+book are redrawn a few times a second while the pane is shown, from the watchlist's rows: no work
+per tick.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from desktop.watchlist.model import WatchlistModel
 
 DEPTH_MODE = 3
 SAMPLE_MS = 1000
+#: Each sampling reads every this many-th row, from the next row on; all in :data:`SAMPLE_MS`.
+SAMPLE_PARTS = 10
 REFRESH_MS = 250
 NOTHING_SELECTED = "Select a watchlist row to see its price and, for Depth rows, its book."
 
@@ -41,6 +45,7 @@ class DetailPane(QWidget):
         self.trails = PriceTrails()
         self._clock = clock
         self._key: Key | None = None
+        self._part = 0  # the first row of the next sampling
 
         self.title = QLabel(NOTHING_SELECTED, self)
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -59,7 +64,7 @@ class DetailPane(QWidget):
         watchlist.symbols_removed.connect(
             lambda entries: self.trails.forget(entry.key for entry in entries)
         )
-        self._timer(SAMPLE_MS, self.sample)
+        self._timer(SAMPLE_MS // SAMPLE_PARTS, self.sample)
         self._timer(REFRESH_MS, self.refresh)
 
     def _timer(self, interval_ms: int, slot: Callable[[], None]) -> None:
@@ -74,7 +79,10 @@ class DetailPane(QWidget):
         self.refresh()
 
     def sample(self) -> None:
-        self.trails.sample(self._clock(), self.watchlist.rows())
+        """Sample the next part of the rows (every :data:`SAMPLE_PARTS`-th)."""
+        rows = range(self._part, self.watchlist.rowCount(), SAMPLE_PARTS)
+        self.trails.sample(self._clock(), map(self.watchlist.row_object, rows))
+        self._part = (self._part + 1) % SAMPLE_PARTS
 
     def refresh(self) -> None:
         """Redraw the chosen row's title, chart and book, if the pane is shown."""
@@ -83,7 +91,7 @@ class DetailPane(QWidget):
         position = None if self._key is None else self.watchlist.row_of(self._key)
         if position is None:
             self.title.setText(NOTHING_SELECTED)
-            self.price_curve.setData([], [])
+            self._clear_chart()
             self.book.hide()
             return
         row = self.watchlist.row_object(position)
@@ -92,9 +100,15 @@ class DetailPane(QWidget):
         self.title.setText(f"{row.exchange}:{row.symbol}  {mode}  {price}")
         trail = self.trails.trail(row.key)
         if trail is None:
-            self.price_curve.setData([], [])
+            self._clear_chart()
         else:
             self.price_curve.setData(list(trail.times), list(trail.prices))
         self.book.setVisible(row.mode == DEPTH_MODE)
         if row.mode == DEPTH_MODE:
             self.book.show_depth(row.depth)
+
+    def _clear_chart(self) -> None:
+        """Empty the chart, unless it is: setting no data again would still repaint the plot."""
+        times, _ = self.price_curve.getData()
+        if times is not None and len(times):
+            self.price_curve.setData([], [])

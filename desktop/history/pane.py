@@ -4,11 +4,11 @@ Three plots share the time axis: ticks per second (a line per connection, and th
 feed's worst lag each second, and the ticks the pool shed each second. A dashed line marks each
 event (a reconnect, an expired session), labelled.
 
-Nothing here runs per tick but :meth:`FeedLag.observe`: the pane keeps the latest ``SYS.POOL``
-statistics, samples them once a second and redraws then, and only while it is visible. A redraw
-must stay cheap beside a ticking watchlist, so the time axis moves in steps of
-:data:`AXIS_STEP_SECONDS` rather than every second, and every axis is kept as a pixmap until its
-ticks change: between steps only the lines are painted again.
+Nothing here runs per tick but :meth:`FeedLag.observe`, for each tick the watchlist applies: the
+pane keeps the latest ``SYS.POOL`` statistics, samples them once a second and redraws then, and
+only while it is visible. A redraw must stay cheap beside a ticking watchlist, so the time axis
+moves in steps of :data:`AXIS_STEP_SECONDS` rather than every second, and every axis is kept as a
+pixmap until its ticks change: between steps only the lines are painted again.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, label: str) -> pg.PlotItem:
 
 class HistoryPane(QWidget):
     """Fed with :meth:`update_stats` (``SYS.POOL``), :meth:`note_health` (``SYS.HEALTH``) and
-    :attr:`feed_lag` (every tick)."""
+    :attr:`feed_lag` (each tick the watchlist applies)."""
 
     def __init__(
         self,
@@ -60,7 +60,7 @@ class HistoryPane(QWidget):
         super().__init__(parent)
         self._clock = clock
         self.history = PoolHistory()
-        self.feed_lag = FeedLag(clock)
+        self.feed_lag = FeedLag()
         self._stats: PoolStats | None = None
         self._stats_at = 0.0
 

@@ -72,7 +72,8 @@ class BackendLink(QObject):
     runs (with ``environment`` added to this process's), or on ``attachment``.
 
     ``deliver_bus`` takes each monitoring message (topic, payload), ``deliver_feed`` each WebSocket
-    API message, and ``show_record`` each log record read from the backend's stderr.
+    API message but the ticks ``watchlist`` takes as they come (``WatchlistModel.push_frame``), and
+    ``show_record`` each log record read from the backend's stderr.
     """
 
     #: The backend's state (starting, ready, ... for a run; connecting, connected, reconnecting,
@@ -102,7 +103,7 @@ class BackendLink(QObject):
         #: The backend the link is attached to; ``None`` when it runs its own.
         self.attachment = attachment
         self.bus = BusMonitor(self._bus_message)
-        self.feed = FeedClient(deliver_feed, self._feed_state)
+        self.feed = FeedClient(deliver_feed, self._feed_state, watchlist.push_frame)
         self._tasks: set[asyncio.Task[None]] = set()
         self._own_bus_pair: KeyPair | None = None  # for the run of a backend with CURVE
         if attachment is None:

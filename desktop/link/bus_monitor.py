@@ -15,12 +15,12 @@ the app's key is not dialled again by ZeroMQ; the refusal is logged with its rem
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
@@ -105,7 +105,7 @@ class BusMonitor:
         while True:
             frames = await socket.recv_multipart()
             try:
-                topic, payload = frames[0].decode(), json.loads(frames[1])
+                topic, payload = frames[0].decode(), orjson.loads(frames[1])
             except (IndexError, UnicodeDecodeError, ValueError):
                 log.warning("Ignored a malformed bus message")
                 continue

@@ -2,9 +2,10 @@
 
 The app is an ordinary client of the API (PROTOCOLS.md, section 1): it authenticates with the
 backend's API key, subscribes in the bulk form (one request per mode, at most :data:`CHUNK` symbols
-each) and unsubscribes each symbol in the mode it holds. Every message received goes to
-``deliver``: ``market_data`` ticks and ``subscribe`` replies, which the window shows; refused
-requests are also logged.
+each) and unsubscribes each symbol in the mode it holds. Every message received is offered to
+``take`` first, undecoded (the watchlist takes its rows' ticks so, and decodes only those it
+shows); the others are decoded and go to ``deliver``: ``market_data`` ticks and ``subscribe``
+replies, which the window shows; refused requests are also logged.
 
 :class:`FeedClient` remembers what the watchlist wants. :meth:`FeedClient.connect_to` points it
 at a backend; from then on it stays connected, reconnecting after a drop, and each new connection
@@ -53,6 +54,8 @@ RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 CONNECTED, RECONNECTING, FAILED = "connected", "reconnecting", "failed"
 
 FeedDeliver = Callable[[dict[str, Any]], None]
+#: Offered each message as received: ``True`` if it took it, else it is decoded and delivered.
+FeedTake = Callable[[bytes], bool]
 #: Told each state the connection reaches (:data:`CONNECTED`, ...) and a detail for people.
 FeedReport = Callable[[str, str], None]
 
@@ -98,9 +101,15 @@ def unsubscribe_requests(entries: Iterable[WatchEntry]) -> list[str]:
 class FeedClient:
     """Keeps the wanted symbols subscribed on the backend it was last pointed at."""
 
-    def __init__(self, deliver: FeedDeliver, report: FeedReport | None = None) -> None:
+    def __init__(
+        self,
+        deliver: FeedDeliver,
+        report: FeedReport | None = None,
+        take: FeedTake | None = None,
+    ) -> None:
         self._deliver = deliver
         self._report = report or (lambda state, detail: None)
+        self._take = take or (lambda frame: False)
         self._wanted: dict[tuple[str, str], WatchEntry] = {}
         #: The connection while it is authenticated, with everything wanted asked for.
         self._serving: FeedSocket | None = None
@@ -239,6 +248,8 @@ class FeedClient:
         self._send(subscribe_requests(self._wanted.values()))
 
     def _receive(self, frame: bytes) -> None:
+        if self._take(frame):
+            return
         try:
             message = orjson.loads(frame)
         except orjson.JSONDecodeError:

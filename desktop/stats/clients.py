@@ -2,7 +2,8 @@
 
 The payload lists, under ``sessions``, each connected client: its number, address, when it
 connected, whether it has authenticated, what it holds (``symbols``: ``[symbol, exchange, mode]``
-each) and what was sent to it. Missing fields read as zero or empty.
+each, taken as they are: a client of thousands sends them every second) and what was sent to it.
+Missing fields read as zero or empty.
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ class ClientStats:
 
 
 def parse_client(payload: Mapping[str, Any]) -> ClientStats:
-    """One entry of ``sessions``; ``ValueError`` if a number in it is not a number."""
+    """One entry of ``sessions``; ``ValueError`` if a number in it is not a number, or a holding
+    is not three values."""
     since = payload.get("connected_at")
+    symbols = tuple(map(tuple, payload.get("symbols") or ()))
+    if any(len(holding) != 3 for holding in symbols):
+        raise ValueError("a holding is not [symbol, exchange, mode]")
     return ClientStats(
         number=int_field(payload, "client"),
         peer=str(payload.get("peer") or ""),
@@ -45,10 +50,7 @@ def parse_client(payload: Mapping[str, Any]) -> ClientStats:
         queued=int_field(payload, "queued"),
         conflated=int_field(payload, "conflated"),
         throttled=int_field(payload, "throttled"),
-        symbols=tuple(
-            (str(symbol), str(exchange), int(mode))
-            for symbol, exchange, mode in payload.get("symbols") or ()
-        ),
+        symbols=symbols,
     )
 
 

@@ -1,29 +1,39 @@
 """The watchlist model: watched symbols, their live prices and subscription status.
 
-Ticks are buffered per symbol (the newest wins) by :meth:`WatchlistModel.push_tick` and flushed
-into the rows on a 10 Hz timer; a flush reports the cells whose value changed, coalesced into
-rectangles (one spanning them all once many rows changed), and formats no text (the view formats
-the cells it paints), so a flush of thousands of ticks stays a few milliseconds. Adding and
-removing rows emits :attr:`~WatchlistModel.symbols_added` and
+Ticks wait per row (the newest wins) until the row is read: :meth:`WatchlistModel.push_frame`
+keeps a ``market_data`` frame as it came off the socket, recognised as a row's by its first bytes
+(:func:`~backend.proxy.frames.frame_prefix`), and :meth:`WatchlistModel.push_tick` a decoded
+message. A frame is decoded only when its row is read, so with thousands of rows only the few in
+view are decoded at every repaint, whatever the tick rate. A 10 Hz timer flushes: a few rows
+that ticked are applied at once and exactly their changed cells reported; past
+:data:`MAX_EXACT_ROWS` one rectangle spans the waiting rows' tick columns, and a view repaints
+(and so reads) only the part it shows. No text is formatted here (the view formats the cells it
+paints). Adding and removing rows emits :attr:`~WatchlistModel.symbols_added` and
 :attr:`~WatchlistModel.symbols_removed`, which the app turns into subscribe and unsubscribe
 messages; this model talks to no socket.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import orjson
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 
+from backend.proxy.frames import DATA_KEY, frame_prefix
 from backend.symbol_lists import WatchEntry
 from desktop.tables.cell_ranges import coalesce_cells, spanning_rectangle
 from desktop.tables.column_model import SORT_ROLE, ColumnTableModel
 from desktop.tables.columns import column_index
 from desktop.watchlist.columns import REJECTED, SUBSCRIBED, WATCHLIST_COLUMNS, WatchRow
 
+log = logging.getLogger("feedpool.desktop.watchlist")
+
 FLUSH_INTERVAL_MS = 100  # 10 Hz
-#: A flush that changed more rows than this reports one rectangle spanning them: a view repaints
+#: A flush of more waiting rows than this reports one rectangle spanning them: a view repaints
 #: only the part it shows either way, and a signal per row cost more than the repaint.
 MAX_EXACT_ROWS = 64
 _TICK_FIELDS = {  # market_data ``data`` field -> row attribute
@@ -35,7 +45,30 @@ _TICK_FIELDS = {  # market_data ``data`` field -> row attribute
 _TICK_COLUMNS = {
     attribute: column_index(WATCHLIST_COLUMNS, attribute) for attribute in _TICK_FIELDS.values()
 }
+_TICK_LEFT, _TICK_RIGHT = min(_TICK_COLUMNS.values()), max(_TICK_COLUMNS.values())
+_LTP_COLUMN = _TICK_COLUMNS["ltp"]
+#: The tick fields copied as they are: field, row attribute, column.
+_PLAIN_FIELDS = tuple(
+    (field, attribute, _TICK_COLUMNS[attribute])
+    for field, attribute in _TICK_FIELDS.items()
+    if attribute != "ltp"
+)
 _CHANGED_ROLES = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, SORT_ROLE]
+_DATA_END = len(DATA_KEY)
+#: A row's waiting tick: a frame as received or a decoded ``data`` object, and when it came.
+Pending = tuple[bytes | Mapping[str, Any], float]
+
+
+def tick_data(tick: bytes | Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``data`` of a waiting tick, a frame decoded; ``None`` for a frame that is not JSON."""
+    if not isinstance(tick, bytes):
+        return tick
+    try:
+        data = orjson.loads(tick).get("data")
+    except orjson.JSONDecodeError:
+        log.warning("Ignored a tick that is not JSON")
+        return None
+    return data if isinstance(data, dict) else None
 
 
 class WatchlistModel(ColumnTableModel):
@@ -50,7 +83,15 @@ class WatchlistModel(ColumnTableModel):
         super().__init__(WATCHLIST_COLUMNS, parent)
         self._rows: list[WatchRow] = []
         self._index: dict[tuple[str, str], int] = {}
-        self._pending: dict[tuple[str, str], Mapping[str, Any]] = {}
+        #: Each row's :func:`frame_prefix`, in row order, and the row of each.
+        self._prefixes: list[bytes] = []
+        self._by_prefix: dict[bytes, int] = {}
+        #: The rows whose newest tick is not applied yet, by position.
+        self._pending: dict[int, Pending] = {}
+        #: A tick has come since the last flush.
+        self._fresh = False
+        #: Told each tick as it is applied: its ``data`` and when it was received (epoch seconds).
+        self.observe_tick: Callable[[Mapping[str, Any], float], None] = lambda data, received: None
         self._timer = QTimer(self)
         self._timer.setInterval(flush_interval_ms)
         self._timer.timeout.connect(self.flush)
@@ -60,6 +101,9 @@ class WatchlistModel(ColumnTableModel):
         return 0 if parent is not None and parent.isValid() else len(self._rows)
 
     def row_object(self, row: int) -> WatchRow:
+        """The row at position ``row``, its newest tick applied."""
+        if row in self._pending:
+            self._apply_pending(row)
         return self._rows[row]
 
     def __contains__(self, key: object) -> bool:
@@ -73,6 +117,9 @@ class WatchlistModel(ColumnTableModel):
         return [row.entry for row in self._rows]
 
     def rows(self) -> list[WatchRow]:
+        """Every row, each with its newest tick applied."""
+        for position in list(self._pending):
+            self._apply_pending(position)
         return list(self._rows)
 
     def add_entries(self, entries: Iterable[WatchEntry]) -> list[WatchEntry]:
@@ -88,8 +135,10 @@ class WatchlistModel(ColumnTableModel):
         first = len(self._rows)
         self.beginInsertRows(QModelIndex(), first, first + len(added) - 1)
         for entry in added:
-            self._index[entry.key] = len(self._rows)
+            prefix = frame_prefix(entry.symbol, entry.exchange, entry.mode)
+            self._index[entry.key] = self._by_prefix[prefix] = len(self._rows)
             self._rows.append(WatchRow.of(entry))
+            self._prefixes.append(prefix)
         self.endInsertRows()
         self.symbols_added.emit(added)
         return added
@@ -98,6 +147,9 @@ class WatchlistModel(ColumnTableModel):
         """Remove the rows at these positions; the entries removed, also emitted."""
         doomed = sorted({row for row in rows if 0 <= row < len(self._rows)}, reverse=True)
         chunks: list[list[WatchEntry]] = []  # bottom-up, each a run of neighbouring rows
+        # Views read rows while they are removed: no waiting tick may be applied by position then.
+        waiting = {self._rows[row].key: tick for row, tick in self._pending.items()}
+        self._pending = {}
         position = 0
         while position < len(doomed):
             bottom = top = doomed[position]
@@ -108,12 +160,14 @@ class WatchlistModel(ColumnTableModel):
             self.beginRemoveRows(QModelIndex(), top, bottom)
             chunks.append([row.entry for row in self._rows[top : bottom + 1]])
             del self._rows[top : bottom + 1]
+            del self._prefixes[top : bottom + 1]
             self.endRemoveRows()
         removed = [entry for chunk in reversed(chunks) for entry in chunk]
         if removed:
             self._index = {row.key: position for position, row in enumerate(self._rows)}
-            for entry in removed:
-                self._pending.pop(entry.key, None)
+            self._by_prefix = {prefix: row for row, prefix in enumerate(self._prefixes)}
+        self._pending = {self._index[key]: tick for key, tick in waiting.items() if key in self}
+        if removed:
             self.symbols_removed.emit(removed)
         return removed
 
@@ -121,31 +175,59 @@ class WatchlistModel(ColumnTableModel):
         """Remove the rows of these ``(symbol, exchange)`` keys; the entries removed."""
         return self.remove_rows(self._index[key] for key in keys if key in self._index)
 
+    def push_frame(self, frame: bytes) -> bool:
+        """Keep a ``market_data`` frame, undecoded, for its row if it begins with a watched row's
+        :func:`frame_prefix`; ``False`` (nothing kept) for any other frame."""
+        position = self._by_prefix.get(frame[: frame.find(DATA_KEY) + _DATA_END])
+        if position is None:
+            return False
+        self._pending[position] = (frame, time.time())
+        self._fresh = True
+        return True
+
     def push_tick(self, message: Mapping[str, Any]) -> None:
-        """Buffer a ``market_data`` message for the next flush; ticks of unwatched symbols are
-        dropped, so the buffer never holds more than one tick per row."""
+        """Keep a decoded ``market_data`` message for its row, its fields over those of the tick
+        waiting there; ticks of unwatched symbols are dropped."""
         data = message.get("data") or {}
         key = (
             str(message.get("symbol") or data.get("symbol") or ""),
             str(message.get("exchange") or data.get("exchange") or ""),
         )
-        if key in self._index:
-            previous = self._pending.get(key)
-            self._pending[key] = {**previous, **data} if previous else data
+        position = self._index.get(key)
+        if position is not None:
+            previous = self._pending.get(position)
+            if previous is not None:
+                data = {**(tick_data(previous[0]) or {}), **data}
+            self._pending[position] = (data, time.time())
+            self._fresh = True
 
     def flush(self) -> None:
-        """Apply buffered ticks and report the changed cells."""
-        if not self._pending:
+        """Report the rows that ticked since the last flush: up to :data:`MAX_EXACT_ROWS` waiting
+        rows are applied and their changed cells reported; more, one rectangle spans them."""
+        if not self._fresh:
             return
-        pending, self._pending = self._pending, {}
+        self._fresh = False
+        if len(self._pending) > MAX_EXACT_ROWS:
+            top, bottom = min(self._pending), max(self._pending)
+            self.dataChanged.emit(
+                self.index(top, _TICK_LEFT), self.index(bottom, _TICK_RIGHT), _CHANGED_ROLES
+            )
+            return
         changes: dict[int, set[int]] = {}
-        for key, data in pending.items():
-            row = self._index.get(key)
-            if row is not None:
-                changed = self._apply_tick(self._rows[row], data)
-                if changed:
-                    changes[row] = changed
+        for position in list(self._pending):
+            changed = self._apply_pending(position)
+            if changed:
+                changes[position] = changed
         self._report(changes)
+
+    def _apply_pending(self, position: int) -> set[int]:
+        """Apply the tick waiting for the row at ``position``; the columns whose value changed."""
+        tick, received = self._pending.pop(position)
+        data = tick_data(tick)
+        if data is None:
+            return set()
+        self.observe_tick(data, received)
+        return self._apply_tick(self._rows[position], data)
 
     @staticmethod
     def _apply_tick(row: WatchRow, data: Mapping[str, Any]) -> set[int]:
@@ -154,15 +236,17 @@ class WatchlistModel(ColumnTableModel):
         if depth is not None:
             row.depth = depth
         changed: set[int] = set()
-        for field, attribute in _TICK_FIELDS.items():
+        ltp, previous = data.get("ltp"), row.ltp
+        if ltp is not None and ltp != previous:
+            if previous is not None:
+                row.ltp_move = 1 if ltp > previous else -1
+            row.ltp = ltp
+            changed.add(_LTP_COLUMN)
+        for field, attribute, column in _PLAIN_FIELDS:
             value = data.get(field)
-            previous = getattr(row, attribute)
-            if value is None or value == previous:
-                continue
-            if attribute == "ltp" and previous is not None:
-                row.ltp_move = 1 if value > previous else -1
-            setattr(row, attribute, value)
-            changed.add(_TICK_COLUMNS[attribute])
+            if value is not None and value != getattr(row, attribute):
+                setattr(row, attribute, value)
+                changed.add(column)
         return changed
 
     def apply_subscribe_reply(self, reply: Mapping[str, Any]) -> None:

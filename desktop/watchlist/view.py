@@ -9,6 +9,7 @@ pasted text are handed on as signals, for the pane to import.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, Signal
@@ -68,6 +69,25 @@ class WatchlistView(QTableView):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._show_context_menu)
         self.selectionModel().currentRowChanged.connect(self._current_row_changed)
+
+    def dataChanged(
+        self, top_left: QModelIndex, bottom_right: QModelIndex, roles: Sequence[int] = ()
+    ) -> None:
+        """Repaint the changed cells in view: handed a range that reaches past the rows shown (a
+        flush of thousands of rows), the table would repaint every cell it shows."""
+        first = self.rowAt(0)
+        if first < 0:
+            return
+        last = self.rowAt(self.viewport().height() - 1)
+        if last < 0:
+            last = self.proxy.rowCount() - 1
+        top, bottom = max(top_left.row(), first), min(bottom_right.row(), last)
+        if top <= bottom:
+            super().dataChanged(
+                self.proxy.index(top, top_left.column()),
+                self.proxy.index(bottom, bottom_right.column()),
+                roles,
+            )
 
     def _current_row_changed(self, current: QModelIndex) -> None:
         if not current.isValid():

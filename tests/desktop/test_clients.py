@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from desktop.clients.pane import ClientsPane
+from desktop.stats.clients import parse_client
 
 
 def session(number: int, peer: str, symbols: list) -> dict:
@@ -40,3 +43,11 @@ def test_rows_follow_the_payloads_and_a_selection_stays_on_its_client(qtbot):
     pane.update_clients({"sessions": [own, third]})
     assert [row.stats.number for row in pane.model.rows()] == [1, 3]
     assert pane.holdings.stringList() == []
+
+
+def test_a_holding_that_is_not_three_values_is_refused():
+    assert parse_client(session(1, "127.0.0.1:5000", [["SBIN", "NSE", 2]])).symbols == (
+        ("SBIN", "NSE", 2),
+    )
+    with pytest.raises(ValueError):
+        parse_client(session(1, "127.0.0.1:5000", [["SBIN", "NSE"]]))

@@ -1,9 +1,14 @@
-"""Symbol detail parts: the bounded price trail and the best-five book's order."""
+"""Symbol detail parts: the bounded price trail, the best-five book's order, the sampling."""
 
 from __future__ import annotations
 
+from frames import frame
+
+from backend.symbol_lists import WatchEntry
 from desktop.detail.book import BookTable
+from desktop.detail.pane import SAMPLE_PARTS, DetailPane
 from desktop.detail.price_trail import PriceTrail
+from desktop.watchlist.model import WatchlistModel
 
 
 def test_a_full_trail_keeps_every_other_point_and_samples_half_as_often():
@@ -29,3 +34,18 @@ def test_the_book_lists_asks_from_the_highest_down_above_the_bids(qtbot):
     assert book.prices() == [f"{p:.2f}" for p in (104, 103, 102, 101, 100, 99, 98, 97, 96, 95)]
     book.show_depth(None)
     assert book.prices() == [""] * 10
+
+
+def test_each_round_of_samplings_reads_every_row_once(qtbot):
+    model = WatchlistModel(flush_interval_ms=10_000)
+    keys = [(f"SYM{n}", "NSE") for n in range(25)]
+    model.add_entries([WatchEntry(*key) for key in keys])
+    for n, (symbol, _) in enumerate(keys):
+        model.push_frame(frame(symbol, 10.0 + n))
+    pane = DetailPane(model, clock=lambda: 100.0)
+    qtbot.addWidget(pane)
+    for _ in range(SAMPLE_PARTS - 1):
+        pane.sample()
+    assert pane.trails.trail(keys[SAMPLE_PARTS - 1]) is None  # its part is sampled last
+    pane.sample()
+    assert [list(pane.trails.trail(key).prices) for key in keys] == [[10.0 + n] for n in range(25)]

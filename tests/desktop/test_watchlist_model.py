@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from frames import frame
 from PySide6.QtCore import Qt
 
 from backend.symbol_lists import WatchEntry
@@ -41,6 +42,17 @@ def tick(symbol: str, ltp: float, **data) -> dict:
     }
 
 
+def reported(model: WatchlistModel) -> list[tuple[int, int, int, int]]:
+    """The rectangles ``model`` reports changed from now on."""
+    reports: list[tuple[int, int, int, int]] = []
+    model.dataChanged.connect(
+        lambda top, bottom, roles: reports.append(
+            (top.row(), bottom.row(), top.column(), bottom.column())
+        )
+    )
+    return reports
+
+
 def cell(model: WatchlistModel, row: int, column: int) -> str:
     return model.data(model.index(row, column))
 
@@ -61,13 +73,49 @@ def test_remove_rows_emits_removed_entries_in_order(qtbot, model):
     assert model.row_of(("TCS", "NSE")) == 0
 
 
-def test_ticks_wait_for_the_flush_and_the_newest_wins(model):
+def test_ticks_are_reported_at_the_flush_and_the_newest_fields_win(model):
+    reports = reported(model)
     model.push_tick(tick("TCS", 4000.0, volume=10))
     model.push_tick(tick("TCS", 4001.5))
-    assert cell(model, 1, LTP) == ""
+    assert reports == []
     model.flush()
+    assert reports == [(1, 1, LTP, LTP), (1, 1, VOLUME, VOLUME + 1)]
     assert cell(model, 1, LTP) == "4,001.50"
     assert cell(model, 1, VOLUME) == "10"
+
+
+def test_frames_wait_undecoded_and_the_newest_wins(model):
+    reports = reported(model)
+    assert model.push_frame(frame("TCS", 4000.0, volume=10))
+    assert model.push_frame(frame("TCS", 4002.0, volume=12, timestamp=1764060000000))
+    assert not model.push_frame(frame("WIPRO", 500.0))  # not watched
+    assert not model.push_frame(frame("INFY", 1500.0, mode=2))  # INFY is watched in LTP mode
+    assert not model.push_frame(b'{"type":"subscribe","status":"success"}')
+    model.flush()
+    assert reports == [(1, 1, LTP, LTP), (1, 1, VOLUME, VOLUME + 1)]
+    assert (cell(model, 1, LTP), cell(model, 1, VOLUME)) == ("4,002.00", "12")
+    assert model.rows()[2].ltp is None
+
+
+def test_each_applied_tick_is_observed_with_when_it_came(model):
+    seen = []
+    model.observe_tick = lambda data, received: seen.append((data["ltp"], received))
+    model.push_frame(frame("SBIN", 800.0))
+    model.push_tick(tick("TCS", 4000.0))
+    model.flush()
+    assert sorted(ltp for ltp, _ in seen) == [800.0, 4000.0]
+    assert all(received > 1.7e9 for _, received in seen)  # epoch seconds
+
+
+def test_waiting_ticks_stay_on_their_rows_when_rows_above_are_removed(model):
+    model.push_frame(frame("TCS", 4000.0))
+    model.push_frame(frame("INFY", 1500.0, mode=1))
+    model.remove_rows([0])
+    assert [row.ltp for row in model.rows()] == [4000.0, 1500.0]
+    assert not model.push_frame(frame("SBIN", 800.0))
+    assert model.push_frame(frame("INFY", 1501.0, mode=1))
+    model.flush()
+    assert cell(model, 1, LTP) == "1,501.00"
 
 
 def test_timer_flush_updates_ltp(qtbot):
@@ -144,18 +192,15 @@ def test_coalesce_cells_merges_neighbours_with_the_same_columns():
     assert coalesce_cells(changes) == [(0, 1, 4, 5), (2, 2, 4, 4), (5, 5, 4, 4), (5, 5, 6, 6)]
 
 
-def test_a_flush_of_many_rows_reports_one_rectangle_spanning_them(qtbot):
+def test_a_flush_of_many_rows_reports_one_rectangle_and_each_row_reads_its_newest(qtbot):
     model = WatchlistModel(flush_interval_ms=10_000)
     symbols = [f"SYM{n}" for n in range(2 * MAX_EXACT_ROWS + 10)]
     model.add_entries([WatchEntry(symbol, "NSE") for symbol in symbols])
-    reports = []
-    model.dataChanged.connect(
-        lambda top, bottom, roles: reports.append(
-            (top.row(), bottom.row(), top.column(), bottom.column())
-        )
-    )
+    reports = reported(model)
     for symbol in symbols[1::2]:  # every other row: exact rectangles would be one per row
-        model.push_tick(tick(symbol, 10.0, volume=3))
+        model.push_frame(frame(symbol, 10.0, volume=3))
+        model.push_frame(frame(symbol, 11.0, volume=4))
     model.flush()
     assert reports == [(1, len(symbols) - 1, LTP, VOLUME + 1)]
-    assert cell(model, len(symbols) - 1, LTP) == "10.00"
+    assert cell(model, len(symbols) - 1, LTP) == "11.00"
+    assert [row.volume for row in model.rows()] == [None, 4] * (len(symbols) // 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from drops import drop, drop_files
+from frames import frame
 from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtGui import QGuiApplication
 
@@ -220,3 +221,23 @@ def test_sorted_rows_keep_their_places_while_prices_tick(pane):
     assert shown() == ["SBIN", "INFY", "TCS"]
     pane.view.sortByColumn(ltp, Qt.SortOrder.AscendingOrder)  # sorted again
     assert shown() == ["INFY", "TCS", "SBIN"]
+
+
+def test_only_rows_in_view_are_read_and_the_others_show_their_newest_when_sorted(qtbot, pane):
+    entries = [WatchEntry(f"SYM{n:03}", "NSE") for n in range(300)]
+    pane.model.add_entries(entries)
+    read: set[str] = set()
+    pane.model.observe_tick = lambda data, received: read.add(data["symbol"])
+    for n, entry in enumerate(entries):
+        pane.model.push_frame(frame(entry.symbol, 1.0))
+        pane.model.push_frame(frame(entry.symbol, 1000.0 - n))  # the newest: falling prices
+    pane.model.flush()
+    qtbot.waitUntil(lambda: "SYM000" in read)  # painted
+    assert "SYM299" not in read
+    ltp = column_index(WATCHLIST_COLUMNS, "ltp")
+    pane.view.sortByColumn(ltp, Qt.SortOrder.AscendingOrder)
+    proxy = pane.view.model()
+    assert [proxy.index(row, 0).data() for row in (0, 299)] == ["SYM299", "SYM000"]
+    pane.view.scrollToBottom()
+    qtbot.waitUntil(lambda: pane.view.rowAt(pane.view.viewport().height() - 1) == 299)
+    assert proxy.index(299, ltp).data() == "1,000.00"
