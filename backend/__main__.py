@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import logging.handlers
@@ -42,7 +41,7 @@ import signal
 import sys
 from typing import Any
 
-from backend import event_loop
+from backend import collector, event_loop
 from backend.apikey import api_key
 from backend.bus_keys import allow_client
 from backend.log_bus import number_records
@@ -64,8 +63,6 @@ STDERR_FORMAT = "%(asctime)s #%(sequence)d %(levelname)s %(name)s %(message)s"
 EXIT_CANNOT_START = 1
 EXIT_BAD_SETTING = 2
 INVALID_ARGUMENT = "INVALID_ARGUMENT"
-#: Allocations between collections of the garbage collector's youngest generation.
-YOUNG_COLLECTION_ALLOCATIONS = 100_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -153,12 +150,7 @@ async def serve(settings: Settings, parent_pid: int | None) -> int:
         emit({"event": "error", "code": exc.code, "message": exc.message})
         await backend.stop()
         return EXIT_BAD_SETTING if exc.code in SETTING_ERRORS else EXIT_CANNOT_START
-    # What start-up built (the instrument master above all) lives as long as the process: keep
-    # it out of the garbage collector's full passes, which would otherwise stall the ticks. The
-    # ticks themselves make no reference cycles (reference counting frees them), so the young
-    # generation is collected seldom rather than every 700 allocations.
-    gc.freeze()
-    gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, 50, 100)
+    collector.settle()
     emit({"event": "ready", **backend.endpoints(), "pid": os.getpid(), "broker": settings.BROKER})
     watcher = None
     if parent_pid is not None:

@@ -225,7 +225,7 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--symbols", type=int, default=3000)
-    parser.add_argument("--high", type=float, default=30.0, help="ticks/s per symbol, overload")
+    parser.add_argument("--high", type=float, default=50.0, help="ticks/s per symbol, overload")
     parser.add_argument("--normal", type=float, default=4.0, help="ticks/s per symbol, after")
     parser.add_argument("--seconds", type=float, default=30.0, help="overload window")
     parser.add_argument("--after", type=float, default=8.0, help="window after the fall")

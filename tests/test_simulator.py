@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from proxy_client import eventually
 from simulator_process import command, read_event, spawn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
@@ -489,6 +490,39 @@ async def test_a_sender_that_fell_behind_does_not_catch_up_with_missed_ticks(sta
     assert stamps[-1] - stamps[0] >= 50
 
 
+async def test_one_trade_reaches_every_connection_holding_its_token(start):
+    simulator = await start(ticks_per_second=50)
+    async with client(simulator) as first, client(simulator) as second:
+        await first.send(subscribe(QUOTE, SBIN))
+        await second.send(subscribe(LTP, SBIN))
+
+        def until(received: list[Packet]) -> bool:
+            return sum(p.sequence > 1 for p in received) >= 10
+
+        quotes, ltps = await asyncio.gather(ticks(first, until), ticks(second, until))
+    by_sequence = {p.sequence: p.ltp for p in quotes}
+    common = [p for p in ltps if p.sequence in by_sequence]
+    # The exchange trades once and both hear of it: the same trades, not a walk each.
+    assert len(common) >= 5
+    assert all(p.ltp == by_sequence[p.sequence] for p in common)
+
+
+async def test_a_client_that_stops_reading_never_slows_another(start):
+    simulator = await start(ticks_per_second=40)
+    many = [(1, str(100_000 + i)) for i in range(1000)]  # about 15 MB/s of SnapQuote frames
+    # The second client takes one message and then reads nothing more off its socket (nor
+    # waits for a closing handshake behind megabytes of ticks at the end).
+    stalling = connect(simulator.url, additional_headers=HEADERS, max_queue=1, close_timeout=0.1)
+    async with client(simulator) as reader, stalling as stalled:
+        await stalled.send(subscribe(SNAP_QUOTE, *many))
+        await eventually(lambda: any(c.backlogged for c in simulator.connections), WAIT)
+        await reader.send(subscribe(LTP, SBIN))
+        received = await ticks(reader, lambda t: len(t) >= 40)
+        assert len({p.sequence for p in received}) == len(received)
+        stalled_info = next(c for c in simulator.connections if c.token_count == 1000)
+        assert stalled_info.backlogged
+
+
 # Drop
 
 
@@ -688,7 +722,13 @@ async def test_the_command_line_serves_drops_and_exits_cleanly():
             assert await command(process, {"command": "connections"}) == {
                 "event": "connections",
                 "connections": [
-                    {"id": 1, "client_code": "CLI", "token_count": 1, "tokens": [[1, "2885"]]}
+                    {
+                        "id": 1,
+                        "client_code": "CLI",
+                        "token_count": 1,
+                        "tokens": [[1, "2885"]],
+                        "backlogged": False,
+                    }
                 ],
             }
             assert await command(process, {"command": "drop", "connection": 1}) == {

@@ -20,8 +20,9 @@ stdin, one per line, and answers each with one JSON line on stdout:
   average from its next tick on (R more than 0; a simulator started at 0 sends snapshots only);
   ``{"event": "rate", "ticks_per_second": R}``;
 - ``{"command": "connections"}``: ``{"event": "connections", "connections": [{"id",
-  "client_code", "token_count", "tokens": [...]}, ...]}``, each token ``[exchangeType, token]``
-  (SmartStream) or an instrument token (Kite);
+  "client_code", "token_count", "tokens": [...], "backlogged"}, ...]}``, each token
+  ``[exchangeType, token]`` (SmartStream) or an instrument token (Kite); a backlogged
+  connection's client is not reading, and it gets no ticks until it does;
 - anything else: ``{"event": "error", "message": ...}``.
 
 The end of stdin ends the commands, not the simulator. Logs go to stderr.
@@ -32,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import os
@@ -40,7 +40,7 @@ import signal
 import sys
 from typing import Any
 
-from backend import event_loop
+from backend import collector, event_loop
 from backend.instruments import MasterFormatError, load_master
 from backend.resources import resource_path
 from backend.simulator.credentials import (
@@ -149,6 +149,7 @@ async def answer(simulator: ExchangeSimulator, line: str) -> dict[str, Any]:
                     "client_code": info.client_code,
                     "token_count": info.token_count,
                     "tokens": sorted(info.tokens),
+                    "backlogged": info.backlogged,
                 }
                 for info in simulator.connections
             ],
@@ -233,7 +234,7 @@ async def run(args: argparse.Namespace) -> int:
         emit({"event": "error", "message": f"cannot listen on {args.host}:{args.port}: {exc}"})
         return 1
 
-    gc.freeze()  # the master lives as long as the process; see backend.__main__
+    collector.settle()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import multiprocessing
 import os
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from backend import event_loop
+from backend import collector, event_loop
 from backend.instruments import MasterFormatError, load_master
 from backend.process_watch import process_ended
 from backend.simulator.credentials import SimulatorCredentials
@@ -139,7 +138,7 @@ async def _serve_simulator(sender: Connection, options: SimulatorOptions, parent
     except (OSError, MasterFormatError) as exc:
         sender.send(("error", f"cannot start the simulator: {exc}"))
         return
-    gc.freeze()  # the master lives as long as the process; see backend.__main__
+    collector.settle()
     sender.send(("ready", (simulator.url, simulator.master_url, simulator.rest_url)))
     sender.close()
     try:

@@ -37,6 +37,8 @@ class ConnectionInfo:
     client_code: str
     token_count: int
     tokens: frozenset[Hashable]
+    #: Its client is not reading: it gets no ticks until it does.
+    backlogged: bool
 
 
 class Session:
@@ -85,7 +87,9 @@ class Session:
 
     @property
     def info(self) -> ConnectionInfo:
-        return ConnectionInfo(self.id, self.account, len(self.held), frozenset(self.held))
+        return ConnectionInfo(
+            self.id, self.account, len(self.held), frozenset(self.held), self.backlogged()
+        )
 
     def holds(self, key: Hashable) -> bool:
         return key in self.held
