@@ -48,7 +48,7 @@ from backend.simulator.batch import write_frames
 from backend.simulator.credentials import SimulatorCredentials, same_token
 from backend.simulator.layouts import record, shared_fields
 from backend.simulator.logins import Logins
-from backend.simulator.market import COLUMN
+from backend.simulator.market import COLUMN, QUOTE_FIGURES
 from backend.simulator.session import Session
 from backend.ws_frames import FIN_BINARY, frame
 
@@ -60,19 +60,7 @@ HEARTBEAT_SECONDS = 1.0
 # Each packet as a record type behind its length, by (mode, whether the token is an index).
 LENGTH = np.dtype(">u2")
 _COUNT = struct.Struct(">H")
-_QUOTE = (
-    "token",
-    "ltp",
-    "last_quantity",
-    "average",
-    "volume",
-    "total_buy",
-    "total_sell",
-    "open",
-    "high",
-    "low",
-    "close",
-)
+_QUOTE = ("token", "ltp", *QUOTE_FIGURES)
 _FULL = (
     "last_trade_time",
     "open_interest",

@@ -168,6 +168,18 @@ FIGURES = (
     "derivative",
 )
 COLUMN = {name: column for column, name in enumerate(FIGURES)}
+#: The day's figures after the last price, in the order both brokers' quote packets carry them.
+QUOTE_FIGURES = (
+    "last_quantity",
+    "average",
+    "volume",
+    "total_buy",
+    "total_sell",
+    "open",
+    "high",
+    "low",
+    "close",
+)
 FIRST_ROWS = 1024
 
 _LTP, _TICK, _LOT, _DERIVATIVE = (COLUMN[n] for n in ("ltp", "tick", "lot", "derivative"))

@@ -41,7 +41,7 @@ from backend.simulator.batch import write_frames
 from backend.simulator.credentials import SimulatorCredentials, same_token
 from backend.simulator.layouts import record, shared_fields
 from backend.simulator.logins import Logins
-from backend.simulator.market import COLUMN
+from backend.simulator.market import COLUMN, QUOTE_FIGURES
 from backend.simulator.session import Session
 from backend.ws_frames import FIN_BINARY, header
 
@@ -50,17 +50,6 @@ _EXCHANGES = {number: name for name, number in reversed(EXCHANGE_TYPES.items())}
 
 # Each mode's packet as a record type, behind its frame's header.
 _HEADER = ("mode", "exchange_type", "token", "sequence", "exchange_timestamp", "ltp")
-_QUOTE = (
-    "last_quantity",
-    "average",
-    "volume",
-    "total_buy",
-    "total_sell",
-    "open",
-    "high",
-    "low",
-    "close",
-)
 _SNAP_QUOTE = (
     "last_trade_time",
     "open_interest",
@@ -81,8 +70,8 @@ def _frame(layout: struct.Struct, names: tuple) -> tuple[np.dtype, np.ndarray]:
 
 FRAMES = {
     LTP: _frame(LTP_PACKET, _HEADER),
-    QUOTE: _frame(QUOTE_PACKET, (*_HEADER, *_QUOTE)),
-    SNAP_QUOTE: _frame(SNAP_QUOTE_PACKET, (*_HEADER, *_QUOTE, *_SNAP_QUOTE)),
+    QUOTE: _frame(QUOTE_PACKET, (*_HEADER, *QUOTE_FIGURES)),
+    SNAP_QUOTE: _frame(SNAP_QUOTE_PACKET, (*_HEADER, *QUOTE_FIGURES, *_SNAP_QUOTE)),
 }
 # The market's figures each mode carries: its fields named as the market's rows name them.
 TRADE_FIELDS = {mode: shared_fields(kind, COLUMN) for mode, (kind, _) in FRAMES.items()}
