@@ -1,8 +1,10 @@
-"""KiteTicker packets: encode, split and normalise round trips, the official client's parser as the
-judge of the encoder and of :func:`normalise`, and request and text-message parsing."""
+"""KiteTicker packets: split and normalise round trips of packets built field by field
+(``kite_packets``), the official client's parser as the judge of those packets and of
+:func:`normalise`, and request and text-message parsing."""
 
 import json
 
+import kite_packets
 import pytest
 from kiteconnect import KiteTicker
 
@@ -36,10 +38,10 @@ def _book(token: int) -> list[int]:
     return [value for level in levels for value in level]
 
 
-def _quote_fields(token: int) -> kite.QuoteFields:
+def _quote_fields(token: int) -> kite_packets.QuoteFields:
     """The fields of a quote packet after token and ltp (100.25)."""
     r = lambda rupees: _rupees(token, rupees)  # noqa: E731
-    return kite.QuoteFields(
+    return kite_packets.QuoteFields(
         last_quantity=75,
         average_price=r(99.5),
         volume=123_450,
@@ -53,15 +55,15 @@ def _quote_fields(token: int) -> kite.QuoteFields:
 
 
 def _ltp(token: int) -> bytes:
-    return kite.pack_ltp(token, _rupees(token, 100.25))
+    return kite_packets.pack_ltp(token, _rupees(token, 100.25))
 
 
 def _quote(token: int) -> bytes:
-    return kite.pack_quote(token, _rupees(token, 100.25), _quote_fields(token))
+    return kite_packets.pack_quote(token, _rupees(token, 100.25), _quote_fields(token))
 
 
 def _full(token: int) -> bytes:
-    return kite.pack_full(
+    return kite_packets.pack_full(
         token,
         _rupees(token, 100.25),
         _quote_fields(token),
@@ -87,17 +89,17 @@ def _index_fields(token: int) -> dict[str, int]:
 
 
 def _index_quote(token: int) -> bytes:
-    return kite.pack_index_quote(token, _rupees(token, 24_950.5), **_index_fields(token))
+    return kite_packets.pack_index_quote(token, _rupees(token, 24_950.5), **_index_fields(token))
 
 
 def _index_full(token: int) -> bytes:
-    return kite.pack_index_full(
+    return kite_packets.pack_index_full(
         token, _rupees(token, 24_950.5), **_index_fields(token), exchange_timestamp=EXCHANGE_TS
     )
 
 
 def _roundtrip(*packets: bytes) -> list[dict]:
-    split = kite.split(kite.message(packets))
+    split = kite.split(kite_packets.message(packets))
     assert split == list(packets)
     return [kite.normalise(p, "SYM", "NSE", RECEIVED_MS) for p in split]
 
@@ -170,7 +172,9 @@ def test_full_round_trip(token):
 
 
 def test_currency_prices_use_their_segment_divisor():
-    cds, bcd = _roundtrip(kite.pack_ltp(CDS, 831_234_567), kite.pack_ltp(BCD, 831_234))
+    cds, bcd = _roundtrip(
+        kite_packets.pack_ltp(CDS, 831_234_567), kite_packets.pack_ltp(BCD, 831_234)
+    )
     assert cds["ltp"] == 83.1234567
     assert bcd["ltp"] == 83.1234
 
@@ -198,8 +202,8 @@ def test_index_round_trip():
 
 
 def test_zero_close_and_zero_times():
-    zeros = kite.QuoteFields(*[0] * len(kite.QuoteFields._fields))
-    packet = kite.pack_full(
+    zeros = kite_packets.QuoteFields(*[0] * len(kite_packets.QuoteFields._fields))
+    packet = kite_packets.pack_full(
         NSE,
         10_000,
         zeros,
@@ -233,7 +237,7 @@ def test_token_and_mode_from_length():
 
 def test_full_packet_needs_thirty_depth_values():
     with pytest.raises(ProtocolError, match="30 depth values"):
-        kite.pack_full(
+        kite_packets.pack_full(
             NSE,
             0,
             _quote_fields(NSE),
@@ -302,7 +306,7 @@ KINDS = {
 def test_official_client_agrees(kind):
     tokens = [NIFTY, SENSEX] if kind.startswith("index") else [NSE, CDS, BCD, MCX, NCO]
     packets = [KINDS[kind](token) for token in tokens]
-    ticks = _official(kite.message(packets))
+    ticks = _official(kite_packets.message(packets))
     assert len(ticks) == len(packets)
     for official, packet in zip(ticks, packets, strict=True):
         _agree(official, packet)
@@ -310,7 +314,7 @@ def test_official_client_agrees(kind):
 
 def test_official_client_agrees_on_a_mixed_message():
     packets = [_ltp(NSE), _quote(CDS), _full(BCD), _index_quote(NIFTY), _index_full(NIFTY)]
-    ticks = _official(kite.message(packets))
+    ticks = _official(kite_packets.message(packets))
     assert [t["mode"] for t in ticks] == ["ltp", "quote", "full", "quote", "full"]
     for official, packet in zip(ticks, packets, strict=True):
         _agree(official, packet)
@@ -320,7 +324,7 @@ def test_official_client_agrees_at_an_exact_half_percent():
     # An index quote whose change is exactly -0.475 %: rounded to -0.47, a float's error past
     # half a hundredth from the official figure.
     packet = bytes.fromhex("00043a0900599967005a0da7005981110059fa1f005a06e0ffff9287")
-    (official,) = _official(kite.message([packet]))
+    (official,) = _official(kite_packets.message([packet]))
     assert official["change"] == pytest.approx(-0.475)
     _agree(official, packet)
 
@@ -330,7 +334,7 @@ def test_official_client_ignores_the_heartbeat():
     ticks: list = []
     ticker.on_ticks = lambda ws, batch: ticks.append(batch)
     ticker._on_message(None, kite.HEARTBEAT, True)
-    ticker._on_message(None, kite.message([_ltp(NSE)]), True)
+    ticker._on_message(None, kite_packets.message([_ltp(NSE)]), True)
     assert len(ticks) == 1
     assert kite.split(kite.HEARTBEAT) == []
 
@@ -412,7 +416,7 @@ def test_parse_text():
 
 
 def test_split_refuses_broken_framing():
-    whole = kite.message([_ltp(NSE), _quote(NSE)])
+    whole = kite_packets.message([_ltp(NSE), _quote(NSE)])
     with pytest.raises(ProtocolError, match="packet 2 of 2 claims 44 bytes but 43 remain"):
         kite.split(whole[:-1])
     with pytest.raises(ProtocolError, match="ends before packet 2 of 2"):

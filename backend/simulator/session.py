@@ -183,12 +183,10 @@ class Session:
 
     def _fit(self) -> None:
         """Grow the per-row arrays to the market's."""
-        rows = len(self.market.figures)
-        if len(self._modes) < rows:
-            self._modes = np.append(self._modes, np.zeros(rows - len(self._modes), np.uint8))
-            labels = np.zeros(rows, self.LABEL)
-            labels[: len(self._labels)] = self._labels
-            self._labels = labels
+        grow = len(self.market.figures) - len(self._modes)
+        if grow > 0:
+            self._modes = np.append(self._modes, np.zeros(grow, np.uint8))
+            self._labels = np.append(self._labels, np.zeros(grow, self.LABEL))
 
     # What the clock asks for
 
