@@ -48,6 +48,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/overload.py
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python bench/gui_lag.py
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python bench/gui_lag.py \
+		--broker zerodha --symbols 9000 --rate 5
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

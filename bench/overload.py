@@ -3,7 +3,12 @@
 ``python bench/overload.py`` (``make bench`` runs it) starts the exchange simulator on its own
 (``python -m backend.simulator``), the backend logged in to it as a real Angel One account, and
 one benchmark client taking every symbol at Quote. The simulator ticks at ``--high`` per symbol
-for ``--seconds``, then at ``--normal`` (its ``rate`` command) for ``--after`` seconds. It reports:
+for ``--seconds``, then at ``--normal`` (its ``rate`` command) for ``--after`` seconds.
+
+Without ``--high`` the rate is found on this machine first: from :data:`FIRST_RATE` up, each
+rate is held for a probe of :data:`PROBE_SECONDS`, and raised until the broker connections are
+offered :data:`SATURATION_FACTOR` times what the adapters publish (at most :data:`MAX_RATE`).
+A fixed rate would overload a slow host and not a fast one. It reports:
 
 - offered/s: ticks the broker connections received while overloaded (published and shed),
   carried/s: ticks the client received meanwhile, and their ratio: at 2 or more the offer was at
@@ -58,6 +63,15 @@ FRESH_SECONDS = 2.0
 FLOOR_AGE_P99_MS = 1000.0
 FLOOR_RSS_MB = 250
 FLOOR_RECOVERY_SECONDS = 2.0
+#: The search for an overloading rate, in ticks/s per symbol.
+FIRST_RATE = 50.0
+MAX_RATE = 400.0
+#: Offered over published that counts as overloaded: the floor's 2, with a margin, since the
+#: client can carry no more than the adapters publish.
+SATURATION_FACTOR = 2.2
+#: A probe: the rate settles, then is measured between the adapters' counters (one a second).
+SETTLE_SECONDS = 1.0
+PROBE_SECONDS = 2.0
 
 
 Started = tuple[subprocess.Popen, dict[str, Any]]
@@ -95,6 +109,27 @@ def account(ready: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def overloading_rate(simulator: subprocess.Popen, counter: BusCounter, rate: float) -> float:
+    """The first rate from ``rate`` up (each step at least 1.25 times the last) at which the
+    broker connections are offered :data:`SATURATION_FACTOR` times what the adapters publish, or
+    :data:`MAX_RATE`; the simulator is left at it."""
+    while True:
+        start_ms = (time.time() + SETTLE_SECONDS) * 1000
+        end_ms = start_ms + PROBE_SECONDS * 1000
+        # The adapters' counters come once a second: wait for one after the probe.
+        time.sleep((end_ms - time.time() * 1000) / 1000 + 1.1)
+        published = counter.ticks_between(start_ms, end_ms) / PROBE_SECONDS
+        offered = published + counter.ticks_between(start_ms, end_ms, column=2) / PROBE_SECONDS
+        print(
+            f"probe {rate:g}/s per symbol: offered {offered:,.0f}/s, published {published:,.0f}/s",
+            flush=True,
+        )
+        if offered >= SATURATION_FACTOR * published or rate >= MAX_RATE:
+            return rate
+        rate = min(MAX_RATE, rate * max(1.25, 2.5 * published / offered))
+        set_rate(simulator, rate)
+
+
 def recovery_seconds(slots: dict[int, Histogram], fall_slot: int, last_slot: int) -> float:
     """Seconds from the fall to the first slot from which on latency is normal by the open's
     measure: that slot's p99, and the p99 of all the slots from it to the end, under the open's
@@ -116,12 +151,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     chosen = symbols[: args.symbols]
     with (
         tempfile.TemporaryDirectory(prefix="feedpool-overload-") as temporary,
-        simulator_process(args.high) as (simulator, ready),
+        simulator_process(args.high or FIRST_RATE) as (simulator, ready),
         backend_process(Path(temporary), account(ready)) as (backend, backend_ready),
     ):
         counter = BusCounter(backend_ready["zmq"], [])
         counter.start()
         with client_processes(backend_ready, [chosen], Path(temporary)) as clients:
+            high = args.high or overloading_rate(simulator, counter, FIRST_RATE)
             start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
             fall_ms = start_ms + int(args.seconds * 1000)
             end_ms = fall_ms + int(args.after * 1000)
@@ -160,6 +196,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     newest = outcome["newest"]
     stale = sum(newest.get(f"{e}_{s}", 0) < fresh_from for s, e in chosen)
     return {
+        "high": high,
         "offered": published + shed,
         "carried": carried,
         "age_p99": percentile(overloaded, 0.99),
@@ -188,7 +225,7 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     offered, carried = figures["offered"], figures["carried"]
     ratio = offered / carried if carried else float("inf")
     lines = {
-        "load": f"{args.symbols:,} symbols x {args.high:g}/s for {args.seconds:g} s, "
+        "load": f"{args.symbols:,} symbols x {figures['high']:.4g}/s for {args.seconds:g} s, "
         f"then x {args.normal:g}/s",
         "offered/s": f"{offered:,.0f} (at the broker connections)",
         "carried/s": f"{carried:,.0f} (to the client); offered {ratio:.1f}x what was carried",
@@ -225,7 +262,9 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--symbols", type=int, default=3000)
-    parser.add_argument("--high", type=float, default=50.0, help="ticks/s per symbol, overload")
+    parser.add_argument(
+        "--high", type=float, help="ticks/s per symbol, overload (default: found by probes)"
+    )
     parser.add_argument("--normal", type=float, default=4.0, help="ticks/s per symbol, after")
     parser.add_argument("--seconds", type=float, default=30.0, help="overload window")
     parser.add_argument("--after", type=float, default=8.0, help="window after the fall")

@@ -20,7 +20,9 @@ Quote. Once every client is subscribed and a warm-up has passed, it measures a w
 - backend CPU (100% is one core; the ZMQ I/O threads run beside the event loop) and peak RSS,
   and the CPU of its simulator process and of the clients;
 - backend and simulator us/tick: their CPU per published tick, steadier across hosts than a rate
-  (floors: :data:`FLOOR_BACKEND_US` and :data:`FLOOR_SIMULATOR_US`);
+  (floors: :data:`FLOOR_BACKEND_US` and :data:`FLOOR_SIMULATOR_US`), and the same in ceiling
+  ticks (one second over the host's ceiling, below), which compare across hosts of different
+  speeds;
 - other load: CPU used on the machine by processes that are not part of the benchmark, in
   cores. Anything above a few percent means the figures are disturbed;
 - of ceiling: delivered/s as a share of the host's ceiling, measured first in the same run: what
@@ -539,14 +541,19 @@ def main() -> int:
         if floor is not None:
             verdict = "met" if result.meets(floor) else "NOT met"
             print(f"Floor for '{result.scenario.name}' ({floor.text()}): {verdict}")
+    ceiling_tick_us = 1e6 / ceiling
+    print(
+        f"A ceiling tick on this host: {ceiling_tick_us:.2f} us (one second over the ceiling). "
+        "Costs in ceiling ticks compare across hosts."
+    )
     for result in results:
         backend, simulator = result.cost_us(result.cpu), result.cost_us(result.simulator_cpu)
         print(
             f"Cost for '{result.scenario.name}': backend {backend:.1f} us/tick "
-            f"({'met' if backend <= FLOOR_BACKEND_US else 'NOT met'}, floor {FLOOR_BACKEND_US:g}),"
-            f" simulator {simulator:.1f} us/tick "
+            f"({'met' if backend <= FLOOR_BACKEND_US else 'NOT met'}, floor {FLOOR_BACKEND_US:g};"
+            f" {backend / ceiling_tick_us:.1f} ceiling ticks), simulator {simulator:.1f} us/tick "
             f"({'met' if simulator <= FLOOR_SIMULATOR_US else 'NOT met'}, "
-            f"floor {FLOOR_SIMULATOR_US:g})"
+            f"floor {FLOOR_SIMULATOR_US:g}; {simulator / ceiling_tick_us:.1f} ceiling ticks)"
         )
     print_tls_cost(results)
     if args.json:
