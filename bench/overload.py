@@ -69,9 +69,11 @@ MAX_RATE = 400.0
 #: Offered over published that counts as overloaded: the floor's 2, with a margin, since the
 #: client can carry no more than the adapters publish.
 SATURATION_FACTOR = 2.2
-#: A probe: the rate settles, then is measured between the adapters' counters (one a second).
+#: A probe: the rate settles, then is measured between the adapters' counters.
 SETTLE_SECONDS = 1.0
 PROBE_SECONDS = 2.0
+#: How often the adapters' counters come (``SYS.POOL``), with a margin.
+COUNTER_SECONDS = 1.1
 
 
 Started = tuple[subprocess.Popen, dict[str, Any]]
@@ -116,8 +118,8 @@ def overloading_rate(simulator: subprocess.Popen, counter: BusCounter, rate: flo
     while True:
         start_ms = (time.time() + SETTLE_SECONDS) * 1000
         end_ms = start_ms + PROBE_SECONDS * 1000
-        # The adapters' counters come once a second: wait for one after the probe.
-        time.sleep((end_ms - time.time() * 1000) / 1000 + 1.1)
+        # Until a counter after the probe's end has come.
+        time.sleep((end_ms - time.time() * 1000) / 1000 + COUNTER_SECONDS)
         published = counter.ticks_between(start_ms, end_ms) / PROBE_SECONDS
         offered = published + counter.ticks_between(start_ms, end_ms, column=2) / PROBE_SECONDS
         print(
