@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench package system-packages clean
+.PHONY: run test lint bench soak package system-packages clean
 
 # Debian packages that the tests and the build need: the libraries Qt loads, even offscreen,
 # binutils (PyInstaller's objdump and strip) and the Python library the app bundles.
@@ -50,6 +50,10 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python bench/gui_lag.py
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python bench/gui_lag.py \
 		--broker zerodha --symbols 9000 --rate 5
+
+# The soak: faults on a schedule at the open's load, 3 minutes (SOAK_ARGS="--minutes 30").
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

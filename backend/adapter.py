@@ -34,6 +34,7 @@ from typing import Any
 import picows
 
 from backend.bus import ZmqPublisher
+from backend.fault_log import FaultLog
 from backend.feed import (
     BROKER_CONNECTION_ERROR,
     BROKER_ERROR,
@@ -48,11 +49,14 @@ from backend.feed import (
 )
 from backend.instruments import Instrument
 from backend.session import BrokerSession, FixedSession
-from backend.ws_messages import MessageJoiner
+from backend.ws_messages import MessageJoiner, MessageTooBig
 
 OPEN_TIMEOUT = 10.0
-#: Protocol pings after this long without data; the connection is lost without a pong as long.
-PING_SECONDS = 20.0
+#: A WebSocket ping goes out after this long without data from the broker ...
+KEEPALIVE_IDLE_SECONDS = 3.0
+#: ... and the connection is given up when its pong has not come this long after: a broker that
+#: froze with the connection open is found within about 6 s, ticking or not.
+KEEPALIVE_REPLY_SECONDS = 3.0
 MAX_FRAME_BYTES = 2**20
 #: Ticks in one read from a broker's socket past which the adapter is behind, and sheds: about
 #: 70 ms of a connection's ticks at 15,000/s (3,000 symbols x 5/s). A shorter hiccup of the
@@ -121,6 +125,10 @@ class BrokerSocket(picows.WSListener):
     socket's buffer to the adapter without a queue or a task switch. ``on_read()`` is called
     once the frames of one read from the socket are all handed over; ``on_lost(socket, reason)``
     hears when the connection ends.
+
+    A message whose handling raises is dropped, counted in :attr:`messages_dropped` and reported
+    to ``faults``; the connection goes on. A message of continuation frames that passes
+    :data:`MAX_FRAME_BYTES` closes the connection with 1009 (message too big).
     """
 
     def __init__(
@@ -128,15 +136,21 @@ class BrokerSocket(picows.WSListener):
         on_message: Callable[[str | bytes], None] = _ignore,
         on_lost: Callable[[BrokerSocket, str], None] = _ignore,
         on_read: Callable[[], None] = _ignore,
+        faults: FaultLog | None = None,
     ) -> None:
         super().__init__()
         self._on_message = on_message
         self._on_lost = on_lost
         self._on_read = on_read
+        self._faults = faults or FaultLog(logging.getLogger("feedpool.broker"))
         self.transport: picows.WSTransport | None = None
         self._writable = asyncio.Event()
         self._writable.set()
-        self._joiner = MessageJoiner()
+        self._joiner = MessageJoiner(MAX_FRAME_BYTES)
+        #: Messages dropped because handling them raised.
+        self.messages_dropped = 0
+        #: Why this end closed the connection, when it closed it for something the broker sent.
+        self._closed_for = ""
         self.closed = False
 
     def on_ws_connected(self, transport: picows.WSTransport) -> None:
@@ -144,12 +158,22 @@ class BrokerSocket(picows.WSListener):
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
         joiner = self._joiner
-        payload = joiner.take(frame)
-        if payload is not None:
-            self._on_message(payload if joiner.binary else payload.decode(errors="replace"))
-        elif frame.msg_type is picows.WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code(), frame.get_close_message())
+        try:
+            payload = joiner.take(frame)
+            if payload is not None:
+                self._on_message(payload if joiner.binary else payload.decode(errors="replace"))
+            elif frame.msg_type is picows.WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+        except MessageTooBig as exc:
+            self._closed_for = f"the broker sent {exc} (1009 message too big)"
+            transport.send_close(picows.WSCloseCode.MESSAGE_TOO_BIG, b"message too big")
             transport.disconnect()
+        except Exception as exc:  # one message costs itself, never the connection
+            self.messages_dropped += 1
+            self._faults.report(
+                "dropped a message its handling failed on", "%s: %s", type(exc).__name__, exc
+            )
         if frame.last_in_buffer:
             self._on_read()
 
@@ -157,7 +181,9 @@ class BrokerSocket(picows.WSListener):
         self.closed = True
         self._writable.set()
         received = transport.close_handshake and transport.close_handshake.recv
-        if received is not None:
+        if self._closed_for:
+            reason = f"connection closed: {self._closed_for}"
+        elif received is not None:
             reason = f"connection closed by the broker ({received.code} {received.reason})".strip()
         else:
             reason = "connection lost"
@@ -217,8 +243,8 @@ async def open_websocket(
                 websocket_handshake_timeout=OPEN_TIMEOUT,
                 logger_name=WIRE_LOG,
                 enable_auto_ping=True,
-                auto_ping_idle_timeout=PING_SECONDS,
-                auto_ping_reply_timeout=PING_SECONDS,
+                auto_ping_idle_timeout=KEEPALIVE_IDLE_SECONDS,
+                auto_ping_reply_timeout=KEEPALIVE_REPLY_SECONDS,
                 max_frame_size=MAX_FRAME_BYTES,
             ),
             OPEN_TIMEOUT,
@@ -241,7 +267,7 @@ class Refusal:
     """An instrument the broker would not subscribe, and why."""
 
     instrument: Instrument
-    code: str  # the broker's code, e.g. E1002
+    code: str  # the broker's code, e.g. E1002; empty when the broker did not answer
     message: str
     #: Refused because the connection holds as many instruments as the broker allows.
     capacity: bool = False
@@ -297,6 +323,9 @@ class BrokerAdapter(ABC):
         self.ticks_received = 0
         #: Ticks not published because a newer one of the same subscription came in the same read.
         self.ticks_shed = 0
+        #: Ticks not published because they could not be read or normalised (a malformed frame,
+        #: a value no tick can carry), or could not be published.
+        self.ticks_dropped = 0
         self._pending: list[tuple[Route, Any]] = []
         self.last_tick_at = 0.0  # time.monotonic() of the newest tick
         #: Heals of a silent feed: subscribing everything again, or reconnecting.
@@ -310,6 +339,8 @@ class BrokerAdapter(ABC):
         self.log = logging.LoggerAdapter(
             logging.getLogger(f"feedpool.{self.broker}"), {"connection": index}
         )
+        #: Where the connection's repeated faults (malformed ticks, odd texts) are logged.
+        self.faults = FaultLog(self.log, f"Connection {index}: ")
         self._reconnect_delays = (reconnect_first_delay, reconnect_max_delay)
         self._held: dict[Hashable, tuple[Instrument, int]] = {}
         #: ``(key, mode) -> (symbol, exchange, topic)`` for every mode subscribed.
@@ -367,7 +398,7 @@ class BrokerAdapter(ABC):
             return await self._open_with(self._credentials())
 
     async def _open_with(self, credentials: Any) -> BrokerSocket:
-        socket = BrokerSocket(self._on_message, self._connection_lost, self._flush)
+        socket = BrokerSocket(self._on_message, self._connection_lost, self._flush, self.faults)
         return await self.open(self.url, credentials, f"connection {self.index}", socket)
 
     def _credentials(self) -> Any:
@@ -420,8 +451,8 @@ class BrokerAdapter(ABC):
     async def _heartbeat(self, ws: BrokerSocket) -> None:  # noqa: B027 - optional hook
         """Keep the connection alive, if the broker asks for more than protocol pings."""
 
-    def _session_ended(self, reason: str) -> None:  # noqa: B027 - optional hook
-        """The connection closed: wake whatever waits for the broker's answer."""
+    def _session_ended(self, ws: BrokerSocket, reason: str) -> None:  # noqa: B027 - optional hook
+        """``ws`` closed: wake whatever waits for the broker's answer on it."""
 
     # -- state --------------------------------------------------------------------------------
 
@@ -474,7 +505,7 @@ class BrokerAdapter(ABC):
 
     def _connection_lost(self, ws: BrokerSocket, reason: str) -> None:
         """``ws`` is closed: wake what waits on it and, unless closing, reconnect."""
-        self._session_ended(reason)
+        self._session_ended(ws, reason)
         if not self._closing and self._ws is ws:
             self._ws = None
             self.log.warning("Connection %d: %s; reconnecting", self.index, reason)
@@ -502,6 +533,7 @@ class BrokerAdapter(ABC):
                 continue
             self._ws = ws
             self._start_session(ws)
+            self.set_state(CONNECTED)  # before subscribing: their ticks may precede the answer
             async with self._lock:
                 refused = await self._subscribe_held(ws)
             self.log.info(
@@ -509,7 +541,6 @@ class BrokerAdapter(ABC):
                 self.index,
                 len(self._held),
             )
-            self.set_state(CONNECTED)
             if refused:
                 for listener in self.refusal_listeners:
                     listener(self, refused)
@@ -558,12 +589,19 @@ class BrokerAdapter(ABC):
                 ws.abort()
 
     async def _subscribe_held(self, ws: BrokerSocket) -> list[Refusal]:
+        """Subscribe everything held again on ``ws``; what the broker refused is forgotten.
+
+        A broker that does not answer has the connection rebuilt, which subscribes it all again.
+        """
         by_mode: dict[int, list[Instrument]] = {}
         for instrument, mode in self._held.values():
             by_mode.setdefault(mode, []).append(instrument)
         refused: list[Refusal] = []
-        for mode, instruments in by_mode.items():
-            refused += await self._subscribe(ws, instruments, mode, {})
+        try:
+            for mode, instruments in by_mode.items():
+                refused += await self._subscribe(ws, instruments, mode, {})
+        except BrokerError as exc:
+            self.log.warning("Connection %d: %s", self.index, exc)
         for refusal in refused:
             self._forget(refusal.instrument)
         return refused
@@ -598,7 +636,10 @@ class BrokerAdapter(ABC):
             ws = self._ws
             if ws is None or not wanted:
                 return []  # a reconnect subscribes everything held
-            refused = await self._subscribe(ws, wanted, mode, previous)
+            try:
+                refused = await self._subscribe(ws, wanted, mode, previous)
+            except BrokerError as exc:  # not confirmed: held as before, and the error told
+                refused = [Refusal(i, "", str(exc)) for i in wanted]
             refused_keys = {key(r.instrument) for r in refused}
             for instrument in wanted:
                 k = key(instrument)
@@ -661,5 +702,15 @@ class BrokerAdapter(ABC):
             pending = list(newest.values())
         publish, normalise = self.publisher.publish_tick, self._normalise
         for (symbol, exchange, topic), raw in pending:
-            publish(topic, normalise(raw, symbol, exchange))
+            try:  # free in Python 3.11 until something raises
+                publish(topic, normalise(raw, symbol, exchange))
+            except Exception as exc:  # one bad tick costs itself, not the read or the connection
+                self.ticks_dropped += 1
+                self.faults.report(
+                    "dropped a tick it could not publish",
+                    "%s: %s: %s",
+                    topic.decode(),
+                    type(exc).__name__,
+                    exc,
+                )
         self.last_tick_at = time.monotonic()

@@ -18,6 +18,7 @@ Rules (see DESIGN.md):
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -213,6 +214,7 @@ class ConnectionPool:
                     "ticks_per_second": round(c.rate, 1),
                     "ticks": c.adapter.ticks_received,
                     "ticks_shed": c.adapter.ticks_shed,
+                    "ticks_dropped": c.adapter.ticks_dropped,
                     "feeds_healed": c.adapter.feeds_healed,
                     "last_tick_age_ms": (
                         round((now - c.adapter.last_tick_at) * 1000)
@@ -272,8 +274,10 @@ class ConnectionPool:
                         slot.holders.setdefault(mode, set()).add(holder)
                         outcomes[symbol, exchange] = self._held_outcome(slot, mode)
             outcomes.update(await self._upgrade(upgrades, mode, holder))
-            for outcome in await self._place(new, mode, lambda _: {mode: {holder}}):
+            placed, raced = await self._place(new, mode, lambda _: {mode: {holder}})
+            for outcome in placed:
                 outcomes[outcome.symbol, outcome.exchange] = outcome
+            waiting += [(i.symbol, i.exchange) for i in raced]
             if busy:
                 await asyncio.wait(busy)
             todo = waiting
@@ -345,17 +349,23 @@ class ConnectionPool:
         instruments: list[Instrument],
         mode: int,
         holders: Callable[[Instrument], dict[int, set[Hashable]]],
-    ) -> list[Outcome]:
+    ) -> tuple[list[Outcome], list[Instrument]]:
         """Put new symbols on connections, filling first and opening connections as needed.
 
         Room is reserved under the lock, the broker is asked outside it (every connection at
         once), and what it took is recorded under the lock again, held by ``holders(symbol)``.
         What a connection refused for being full goes round again to the next with room.
+
+        Returns the outcomes, and the symbols another request gave a slot meanwhile: those are
+        not placed a second time, and the caller joins their slot instead.
         """
         outcomes: list[Outcome] = []
+        raced: list[Instrument] = []
         queue = list(instruments)
         while queue:
             async with self._lock:
+                raced += [i for i in queue if (i.symbol, i.exchange) in self._slots]
+                queue = [i for i in queue if (i.symbol, i.exchange) not in self._slots]
                 batches = await self._reserve_room(queue, mode, outcomes)
             results = await asyncio.gather(
                 *(connection.adapter.hold(batch, mode) for connection, batch in batches),
@@ -370,7 +380,7 @@ class ConnectionPool:
                     if over:
                         self._believe_full(connection, over[0])
                         queue += [r.instrument for r in over]
-        return outcomes
+        return outcomes, raced
 
     async def _reserve_room(
         self, queue: list[Instrument], mode: int, outcomes: list[Outcome]
@@ -567,7 +577,7 @@ class ConnectionPool:
         while todo:
             waiting: list[tuple[str, str, int]] = []
             busy: list[asyncio.Future[None]] = []
-            released: dict[int, list[Instrument]] = {}
+            released: dict[int, list[_Slot]] = {}
             moved: dict[tuple[int, int], list[_Slot]] = {}  # (connection, mode) -> moved down
             async with self._lock:
                 for symbol, exchange, mode in todo:
@@ -593,8 +603,8 @@ class ConnectionPool:
                     if not holders:
                         del slot.holders[mode]
                     if not slot.holders:
-                        released.setdefault(slot.connection, []).append(slot.instrument)
-                        del self._slots[symbol, exchange]
+                        slot.start_work()
+                        released.setdefault(slot.connection, []).append(slot)
                     elif slot.mode < before:
                         slot.start_work()
                         moved.setdefault((slot.connection, slot.mode), []).append(slot)
@@ -612,22 +622,30 @@ class ConnectionPool:
         return len(held)
 
     async def _let_go(
-        self, released: dict[int, list[Instrument]], moved: dict[tuple[int, int], list[_Slot]]
+        self, released: dict[int, list[_Slot]], moved: dict[tuple[int, int], list[_Slot]]
     ) -> None:
-        """Tell each connection what it no longer holds, and what it holds lower; a released
-        symbol's room is free once its connection has let go of it."""
-        requests = [self._adapter(index).release(i) for index, i in released.items()]
+        """Tell each connection what it no longer holds, and what it holds lower.
+
+        A released symbol keeps its slot, busy, until its connection has let go of it: a request
+        for it meanwhile waits, so the broker never hears a subscribe overtaken by the
+        unsubscribe before it. Its room is free from then on.
+        """
+        requests = [
+            self._adapter(index).release([s.instrument for s in slots])
+            for index, slots in released.items()
+        ]
         requests += [
             self._adapter(index).hold([s.instrument for s in slots], mode)
             for (index, mode), slots in moved.items()
         ]
         await asyncio.gather(*requests, return_exceptions=True)
         async with self._lock:
-            for index, instruments in released.items():
-                self._connections[index - 1].symbols -= len(instruments)
-            for slots in moved.values():
+            for index, slots in released.items():
+                self._connections[index - 1].symbols -= len(slots)
                 for slot in slots:
-                    slot.end_work()
+                    del self._slots[slot.instrument.symbol, slot.instrument.exchange]
+            for slot in itertools.chain(*released.values(), *moved.values()):
+                slot.end_work()
 
     # -- connection events -----------------------------------------------------------------------
 
@@ -654,28 +672,53 @@ class ConnectionPool:
         asyncio.get_running_loop().create_task(self._replace(adapter.index, refused))
 
     async def _replace(self, index: int, refused: list[Refusal]) -> None:
-        async with self._lock:
-            connection = self._connections[index - 1]
-            keys = [(r.instrument.symbol, r.instrument.exchange) for r in refused]
-            slots = [self._slots.pop(key) for key in keys if key in self._slots]
-            connection.symbols -= len(slots)
-            self._believe_full(connection, refused[0])
-        saved = {(s.instrument.symbol, s.instrument.exchange): s.holders for s in slots}
-        by_mode: dict[int, list[Instrument]] = {}
+        """Move the symbols connection ``index`` could not take back to other connections.
+
+        A symbol with a request under way is taken up once that is done, and only if its
+        connection still does not hold it.
+        """
+        keys = {(r.instrument.symbol, r.instrument.exchange) for r in refused}
+        while True:
+            async with self._lock:
+                connection = self._connections[index - 1]
+                mine = [s for k in keys if (s := self._slots.get(k)) and s.connection == index]
+                busy = [s.busy for s in mine if s.busy is not None]
+                if not busy:
+                    held = connection.adapter.held
+                    slots = [s for s in mine if connection.adapter.key(s.instrument) not in held]
+                    for slot in slots:
+                        del self._slots[slot.instrument.symbol, slot.instrument.exchange]
+                    connection.symbols -= len(slots)
+                    self._believe_full(connection, refused[0])
+                    break
+            await asyncio.wait(busy)
+        by_mode: dict[int, list[_Slot]] = {}
         for slot in slots:
-            by_mode.setdefault(slot.mode, []).append(slot.instrument)
-        for mode, instruments in by_mode.items():
-            placed = await self._place(instruments, mode, lambda i: saved[i.symbol, i.exchange])
-            for outcome in placed:
-                if not outcome.ok:
-                    log.error(
-                        "[POOL] Lost %s on %s after connection %d reconnected: %s",
-                        outcome.symbol,
-                        outcome.exchange,
-                        index,
-                        outcome.message,
-                    )
+            by_mode.setdefault(slot.mode, []).append(slot)
+        for mode, group in by_mode.items():
+            await self._move(group, mode, index)
         self.publish_stats()
+
+    async def _move(self, slots: list[_Slot], mode: int, index: int) -> None:
+        """Place symbols taken off connection ``index`` elsewhere, for all their holders."""
+        saved = {(s.instrument.symbol, s.instrument.exchange): s.holders for s in slots}
+        placed, raced = await self._place(
+            [s.instrument for s in slots], mode, lambda i: saved[i.symbol, i.exchange]
+        )
+        for instrument in raced:  # another request placed it meanwhile: join its slot
+            key = (instrument.symbol, instrument.exchange)
+            for held_mode, holders in saved[key].items():
+                for holder in holders:
+                    placed += await self.subscribe_many([key], held_mode, holder)
+        for outcome in placed:
+            if not outcome.ok:
+                log.error(
+                    "[POOL] Lost %s on %s after connection %d reconnected: %s",
+                    outcome.symbol,
+                    outcome.exchange,
+                    index,
+                    outcome.message,
+                )
 
     # -- shutdown ------------------------------------------------------------------------------
 
@@ -704,4 +747,6 @@ def _refusals(result: list[Refusal] | BaseException, batch: list[Instrument]) ->
 
 def _refusal_text(refusal: Refusal) -> str:
     i = refusal.instrument
+    if not refusal.code:
+        return f"{i.symbol} on {i.exchange} not subscribed: {refusal.message}"
     return f"broker refused {i.symbol} on {i.exchange}: {refusal.code} {refusal.message}"

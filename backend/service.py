@@ -7,7 +7,7 @@ Once started, the backend publishes on the bus:
 
 - ``SYS.POOL``: the pool's statistics, on every change (by the pool) and every second;
 - ``SYS.CLIENTS``: the client API's statistics (clients, what each holds, ticks sent and
-  conflated), every second;
+  conflated) and the process's count of asyncio tasks (``tasks``), every second;
 - ``SYS.LOG``: every log record of the process, through :class:`~backend.log_bus.BusLogHandler`;
 - ``SYS.HEALTH``: the backend's state (``ready``, ``down``) and each connection's.
 
@@ -227,16 +227,16 @@ class Backend:
 
     @staticmethod
     async def _session(session: BrokerSession) -> BrokerSession:
-        """``session`` begun. A login the broker refuses is tried again in the background when
-        the session can log in by itself (the pool's connections wait for it meanwhile);
-        otherwise the backend cannot start."""
+        """``session`` begun. When the first login fails and the session can log in by itself,
+        the backend starts anyway: the session tries again in the background (the pool's
+        connections wait for it meanwhile) or, if the broker refused the settings, says what to
+        fix and logs in no more. Otherwise the backend cannot start."""
         try:
             await session.begin()
         except LoginError as exc:
             if not session.can_renew:
                 raise StartupError(LOGIN_ERROR, str(exc)) from None
-            log.error("%s: %s", session.label, exc)
-            session.keep_trying(str(exc))
+            session.keep_trying(exc)
         return session
 
     @staticmethod
@@ -261,7 +261,8 @@ class Backend:
         while True:
             await asyncio.sleep(STATS_INTERVAL)
             self.pool.publish_stats()
-            self.publisher.publish(CLIENTS_TOPIC, self.proxy.stats())
+            tasks = len(asyncio.all_tasks())
+            self.publisher.publish(CLIENTS_TOPIC, {**self.proxy.stats(), "tasks": tasks})
 
     async def stop(self) -> None:
         """Close the clients (1001), the broker connections, the simulator and the bus."""

@@ -4,12 +4,14 @@ Broker sessions end every day, and a broker may end one at any time. A connectio
 for its session (:class:`~backend.adapter.SessionExpiredError`) asks
 :meth:`BrokerSession.renewed` for newer credentials. Every connection refused for the same
 session shares one renewal, so the broker sees one login however many connections were refused.
-A failed renewal is tried again after a capped, growing delay: one attempt per step, never a
-burst of logins.
+A renewal that fails for the network or the broker's server is tried again after a capped,
+growing delay: one attempt per step, never a burst of logins.
 
-A session that cannot renew itself (pasted tokens, or a broker without unattended login) says
-that the trader must log in again, and nothing dials the broker until the backend is started on
-a new session.
+A login the broker refuses for its settings (:class:`CredentialError`: a wrong PIN, TOTP secret,
+API key ...) is not tried again by itself, as brokers lock an account after a few wrong PINs. A
+session that cannot renew itself (pasted tokens, a broker without unattended login, or settings
+the broker refused) says what the trader must do, and nothing logs in to the broker until the
+backend is started on a new session or new settings.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ RENEW_MAX_DELAY = 300.0
 
 class LoginError(Exception):
     """The broker refused a login or a renewal; the text is the broker's reason, no secret."""
+
+
+class CredentialError(LoginError):
+    """The broker refused the login for the settings it was given; the text names the settings
+    to check. Trying again cannot help, and wrong PINs lock the account."""
 
 
 class BrokerSession(ABC):
@@ -54,6 +61,8 @@ class BrokerSession(ABC):
         self.problem_listeners: list[Callable[[str], None]] = []
         self._delays = (first_delay, max_delay)
         self._renewal: asyncio.Task[Any] | None = None
+        #: What the broker said of the settings when it refused them; empty until then.
+        self._settings_refused = ""
 
     @abstractmethod
     async def _begin(self) -> Any:
@@ -71,7 +80,8 @@ class BrokerSession(ABC):
         """Credentials newer than ``refused``, which the broker refused.
 
         Returns at once when another connection has renewed them already. Otherwise it waits for
-        the one renewal all refused connections share, retried until it works.
+        the one renewal all refused connections share, retried until it works; for ever when the
+        session cannot renew itself, or the broker refused its settings.
         """
         if self.credentials is not refused:
             return self.credentials
@@ -85,35 +95,49 @@ class BrokerSession(ABC):
             self._renewal.cancel()
             await asyncio.gather(self._renewal, return_exceptions=True)
 
-    def keep_trying(self, problem: str) -> None:
-        """The first login failed with ``problem``: try again in the background, after a wait."""
-        self._report(problem)
+    def keep_trying(self, failure: LoginError) -> None:
+        """The first login failed with ``failure``: try again in the background, after a wait,
+        unless the broker refused the settings."""
         self._renewal = asyncio.get_running_loop().create_task(
-            self._renew_until_done(None, failed=1)
+            self._renew_until_done(None, failure)
         )
 
-    async def _renew_until_done(self, refused: Any, failed: int = 0) -> Any:
-        """Renew until it works; ``failed`` attempts so far. A session that cannot renew
-        itself waits for ever: the backend starts again on the trader's new session."""
-        if not self.can_renew:
-            self._report(f"{self.label} ended the session; log in again")
-            await asyncio.get_running_loop().create_future()
+    def _stop_logging_in(self, refusal: CredentialError) -> None:
+        """The broker refused the settings: log in no more by itself; a renewal says ``refusal``."""
+        self.can_renew = False
+        self._settings_refused = str(refusal)
+
+    async def _renew_until_done(self, refused: Any, failure: LoginError | None = None) -> Any:
+        """Renew until it works, after ``failure`` (the first login's) if there was one.
+
+        A failure of the network or the broker's server is tried again after a growing wait;
+        a refusal of the settings is logged once and not tried again. A session that cannot
+        renew itself waits for ever: the backend starts again on the trader's new session or
+        settings."""
         first, cap = self._delays
-        while True:
-            if failed:
+        failed = 0
+        while self.can_renew:
+            if isinstance(failure, CredentialError):
+                log.error("%s", failure)
+                self._stop_logging_in(failure)
+                break
+            if failure is not None:
+                failed += 1
+                self._report(str(failure))
                 delay = min(cap, first * 2 ** (failed - 1)) * random.uniform(0.9, 1.1)
-                log.warning("%s: %s; trying again in %.0f s", self.label, self.problem, delay)
+                log.warning("%s: %s; trying again in %.0f s", self.label, failure, delay)
                 await asyncio.sleep(delay)
             try:
                 credentials = await self._renew(refused)
             except LoginError as exc:
-                failed += 1
-                self._report(str(exc))
+                failure = exc
                 continue
             self.credentials = credentials
             self.problem = ""
             log.info("%s: new session", self.label)
             return credentials
+        self._report(self._settings_refused or f"{self.label} ended the session; log in again")
+        return await asyncio.get_running_loop().create_future()
 
     def _report(self, problem: str) -> None:
         self.problem = problem

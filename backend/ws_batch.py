@@ -7,9 +7,12 @@ itself (:mod:`backend.ws_frames`), with compression off. The batch goes to the t
 write, between whole frames of the connection's own (pings, the close), and the sender then
 waits, as ``send`` would, until the transport takes more.
 
-That uses the connection's ``protocol`` (its state and side), ``transport`` and ``drain()``, which
-websockets does not document; ``tests/test_ws_batch.py`` fails loudly if they move, and
-``pyproject.toml`` keeps websockets below its next major version.
+That uses the connection's ``protocol`` (its state, side and parser), ``transport`` and
+``drain()``, which websockets does not document; ``tests/test_ws_batch.py`` fails loudly if they
+move, and ``pyproject.toml`` keeps websockets below its next major version.
+
+:func:`release_parser` frees a closed connection's protocol at once: websockets leaves it in a
+reference cycle with its parser, which only the garbage collector would break.
 """
 
 from __future__ import annotations
@@ -36,3 +39,15 @@ async def send_batch(connection: Connection, frames: Sequence[bytes], *, text: b
     connection.transport.write(b"".join([frame(first, payload) for payload in frames]))
     await connection.drain()
     return True
+
+
+def release_parser(connection: Connection) -> None:
+    """Close a closed connection's parser, a generator that refers back to the protocol.
+
+    Once the connection is closed the parser is suspended for good (websockets never steps it
+    after the end of the stream), so closing it loses nothing; the protocol, with its buffers,
+    is then freed as soon as the connection is.
+    """
+    protocol = connection.protocol
+    if protocol.state is State.CLOSED:
+        protocol.parser.close()

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import re
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -21,6 +20,7 @@ from simulator_process import StandaloneSimulator
 
 from backend.brokers.zerodha import login as kite_login
 from backend.secret import Secret
+from backend.session import CredentialError
 from backend.simulator import SimulatorCredentials
 
 ACCOUNT = SimulatorCredentials()
@@ -40,6 +40,7 @@ async def watching(ready: dict) -> AsyncIterator[tuple[BusMonitor, Client]]:
 
 SYMBOLS = [("SBIN", "NSE"), ("INFY", "NSE"), ("RELIANCE", "NSE")]
 WRONG_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+WRONG_PIN = "97531"
 
 
 @pytest.fixture
@@ -144,7 +145,20 @@ async def test_an_angel_login_streams_and_logs_in_again_when_the_session_ends(si
         assert secret not in everything
 
 
-async def test_a_wrong_totp_secret_leaves_the_session_expired_and_logins_spaced(
+async def seconds_of_statistics(bus: BusMonitor) -> None:
+    """Wait for three more ``SYS.POOL`` statistics: two seconds at least, in which a session
+    that retried its login would have tried twice more (after 1 s, then 2 s)."""
+    seen = 0
+
+    def three_more(topic: str, payload: dict) -> bool:
+        nonlocal seen
+        seen += topic == "SYS.POOL"
+        return seen == 3
+
+    await bus.until(three_more)
+
+
+async def test_a_wrong_totp_secret_is_tried_once_and_named_when_the_session_ends(
     simulators, backends
 ):
     simulator = await simulators()
@@ -161,19 +175,41 @@ async def test_a_wrong_totp_secret_leaves_the_session_expired_and_logins_spaced(
         assert (await client.subscribe(SYMBOLS[:1], mode=1))["status"] == "success"
         await client.tick(within=15)
         await simulator.command(command="expire_sessions")
-        started = time.monotonic()
-        await expired_reason(bus, "invalid totp")
-        elapsed = time.monotonic() - started
+        reason = await expired_reason(bus, "check ANGEL_TOTP_SECRET")
+        assert "Invalid totp (AB1050)" in reason, reason
         down = await notice(client)
         assert down["code"] == "BROKER_CONNECTION_ERROR", down
         info = await client.request({"action": "get_broker_info"})
         assert info["adapter_status"] == "session_expired", info
-    attempts = len(re.findall("refused, wrong TOTP code", simulator.log.read_text()))
-    # The login at start, then one attempt per step of 1, 2, 4 ... s (jitter 10%), the first at
-    # once.
-    steps = 2 + sum(0.9 * (2**k - 1) <= elapsed for k in range(1, 20))
-    assert 2 <= attempts <= steps, (attempts, elapsed)
-    assert WRONG_TOTP_SECRET not in backend.stderr.read_text()
+        await seconds_of_statistics(bus)
+    # The login at start only: the pasted tokens served until the session ended.
+    assert simulator.log.read_text().count("refused, wrong TOTP code") == 1
+    text = backend.stderr.read_text()
+    assert text.count("check ANGEL_TOTP_SECRET") == 1, text
+    assert WRONG_TOTP_SECRET not in text
+
+
+async def test_a_wrong_pin_at_start_is_tried_once_and_reported(simulators, backends):
+    simulator = await simulators()
+    backend, ready = await backends(**angel(simulator, ANGEL_PIN=WRONG_PIN))
+    assert ready["event"] == "ready", ready
+    fix = "check ANGEL_CLIENT_CODE and ANGEL_PIN in the settings"
+    async with watching(ready) as (bus, client):
+        problems: list[str] = []
+
+        def reported(topic: str, payload: dict) -> bool:
+            problems.append(payload.get("session_problem", "") if topic == "SYS.POOL" else "")
+            return fix in problems[-1]
+
+        await bus.until(reported)
+        assert "Login Id or password is invalid (AB1007)" in problems[-1], problems
+        refused = await client.subscribe(SYMBOLS[:1], mode=1)
+        assert refused["status"] != "success" and fix in json.dumps(refused), refused
+        await seconds_of_statistics(bus)
+    assert simulator.log.read_text().count("refused, wrong client code or PIN") == 1
+    text = backend.stderr.read_text()
+    assert text.count(fix) == 1, text
+    assert WRONG_PIN not in text
 
 
 async def test_a_muted_connection_is_healed(simulators, backends):
@@ -226,15 +262,25 @@ async def test_the_kite_login_through_the_login_page_and_the_local_callback(simu
         assert secret not in text
 
 
-async def test_a_wrong_kite_checksum_is_refused_in_kites_words(simulators):
+@pytest.mark.parametrize(
+    ("api_key", "api_secret", "expected"),
+    [
+        (ACCOUNT.api_key, "not-the-secret", "Invalid `checksum`. — check KITE_API_SECRET in"),
+        ("not-the-key", ACCOUNT.api_secret, "Invalid `api_key`. — check KITE_API_KEY in"),
+    ],
+)
+async def test_a_wrong_kite_key_or_secret_is_refused_in_kites_words(
+    simulators, api_key, api_secret, expected
+):
     simulator = await simulators("--broker", "zerodha")
-    with pytest.raises(kite_login.LoginError, match="refused the login"):
+    with pytest.raises(CredentialError, match="refused the login") as refused:
         await kite_login.exchange(
-            Secret(ACCOUNT.api_key),
-            Secret("not-the-secret"),
+            Secret(api_key),
+            Secret(api_secret),
             Secret("no-such-request-token"),
             simulator.ready["rest"],
         )
+    assert expected in str(refused.value)
 
 
 def test_a_pasted_redirect_url_gives_its_request_token():
@@ -252,13 +298,6 @@ async def test_an_ended_kite_session_waits_for_the_trader_without_dialling(simul
         await client.tick(within=15)
         await simulator.command(command="expire_sessions")
         assert "HTTP 403" in await expired_reason(bus, "log in again")
-        seen = 0
-
-        def three_more(topic: str, payload: dict) -> bool:
-            nonlocal seen
-            seen += topic == "SYS.POOL"
-            return seen == 3  # at least two seconds of statistics
-
-        await bus.until(three_more)
+        await seconds_of_statistics(bus)
     assert simulator.log.read_text().count("refused connection from") == 1
     assert ACCOUNT.access_token not in backend.stderr.read_text()

@@ -19,7 +19,8 @@ from backend.ws_frames import frame
 def test_the_internals_it_uses_are_where_it_expects_them():
     """If websockets moves these, this fails before anything else does."""
     assert inspect.iscoroutinefunction(Connection.drain)
-    assert {"state", "side"} <= set(dir(Protocol)) | set(Protocol.__init__.__code__.co_names)
+    attributes = set(dir(Protocol)) | set(Protocol.__init__.__code__.co_names)
+    assert {"state", "side", "parser"} <= attributes
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])

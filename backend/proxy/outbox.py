@@ -8,7 +8,8 @@ the queued ones, so a client always ends up with the newest price of every subsc
 
 An outbox that stays full for :data:`STALL_SECONDS` (the writer has not finished sending the
 batch it took before the outbox filled) calls its ``on_stalled`` callback once: the session then
-closes the connection, since its client is not reading.
+closes the connection, since its client is not reading. :meth:`Outbox.close` drops the frames
+and the callback once the client has left.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from collections.abc import Callable, Hashable
 OUTBOX_LIMIT = 10_000
 #: How long an outbox may stay full before its client is closed as not reading.
 STALL_SECONDS = 10.0
+
+
+def _unheard() -> None:
+    """The stall callback of a closed outbox: there is nobody left to close."""
 
 
 class Outbox:
@@ -74,3 +79,9 @@ class Outbox:
             self._latest = {}
         self._full_since = None
         return frames
+
+    def close(self) -> None:
+        """Drop the frames waiting and the stall callback, which refers back to the session."""
+        self._queue.clear()
+        self._latest = {}
+        self._on_stalled = _unheard

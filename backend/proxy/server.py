@@ -13,8 +13,10 @@ one at a time by :class:`~backend.proxy.actions.Actions`; ticks reach it from th
   1009 (message too big).
 - A client whose outbox stays full for :data:`~backend.proxy.outbox.STALL_SECONDS` is closed with
   code 1008 and a reason that says it is not reading.
-- When a client leaves, the pool lets go of exactly what it held; other clients' subscriptions
-  of the same symbols keep ticking.
+- When a client's connection closes, the client is no longer listed, its ticks stop and the pool
+  lets go of exactly what it held; other clients' subscriptions of the same symbols keep ticking.
+  A request it had in flight is carried out to the end, and the pool then lets go of what that
+  got too.
 - :meth:`WebSocketProxy.close` closes every client with 1001 (going away) and cuts those that do
   not answer in time.
 """
@@ -29,7 +31,6 @@ from collections.abc import Hashable
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from backend.feed import BROKER_CONNECTION_ERROR
@@ -91,6 +92,8 @@ class WebSocketProxy:
         self.actions = Actions(pool, self.subscription_index, api_key)
         #: Connected clients by number.
         self.sessions: dict[int, ClientSession] = {}
+        #: Clients gone and not yet forgotten: their request in flight is carried out first.
+        self._leaving: set[ClientSession] = set()
         self._numbers = itertools.count(1)
         self._server: Server | None = None
         self._router: TickRouter | None = None
@@ -132,6 +135,7 @@ class WebSocketProxy:
         session = ClientSession(
             next(self._numbers),
             websocket,
+            self.actions.handle,
             min_interval=self.min_interval,
             outbox_limit=self.outbox_limit,
             stall_seconds=self.stall_seconds,
@@ -142,10 +146,7 @@ class WebSocketProxy:
             self.auth_timeout, self._auth_expired, session
         )
         try:
-            async for frame in websocket:
-                await self.actions.handle(session, frame)
-        except ConnectionClosed:
-            pass
+            await websocket.wait_closed()
         finally:
             timer.cancel()
             await self._forget(session)
@@ -174,14 +175,17 @@ class WebSocketProxy:
             session.close_soon(CLOSE_AUTH_TIMEOUT, "auth timeout")
 
     async def _forget(self, session: ClientSession) -> None:
-        """A client left: stop its ticks and let the pool go of what it held."""
-        held = len(session.subscriptions)
-        for key in session.subscriptions:
-            self.subscription_index.discard(session, *key)
-        session.subscriptions.clear()
-        await session.stop()
-        if held and not self._closing:
-            await self.pool.release(session)
+        """A client left: unlist it, stop its ticks and let the pool go of what it held, then of
+        what its request in flight got once that is done."""
+        del self.sessions[session.number]
+        session.leave()
+        self._leaving.add(session)
+        if self._closing:
+            session.abandon()
+        held = await self._release(session)
+        await session.finished()
+        held += await self._release(session)
+        self._leaving.discard(session)
         code, reason = session.websocket.close_code, session.websocket.close_reason
         log.info(
             "Client %d (%s) disconnected (%s): released %d subscriptions; "
@@ -194,7 +198,16 @@ class WebSocketProxy:
             session.outbox.conflated,
             session.throttle.superseded if session.throttle else 0,
         )
-        del self.sessions[session.number]
+
+    async def _release(self, session: ClientSession) -> int:
+        """Stop the ticks of what ``session`` holds and let the pool go of it; how many."""
+        held = len(session.subscriptions)
+        for key in session.subscriptions:
+            self.subscription_index.discard(session, *key)
+        session.subscriptions.clear()
+        if held and not self._closing:
+            await self.pool.release(session)
+        return held
 
     def stats(self) -> dict[str, Any]:
         """Clients, what they hold, and what was sent to them."""
@@ -210,9 +223,12 @@ class WebSocketProxy:
     async def close(self, grace: float = SHUTDOWN_CLOSE_TIMEOUT) -> None:
         """Stop listening, close every client with 1001 (cut after ``grace`` s), stop reading.
 
-        The pool is not told to let go of what the clients held: it closes next.
+        The pool is not told to let go of what the clients held: it closes next, so the requests
+        in flight are abandoned.
         """
         self._closing = True
+        for session in self._leaving:
+            session.abandon()
         if self._server is not None:
             self._server.close(close_connections=False)
             await asyncio.gather(

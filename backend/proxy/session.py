@@ -1,10 +1,21 @@
-"""One client of the WebSocket API: what it holds, its outbox, and the task that writes it out.
+"""One client of the WebSocket API: its requests, what it holds, its outbox, and its tasks.
+
+A reader task takes the client's messages off the socket as they come and queues them, up to
+:data:`REQUESTS_WAITING` (past that it stops reading until one is carried out). A worker task
+carries them out one at a time, in order, and sends each reply, waiting while the client does
+not take it. So a request the pool is slow to answer holds up the client's later requests but
+not the reading: the connection's keepalive goes on, and its closing is seen at once.
 
 Ticks reach a session through :meth:`ClientSession.push`, called by the bus reader: through the
 optional :class:`~backend.proxy.throttle.Throttle` into the :class:`~backend.proxy.outbox.Outbox`,
-never waiting. A writer task per session takes the outbox's frames in batches and sends them, so
-only that task ever waits on the client's socket. Replies to the client's requests are sent by
-the task reading its requests, which therefore stops reading while the client does not take them.
+never waiting. A writer task takes the outbox's frames in batches and sends them, so only that
+task ever waits on the client's socket for ticks.
+
+When the client leaves, :meth:`ClientSession.leave` stops the ticks and the tasks and lets go of
+everything that refers back to the session, so reference counting frees the session as soon as
+the proxy is done with it, without waiting for a pass of the garbage collector. A request in
+flight is carried out to the end (:meth:`ClientSession.finished`): a pool left mid-way might keep
+symbols busy, and the proxy lets go of what the request got once it is done.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -22,7 +34,7 @@ from backend.proxy import replies
 from backend.proxy.index import Key
 from backend.proxy.outbox import OUTBOX_LIMIT, STALL_SECONDS, Outbox
 from backend.proxy.throttle import Throttle
-from backend.ws_batch import send_batch
+from backend.ws_batch import release_parser, send_batch
 
 log = logging.getLogger("feedpool.proxy")
 
@@ -30,15 +42,27 @@ log = logging.getLogger("feedpool.proxy")
 CLOSE_NOT_READING = 1008
 #: How long a closing handshake may take before the connection is cut.
 CLOSE_TIMEOUT = 5.0
+#: Messages queued behind the one being carried out, as many as websockets itself buffers.
+REQUESTS_WAITING = 16
+
+Frame = str | bytes
+
+
+def _ignore(key: Key, frame: bytes, now: float) -> None:
+    """What a session that has left does with a tick still routed to it."""
 
 
 class ClientSession:
-    """A connected client; ``number`` names it in logs and statistics."""
+    """A connected client; ``number`` names it in logs and statistics.
+
+    ``handle(session, frame)`` carries out one message and sends its reply.
+    """
 
     def __init__(
         self,
         number: int,
         websocket: ServerConnection,
+        handle: Callable[[ClientSession, Frame], Awaitable[None]],
         *,
         min_interval: float = 0.0,
         outbox_limit: int = OUTBOX_LIMIT,
@@ -60,17 +84,30 @@ class ClientSession:
         self.throttle = Throttle(min_interval, self.outbox.put) if min_interval > 0 else None
         #: Take one tick frame (see :class:`~backend.proxy.index.Subscriber`); never blocks.
         self.push = self.throttle.offer if self.throttle else self.outbox.put
+        #: Messages read and not yet carried out; None tells the worker to stop.
+        self._requests: asyncio.Queue[Frame | None] = asyncio.Queue(REQUESTS_WAITING)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._writer = self._spawn(self._write())
+        self._spawn(self._write())
+        self._spawn(self._read())
+        self._worker = asyncio.get_running_loop().create_task(self._carry_out(handle))
 
     def __repr__(self) -> str:
         return f"<ClientSession {self.number} {self.peer}>"
 
-    def _spawn(self, coroutine: Any) -> asyncio.Task[None]:
+    def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return task
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in self.websocket:
+                await self._requests.put(frame)
+
+    async def _carry_out(self, handle: Callable[[ClientSession, Frame], Awaitable[None]]) -> None:
+        while (frame := await self._requests.get()) is not None:
+            with contextlib.suppress(ConnectionClosed):  # the reader sees it too
+                await handle(self, frame)
 
     async def _write(self) -> None:
         """Write the outbox out a batch at a time, each batch in one write (:mod:`ws_batch`).
@@ -118,12 +155,32 @@ class ClientSession:
         except TimeoutError:
             self.websocket.transport.abort()
 
-    async def stop(self) -> None:
-        """Stop writing: cancel the writer and drop what is held back."""
+    def leave(self) -> None:
+        """The connection is closed: take no more ticks, drop what waits to be sent or carried
+        out, cancel every task but the worker, which stops after the request in flight.
+
+        The tasks, the outbox's callback and the throttle's timers all refer back to the
+        session; once they are gone nothing does. The connection's parser goes too (see
+        :func:`~backend.ws_batch.release_parser`).
+        """
+        release_parser(self.websocket)
+        self.push = _ignore
         if self.throttle is not None:
             self.throttle.close()
-        self._writer.cancel()
-        await asyncio.gather(self._writer, return_exceptions=True)
+        self.outbox.close()
+        for task in self._tasks:
+            task.cancel()
+        while not self._requests.empty():
+            self._requests.get_nowait()
+        self._requests.put_nowait(None)
+
+    def abandon(self) -> None:
+        """Cancel the request in flight too (when the proxy shuts down: the pool closes next)."""
+        self._worker.cancel()
+
+    async def finished(self) -> None:
+        """Wait until the worker has stopped (after :meth:`leave`), or was abandoned."""
+        await asyncio.wait([self._worker])
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,8 @@ good. The API gateway's refusals have another envelope, ``{"success": false, "me
 "errorCode", "data": ""}``: ``AG8004`` (HTTP 200) for a wrong API key, and on the secure route
 ``AG8001`` "Invalid Token" or ``AG8003`` "Token missing" with HTTP 401. A body the simulator
 cannot read gets HTTP 400 with ``AB1004`` and a message naming what was wrong.
+
+Every ``loginByPassword`` request is counted (``Logins.angel_login_requests``), refused or not.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def routes(logins: Logins) -> list[web.RouteDef]:
             return web.json_response({**body, "data": None}, status=400)
 
     async def log_in(request: web.Request) -> web.Response:
+        logins.angel_login_requests += 1
         fields = await read(request, "clientcode", "password", "totp")
         if isinstance(fields, web.Response):
             return fields

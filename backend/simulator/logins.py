@@ -46,6 +46,8 @@ class Logins:
     def __init__(self, credentials: SimulatorCredentials) -> None:
         self.credentials = credentials
         self._fixed_tokens_good = True
+        #: How many Angel One logins were asked for, refused ones included.
+        self.angel_login_requests = 0
         self._angel: AngelSession | None = None
         self._request_tokens: set[str] = set()
         self._access_token: str | None = None

@@ -21,10 +21,13 @@ from collections.abc import Callable
 
 import picows
 
-from backend.ws_messages import MessageJoiner
+from backend.ws_messages import MessageJoiner, MessageTooBig
 
 #: Messages handed over in a row before the loop gets a turn.
 BURST = 100
+#: The longest message joined from continuation frames: picows' own bound on a frame, and far
+#: above the backend's longest reply.
+MAX_MESSAGE_BYTES = 10 * 2**20
 #: The codes of a backend that closed the connection on purpose (stopping, or done with it).
 NORMAL_CLOSES = (picows.WSCloseCode.OK, picows.WSCloseCode.GOING_AWAY)
 
@@ -48,7 +51,7 @@ class FeedSocket(picows.WSListener):
         self._taken = 0
         #: The rest of a read that brought more than :data:`BURST`, while it is worked through.
         self._held: collections.deque[bytes] | None = None
-        self._joiner = MessageJoiner()
+        self._joiner = MessageJoiner(MAX_MESSAGE_BYTES)
         self._ping_seconds = ping_seconds
         self._pong_timeout = pong_timeout
         self._pong = asyncio.Event()
@@ -79,7 +82,13 @@ class FeedSocket(picows.WSListener):
         self._pinging = asyncio.get_running_loop().create_task(self._keep_alive())
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        payload = self._joiner.take(frame)
+        try:
+            payload = self._joiner.take(frame)
+        except MessageTooBig as exc:
+            self._lost = f"the backend sent {exc}"
+            transport.send_close(picows.WSCloseCode.MESSAGE_TOO_BIG, b"message too big")
+            transport.disconnect()
+            return
         kind = frame.msg_type
         if payload is not None:
             self._message(payload)

@@ -1,10 +1,15 @@
 """A client of one SmartStream connection: subscribes tokens, publishes their ticks, reconnects.
 
 The broker acknowledges nothing it accepts; it only answers a refusal (E1001, E1002) with a text
-frame naming the request's ``correlationID``. The broker handles a connection's messages in order,
-so after its requests the adapter sends a text ``ping`` and waits for the ``pong``: once it is
-back, every refusal of those requests has arrived. That makes :meth:`SmartStreamAdapter.hold`
-report exactly which instruments the broker refused.
+frame naming the request's ``correlationID``, by which the adapter matches it to its request. The
+broker handles a connection's messages in order, so after its requests the adapter sends a text
+``ping`` and waits for the ``pong``: once it is back, every refusal of those requests has arrived.
+That makes :meth:`SmartStreamAdapter.hold` report exactly which instruments the broker refused.
+A ``pong`` names no ``ping``; each socket counts the pings it has sent and the pongs it has
+received (:class:`PingCount`), and a request waits for the pong numbered as its ping. A socket's
+count ends with it, so nothing sent on a connection that dropped is waited for on the next. A
+request whose pong does not come within :data:`ANSWER_TIMEOUT` is not confirmed: it fails, and the
+connection, whose broker no longer answers in turn, is rebuilt.
 
 Credentials travel only in the upgrade request's headers; they never reach a log line, an error
 text or the bus.
@@ -15,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
-from backend.adapter import BrokerAdapter, BrokerSocket, Refusal
+from backend.adapter import BrokerAdapter, BrokerError, BrokerSocket, Refusal
 from backend.brokers.angel import protocol
 from backend.instruments import Instrument
 from backend.secret import Secret
@@ -58,6 +62,41 @@ class SmartStreamCredentials:
         }
 
 
+class PingCount:
+    """The text pings sent on one socket and the pongs received, and who waits for which."""
+
+    __slots__ = ("_ended", "_waiters", "answered", "sent")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.answered = 0
+        self._waiters: dict[int, asyncio.Future[None]] = {}
+        self._ended = ""
+
+    async def answer(self, number: int) -> None:
+        """Return once pong ``number`` is in; :class:`ConnectionError` if the socket ends."""
+        if self._ended:
+            raise ConnectionError(self._ended)
+        if self.answered >= number:
+            return
+        waiter = self._waiters[number] = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self._waiters.pop(number, None)
+
+    def wake(self) -> None:
+        waiter = self._waiters.get(self.answered)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def end(self, reason: str) -> None:
+        self._ended = reason or "the connection is closed"
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_exception(ConnectionError(self._ended))
+
+
 class SmartStreamAdapter(BrokerAdapter):
     """One pooled SmartStream 2.0 connection."""
 
@@ -67,8 +106,9 @@ class SmartStreamAdapter(BrokerAdapter):
         self, index: int, url: str, credentials: SmartStreamCredentials, **options
     ) -> None:
         super().__init__(index, url, credentials, **options)
-        self._pongs: deque[asyncio.Future[None] | None] = deque()
-        self._refusals: dict[str, tuple[str, str]] = {}
+        self._pings: dict[BrokerSocket | None, PingCount] = {}
+        #: The broker's refusal of each request under way, by correlation ID; ``None`` if none.
+        self._refusals: dict[str, tuple[str, str] | None] = {}
         self._correlation = count(1)
 
     @staticmethod
@@ -84,17 +124,36 @@ class SmartStreamAdapter(BrokerAdapter):
         return url, url, credentials.headers()
 
     async def _heartbeat(self, ws: BrokerSocket) -> None:
+        """The broker's text ``ping`` every :data:`HEARTBEAT_SECONDS`; a broker that has not
+        answered one by the next has stopped answering, and the connection is rebuilt."""
+        count = self._pings.setdefault(ws, PingCount())
+        last = 0  # the number of the heartbeat's last ping
         with contextlib.suppress(ConnectionError):
             while True:
                 await asyncio.sleep(HEARTBEAT_SECONDS)
-                self._pongs.append(None)
-                await ws.send("ping")
+                if ws.closed:
+                    return
+                if count.answered < last:
+                    self.log.warning(
+                        "Connection %d: no pong for %.0f s; reconnecting",
+                        self.index,
+                        HEARTBEAT_SECONDS,
+                    )
+                    ws.abort()
+                    return
+                last = await self._ping(ws)
 
-    def _session_ended(self, reason: str) -> None:
-        while self._pongs:
-            waiter = self._pongs.popleft()
-            if waiter is not None and not waiter.done():
-                waiter.set_exception(ConnectionError(reason))
+    async def _ping(self, ws: BrokerSocket) -> int:
+        """Send a ``ping`` on ``ws``; its number among the socket's pings."""
+        await ws.send("ping")  # after this, nothing runs before the count is raised
+        count = self._pings.setdefault(ws, PingCount())
+        count.sent += 1
+        return count.sent
+
+    def _session_ended(self, ws: BrokerSocket, reason: str) -> None:
+        count = self._pings.pop(ws, None)
+        if count is not None:
+            count.end(reason)
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -154,14 +213,23 @@ class SmartStreamAdapter(BrokerAdapter):
                     batch = group[start : start + REQUEST_TOKENS]
                     correlation_id = f"fp{next(self._correlation) % 10**8}"
                     batches[correlation_id] = batch
+                    self._refusals[correlation_id] = None
                     tokens = {exchange_type: [i.token for i in batch]}
                     await ws.send(protocol.request(action, mode, tokens, correlation_id))
             await self._barrier(ws)
-        except (ConnectionError, TimeoutError):
+        except ConnectionError:
             return []  # the reconnect subscribes everything held again
+        except TimeoutError:
+            ws.abort()
+            raise BrokerError(
+                f"connection {self.index}: the broker did not confirm the request within "
+                f"{ANSWER_TIMEOUT:g} s; reconnecting"
+            ) from None
+        finally:
+            answers = {c: self._refusals.pop(c, None) for c in batches}
         refused = []
         for correlation_id, batch in batches.items():
-            answer = self._refusals.pop(correlation_id, None)
+            answer = answers[correlation_id]
             if answer is not None and action == protocol.SUBSCRIBE:
                 code, message = answer
                 capacity = code == protocol.ERROR_SUBSCRIPTION_LIMIT[0]
@@ -169,10 +237,9 @@ class SmartStreamAdapter(BrokerAdapter):
         return refused
 
     async def _barrier(self, ws: BrokerSocket) -> None:
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pongs.append(waiter)
-        await ws.send("ping")
-        await asyncio.wait_for(waiter, ANSWER_TIMEOUT)
+        """Wait until the broker has handled everything sent on ``ws`` before this call."""
+        number = await self._ping(ws)
+        await asyncio.wait_for(self._pings[ws].answer(number), ANSWER_TIMEOUT)
 
     # -- incoming -----------------------------------------------------------------------------
 
@@ -188,7 +255,8 @@ class SmartStreamAdapter(BrokerAdapter):
         try:
             route = self._routes.get(protocol.frame_route(frame))
         except protocol.ProtocolError as exc:
-            self.log.warning("Connection %d: ignored a malformed tick: %s", self.index, exc)
+            self.ticks_dropped += 1
+            self.faults.report("ignored a malformed tick", "%s", exc)
             return
         if route is not None:
             self._offer(route, frame)
@@ -197,10 +265,10 @@ class SmartStreamAdapter(BrokerAdapter):
         return protocol.normalise(raw, symbol, exchange)
 
     def _on_pong(self) -> None:
-        if self._pongs:
-            waiter = self._pongs.popleft()
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        count = self._pings.get(self._ws)
+        if count is not None:
+            count.answered += 1
+            count.wake()
 
     def _on_text(self, text: str) -> None:
         try:
@@ -208,9 +276,8 @@ class SmartStreamAdapter(BrokerAdapter):
             code, reason = message["errorCode"], message.get("errorMessage", "")
             correlation_id = message.get("correlationID") or ""
         except (json.JSONDecodeError, TypeError, KeyError):
-            self.log.warning(
-                "Connection %d: unexpected text from the broker: %.200s", self.index, text
-            )
+            self.faults.report("unexpected text from the broker", "%.200s", text)
             return
-        self.log.warning("Connection %d: broker refused a request: %s %s", self.index, code, reason)
-        self._refusals[correlation_id] = (code, reason)
+        self.faults.report("broker refused a request", "%.50s %.200s", code, reason)
+        if isinstance(correlation_id, str) and correlation_id in self._refusals:
+            self._refusals[correlation_id] = (code, reason)

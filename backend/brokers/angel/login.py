@@ -6,8 +6,11 @@ When the broker refuses the session, :class:`AngelSession` first renews it throu
 ``generateTokens`` with the refresh token, and logs in afresh when that is refused too. Without a
 PIN and TOTP secret the session is the feed token and JWT pasted into the settings.
 
-The broker's refusals are reported in its own words (``message`` and ``errorcode``); no PIN,
-secret or token reaches a log line or an error.
+The broker's refusals are reported in its own words (``message`` and ``errorcode``). A login
+refused for its settings (:data:`SETTINGS_REFUSED`) is a
+:class:`~backend.session.CredentialError` naming the settings to check, and is not tried again;
+a refused refresh token is not one (a fresh login follows). No PIN, secret or token reaches a log
+line or an error.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pyotp
 
 from backend.brokers.angel.adapter import SmartStreamCredentials, bearer
 from backend.secret import Secret
-from backend.session import BrokerSession, LoginError
+from backend.session import BrokerSession, CredentialError, LoginError
 
 log = logging.getLogger("feedpool.angel")
 
@@ -30,6 +33,16 @@ LOGIN_PATH = "/rest/auth/angelbroking/user/v1/loginByPassword"
 RENEW_PATH = "/rest/auth/angelbroking/jwt/v1/generateTokens"
 TIMEOUT = 10.0
 LABEL = "Angel One"
+#: The settings to check when ``loginByPassword`` answers these error codes: a wrong client code
+#: or PIN (AB1007), a password where the MPIN belongs (AB7001), a wrong TOTP code (AB1050) and
+#: the API gateway's wrong API key (AG8004). Other codes (AB1004 "Something Went Wrong" ...) are
+#: the broker's trouble, tried again.
+SETTINGS_REFUSED = {
+    "AB1007": "ANGEL_CLIENT_CODE and ANGEL_PIN",
+    "AB7001": "ANGEL_PIN (the MPIN)",
+    "AB1050": "ANGEL_TOTP_SECRET",
+    "AG8004": "ANGEL_API_KEY",
+}
 
 
 class AngelSession(BrokerSession):
@@ -59,7 +72,8 @@ class AngelSession(BrokerSession):
         self.can_renew = bool(pin and totp_secret)
 
     async def _begin(self) -> SmartStreamCredentials:
-        """A login; the pasted tokens when there is nothing to log in with, or the login fails."""
+        """A login; the pasted tokens when there is nothing to log in with, or the login fails
+        (and no login is tried again when the broker refused the settings)."""
         if not self.can_renew:
             if self._pasted is None:
                 raise LoginError("ANGEL_PIN and ANGEL_TOTP_SECRET, or a feed token and JWT, needed")
@@ -69,7 +83,11 @@ class AngelSession(BrokerSession):
         except LoginError as exc:
             if self._pasted is None:
                 raise
-            log.warning("%s: %s; using the pasted feed token and JWT", LABEL, exc)
+            if isinstance(exc, CredentialError):
+                log.error("%s; using the pasted feed token and JWT while they last", exc)
+                self._stop_logging_in(exc)
+            else:
+                log.warning("%s: %s; using the pasted feed token and JWT", LABEL, exc)
             return self._pasted
 
     async def _renew(self, refused: Any) -> SmartStreamCredentials:
@@ -89,19 +107,26 @@ class AngelSession(BrokerSession):
         try:
             code = pyotp.TOTP(self._totp_secret.reveal()).now()
         except (binascii.Error, ValueError):
-            raise LoginError(
+            raise CredentialError(
                 "ANGEL_TOTP_SECRET is not a base32 TOTP secret (the text under Angel One's "
-                "authenticator QR code)"
+                "authenticator QR code) — check it in the settings"
             ) from None
         body = {"clientcode": self.client_code, "password": self._pin.reveal(), "totp": code}
-        credentials = await self._call(LOGIN_PATH, body, "log in")
+        credentials = await self._call(LOGIN_PATH, body, "log in", settings=SETTINGS_REFUSED)
         log.info("%s: logged in as %s", LABEL, self.client_code)
         return credentials
 
     async def _call(
-        self, path: str, body: dict[str, str], what: str, jwt: Secret | None = None
+        self,
+        path: str,
+        body: dict[str, str],
+        what: str,
+        jwt: Secret | None = None,
+        settings: dict[str, str] | None = None,
     ) -> SmartStreamCredentials:
-        """POST ``body`` to one of SmartAPI's session routes; the credentials it answers."""
+        """POST ``body`` to one of SmartAPI's session routes; the credentials it answers.
+
+        A refusal whose error code ``settings`` names is a :class:`CredentialError`."""
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -127,7 +152,11 @@ class AngelSession(BrokerSession):
             ) from None
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, dict) or not answer.get("status") or "jwtToken" not in data:
-            raise LoginError(f"{LABEL} refused to {what}: {refusal(answer, response)}")
+            reason = f"{LABEL} refused to {what}: {refusal(answer, response)}"
+            wrong = (settings or {}).get(error_code(answer))
+            if wrong:
+                raise CredentialError(f"{reason} — check {wrong} in the settings")
+            raise LoginError(reason)
         self._refresh_token = Secret(str(data.get("refreshToken") or ""))
         return SmartStreamCredentials(
             self.client_code,
@@ -137,11 +166,18 @@ class AngelSession(BrokerSession):
         )
 
 
+def error_code(answer: Any) -> str:
+    """The error code of a refusal: SmartAPI's ``errorcode``, or the gateway's ``errorCode``."""
+    if not isinstance(answer, dict):
+        return ""
+    return str(answer.get("errorcode") or answer.get("errorCode") or "")
+
+
 def refusal(answer: Any, response: httpx.Response) -> str:
     """The broker's reason for a refusal: its message and error code, or the HTTP status."""
     if isinstance(answer, dict):
         message = answer.get("message") or answer.get("errorMessage") or ""
-        code = answer.get("errorcode") or answer.get("errorCode") or ""
+        code = error_code(answer)
         if message or code:
             return f"{message} ({code})" if code else str(message)
     return f"HTTP {response.status_code}"

@@ -100,7 +100,8 @@ class KiteAdapter(BrokerAdapter):
         try:
             packets = protocol.split(message)
         except protocol.ProtocolError as exc:
-            self.log.warning("Connection %d: ignored a malformed message: %s", self.index, exc)
+            self.ticks_dropped += 1
+            self.faults.report("ignored a malformed message", "%s", exc)
             return
         received_ms = time.time_ns() // 1_000_000
         routes = self._routes
@@ -108,7 +109,8 @@ class KiteAdapter(BrokerAdapter):
             try:
                 token, mode = protocol.token_and_mode(packet)
             except protocol.ProtocolError as exc:
-                self.log.warning("Connection %d: ignored a malformed tick: %s", self.index, exc)
+                self.ticks_dropped += 1
+                self.faults.report("ignored a malformed tick", "%s", exc)
                 continue
             route = routes.get((token, mode))
             if route is not None:
@@ -122,11 +124,9 @@ class KiteAdapter(BrokerAdapter):
         try:
             kind, data = protocol.parse_text(text)
         except protocol.ProtocolError:
-            self.log.warning(
-                "Connection %d: unexpected text from the broker: %.200s", self.index, text
-            )
+            self.faults.report("unexpected text from the broker", "%.200s", text)
             return
         if kind == protocol.ERROR:
-            self.log.warning("Connection %d: the broker reports an error: %.200s", self.index, data)
+            self.faults.report("the broker reports an error", "%.200s", data)
         elif kind == protocol.MESSAGE:
             self.log.info("Connection %d: the broker says: %.200s", self.index, json.dumps(data))

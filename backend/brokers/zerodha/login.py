@@ -8,7 +8,9 @@ catches the token (:func:`request_token_from` reads one from a pasted redirect U
 the checksum SHA-256(api_key + request_token + api_secret).
 
 The access token lasts until the next morning; when Kite refuses it the trader logs in again.
-No key, secret or token reaches a log line or an error.
+An exchange Kite refuses for the Kite app's API key or secret is a
+:class:`~backend.session.CredentialError` naming the setting to check. No key, secret or token
+reaches a log line or an error.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import httpx
 from aiohttp import web
 
 from backend.secret import Secret
-from backend.session import LoginError
+from backend.session import CredentialError, LoginError
 
 log = logging.getLogger("feedpool.zerodha")
 
@@ -32,6 +34,9 @@ API_ROOT = "https://api.kite.trade"
 SESSION_PATH = "/session/token"
 TIMEOUT = 10.0
 LABEL = "Zerodha Kite"
+#: The setting to check when Kite's refusal of an exchange (a ``TokenException``) names this
+#: field: "Invalid `api_key`." or "Invalid `checksum`." (signed with the API secret).
+SETTINGS_REFUSED = {"`api_key`": "KITE_API_KEY", "`checksum`": "KITE_API_SECRET"}
 CAUGHT_PAGE = (
     "<!doctype html><title>FeedPool</title><p>FeedPool has your Kite login. "
     "You may close this tab.</p>"
@@ -94,8 +99,12 @@ async def exchange(
         or not isinstance(data, dict)
         or not data.get("access_token")
     ):
-        reason = answer.get("message") if isinstance(answer, dict) else None
-        raise LoginError(f"{LABEL} refused the login: {reason or f'HTTP {response.status_code}'}")
+        reason = str(answer.get("message") or "") if isinstance(answer, dict) else ""
+        refused = f"{LABEL} refused the login: {reason or f'HTTP {response.status_code}'}"
+        for field, setting in SETTINGS_REFUSED.items():
+            if field in reason:
+                raise CredentialError(f"{refused} — check {setting} in the settings")
+        raise LoginError(refused)
     user_id = str(data.get("user_id") or "")
     log.info("%s: logged in as %s", LABEL, user_id or "the account")
     return KiteSession(Secret(str(data["access_token"])), user_id)
