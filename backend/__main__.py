@@ -12,18 +12,23 @@ Once everything listens it prints one JSON line on stdout and nothing else::
 given as loopback.
 
 A backend that cannot start prints ``{"event": "error", "code": ..., "message": ...}`` instead and
-exits with status 1 (2 for a bad setting, or ``INSECURE_REMOTE``). Logs go to stderr, to a
+exits with status 1 (2 for a bad setting, or ``INSECURE_REMOTE``), whatever stopped it: a
+settings file that cannot be read, a config dir where its keys cannot be kept
+(``CONFIG_DIR_ERROR``), or a failure nothing foresaw (``UNEXPECTED_ERROR``, with its type and
+message), never with a traceback (:func:`backend.service.startup_error`). So do
+``--print-api-key`` and ``--allow-bus-client``. Logs go to stderr, to a
 rotating file in the user log dir, and to the bus (``SYS.LOG``); stderr and the bus number each
 record alike.
 
 SIGINT and SIGTERM close the clients (1001), the broker connections and the bus, and exit 0 within
-:data:`SHUTDOWN_SECONDS`. With ``--parent-pid PID`` the backend also stops when that process ends,
-so it never outlives the desktop app that started it. ``--print-api-key`` prints the key clients
+:data:`SHUTDOWN_SECONDS`; during start-up they end the start-up, and no ready line is printed.
+With ``--parent-pid PID`` the backend also stops when that process ends, so it never outlives
+the desktop app that started it. ``--print-api-key`` prints the key clients
 authenticate with (generating it on first use) and exits.
 
 ``--allow-bus-client NAME`` starts no backend: it makes a CURVE key pair for the bus subscriber
-NAME (unless it has one), allows its public key on the bus (a running backend lets it in within a
-second) and prints one JSON line, ``{"event": "bus_client", "name", "public_key_file",
+NAME (unless it has one), allows its public key on the bus (a running backend lets it in at once)
+and prints one JSON line, ``{"event": "bus_client", "name", "public_key_file",
 "secret_key_file", "public_key", "server_public_key"}`` (see :mod:`backend.bus_keys`). A NAME that
 is not 1 to 64 letters, digits, ``-`` or ``_`` is an error line, with status 2.
 """
@@ -39,15 +44,17 @@ import logging.handlers
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 from backend import collector, event_loop
 from backend.apikey import api_key
-from backend.bus_keys import allow_client
+from backend.bus_keys import allow_client, client_keys_dir
 from backend.log_bus import number_records
+from backend.private_files import keeping
 from backend.process_watch import process_ended
-from backend.service import INVALID_SETTING, SETTING_ERRORS, Backend, StartupError
-from backend.settings import Settings, SettingsError, load_settings, log_dir
+from backend.service import SETTING_ERRORS, Backend, StartupError, startup_error
+from backend.settings import Settings, SettingsError, config_dir, load_settings, log_dir
 
 log = logging.getLogger("feedpool.backend")
 
@@ -138,25 +145,41 @@ def on_signals(stop: asyncio.Event) -> None:
             signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
 
 
+async def unless_stopped(starting: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Await ``starting``, cancelling it if ``stop`` is set first; whether it ended before
+    ``stop`` was set. What it raised is raised."""
+    start = asyncio.ensure_future(starting)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((start, stopped), return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    start.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await start
+    return not stop.is_set()
+
+
 async def serve(settings: Settings, parent_pid: int | None) -> int:
-    """Run the backend until a signal or the parent's end; the exit status."""
+    """Run the backend until a signal or the parent's end; the exit status. A signal during
+    start-up ends the start-up, and no ready line is printed."""
     stop = asyncio.Event()
     on_signals(stop)
     backend = Backend(settings)
     try:
-        await backend.start()
-    except StartupError as exc:
-        log.error("FeedPool cannot start: %s", exc.message)
-        emit({"event": "error", "code": exc.code, "message": exc.message})
+        started = await unless_stopped(backend.start(), stop)
+    except Exception as exc:  # foreseen or not, a failed start-up ends in the error line
+        status = refuse(startup_error(exc, settings))
         await backend.stop()
-        return EXIT_BAD_SETTING if exc.code in SETTING_ERRORS else EXIT_CANNOT_START
-    collector.settle()
-    emit({"event": "ready", **backend.endpoints(), "pid": os.getpid(), "broker": settings.BROKER})
+        return status
     watcher = None
-    if parent_pid is not None:
-        watcher = asyncio.get_running_loop().create_task(watch_parent(parent_pid, stop))
-    await stop.wait()
-    log.info("Stopping")
+    if started:
+        collector.settle()
+        emit(
+            {"event": "ready", **backend.endpoints(), "pid": os.getpid(), "broker": settings.BROKER}
+        )
+        if parent_pid is not None:
+            watcher = asyncio.get_running_loop().create_task(watch_parent(parent_pid, stop))
+        await stop.wait()
+    log.info("Stopping" if started else "Stopping during start-up")
     if watcher is not None:
         watcher.cancel()
     try:
@@ -167,30 +190,44 @@ async def serve(settings: Settings, parent_pid: int | None) -> int:
     return 0
 
 
+def refuse(error: StartupError) -> int:
+    """Log ``error`` and print its error line; the exit status (2 for a bad setting or
+    argument, else 1)."""
+    log.error("FeedPool cannot start: %s", error.message)
+    emit({"event": "error", "code": error.code, "message": error.message})
+    bad_setting = error.code in SETTING_ERRORS or error.code == INVALID_ARGUMENT
+    return EXIT_BAD_SETTING if bad_setting else EXIT_CANNOT_START
+
+
+def allow_bus_client(name: str) -> int:
+    """``--allow-bus-client NAME``: print the subscriber's ``bus_client`` line; the exit status."""
+    remedy = f"make {config_dir()} a folder you can write to"
+    try:
+        with keeping(f"the keys of bus client {name}", client_keys_dir(), remedy):
+            emit({"event": "bus_client", **allow_client(name)})
+    except SettingsError:
+        raise
+    except ValueError as exc:  # a NAME that cannot be a file's
+        return refuse(StartupError(INVALID_ARGUMENT, str(exc)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging()
-    if args.allow_bus_client is not None:
-        try:
-            emit({"event": "bus_client", **allow_client(args.allow_bus_client)})
-        except SettingsError as exc:
-            emit({"event": "error", "code": INVALID_SETTING, "message": str(exc)})
-            return EXIT_BAD_SETTING
-        except ValueError as exc:
-            emit({"event": "error", "code": INVALID_ARGUMENT, "message": str(exc)})
-            return EXIT_BAD_SETTING
-        return 0
+    settings = None
     try:
+        if args.allow_bus_client is not None:
+            return allow_bus_client(args.allow_bus_client)
         settings = load_settings()
-    except SettingsError as exc:
-        emit({"event": "error", "code": INVALID_SETTING, "message": str(exc)})
-        return EXIT_BAD_SETTING
-    if args.print_api_key:
-        print(api_key(settings).reveal(), flush=True)
+        if args.print_api_key:
+            print(api_key(settings).reveal(), flush=True)
+            return 0
+        with contextlib.suppress(KeyboardInterrupt):
+            return event_loop.run(serve(settings, args.parent_pid))
         return 0
-    with contextlib.suppress(KeyboardInterrupt):
-        return event_loop.run(serve(settings, args.parent_pid))
-    return 0
+    except Exception as exc:  # the last resort: whatever stops it ends in the error line
+        return refuse(startup_error(exc, settings))
 
 
 if __name__ == "__main__":

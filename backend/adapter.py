@@ -118,6 +118,15 @@ def _ignore(*_: Any) -> None:
     pass
 
 
+def close_details(received: Any) -> str:
+    """A broker's close frame (picows's ``WSCloseInfo``) in words: ``code 1008, Session
+    expired``, ``code 1000, no reason given``, or for an empty frame (code 0) ``no code or
+    reason given``."""
+    if not received.code:
+        return "no code or reason given"
+    return f"code {int(received.code)}, {(received.reason or '').strip() or 'no reason given'}"
+
+
 class BrokerSocket(picows.WSListener):
     """One WebSocket to a broker: each message in to ``on_message``; text requests out.
 
@@ -184,7 +193,7 @@ class BrokerSocket(picows.WSListener):
         if self._closed_for:
             reason = f"connection closed: {self._closed_for}"
         elif received is not None:
-            reason = f"connection closed by the broker ({received.code} {received.reason})".strip()
+            reason = f"connection closed by the broker ({close_details(received)})"
         else:
             reason = "connection lost"
         self._on_lost(self, reason)
@@ -256,9 +265,8 @@ async def open_websocket(
         error = error.get(int(status), BrokerConnectionError)
         raise error(f"the broker at {shown} refused {what}: HTTP {int(status)} {reason}") from None
     except (OSError, picows.WSError, TimeoutError) as exc:
-        raise BrokerConnectionError(
-            f"cannot reach the broker at {shown}: {exc or type(exc).__name__}"
-        ) from None
+        problem = str(exc).strip() or type(exc).__name__  # a timeout or a reset may say nothing
+        raise BrokerConnectionError(f"cannot reach the broker at {shown}: {problem}") from None
     return socket
 
 
@@ -348,6 +356,7 @@ class BrokerAdapter(ABC):
         self._ws: BrokerSocket | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._heartbeats: dict[BrokerSocket, asyncio.Task[None]] = {}
         self._closing = False
 
     # -- what a broker's adapter provides -------------------------------------------------------
@@ -496,15 +505,21 @@ class BrokerAdapter(ABC):
         return self.url
 
     def _start_session(self, ws: BrokerSocket) -> None:
-        self._spawn(self._heartbeat(ws))
+        """Start ``ws``'s heartbeat, which ends with it (:meth:`_connection_lost`)."""
+        self._heartbeats[ws] = self._spawn(self._heartbeat(ws))
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _connection_lost(self, ws: BrokerSocket, reason: str) -> None:
-        """``ws`` is closed: wake what waits on it and, unless closing, reconnect."""
+        """``ws`` is closed: stop its heartbeat, wake what waits on it and, unless closing,
+        reconnect."""
+        heartbeat = self._heartbeats.pop(ws, None)
+        if heartbeat is not None:
+            heartbeat.cancel()
         self._session_ended(ws, reason)
         if not self._closing and self._ws is ws:
             self._ws = None

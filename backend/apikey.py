@@ -17,7 +17,7 @@ import os
 import secrets
 from pathlib import Path
 
-from backend.private_files import OWNER_ONLY, tighten
+from backend.private_files import OWNER_ONLY, PrivateFileError, keeping, tighten
 from backend.secret import Secret
 from backend.settings import Settings, config_dir
 
@@ -33,10 +33,14 @@ def key_file() -> Path:
 
 
 def api_key(settings: Settings, path: Path | None = None) -> Secret:
-    """The key clients must present: the setting if set, else the kept (or a new) key."""
+    """The key clients must present: the setting if set, else the kept (or a new) key;
+    :class:`~backend.private_files.PrivateFileError` if it cannot be kept."""
     if settings.FEEDPOOL_API_KEY:
         return settings.FEEDPOOL_API_KEY
-    return load_or_create(key_file() if path is None else path)
+    path = key_file() if path is None else path
+    remedy = f"make {path.parent} a folder you can write to, or set FEEDPOOL_API_KEY"
+    with keeping("the API key", path, remedy):
+        return load_or_create(path)
 
 
 def load_or_create(path: Path) -> Secret:
@@ -77,5 +81,10 @@ def _read(path: Path) -> str:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         return ""
+    except UnicodeDecodeError:
+        raise PrivateFileError(
+            f"{path} holds no API key (it is not ASCII text); delete it to generate a new key, "
+            "or set FEEDPOOL_API_KEY"
+        ) from None
     tighten(path)
     return text

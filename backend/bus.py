@@ -19,7 +19,16 @@ Socket options, chosen on purpose:
   discarded, so shutting down never hangs on a subscriber that went away.
 
 Given a CURVE key pair, the socket is a CURVE server: the bus is encrypted, and ZeroMQ asks the
-process's ZAP authenticator (:mod:`backend.bus_guard`) which subscribers' keys to let in.
+process's ZAP authenticator (:mod:`backend.bus_guard`) which subscribers' keys to let in, at each
+subscriber's handshake. An XPUB socket cannot close one subscriber's connection, so when a key is
+revoked :meth:`ZmqPublisher.reconnect_subscribers` closes them all: it unbinds the endpoint (which
+closes every connection accepted on it; the socket finishes closing them when it next publishes)
+and binds it again. Each subscriber dials again (ZeroMQ's reconnect interval, 100 ms by default)
+and shakes hands anew: the allowed ones receive again within about 0.2 s, having missed what was
+published meanwhile, and the revoked ones are refused. The rebinding takes a millisecond or two
+with ten subscribers; the port may stay taken for a few milliseconds more (up to 40 on a loaded
+machine) until the closed listener is gone, so binding is retried every :data:`REBIND_PAUSE`
+for up to :data:`REBIND_SECONDS`, without holding up publishers.
 """
 
 from __future__ import annotations
@@ -41,6 +50,8 @@ LINGER_MS = 200
 #: How often, at most, the publisher looks for new subscriptions (seconds).
 SUBSCRIPTIONS_CHECK = 0.01
 PORT_SEARCH_SPAN = 100
+#: How long :meth:`ZmqPublisher.reconnect_subscribers` tries to bind its port again, and how often.
+REBIND_SECONDS, REBIND_PAUSE = 1.0, 0.001
 
 
 class BusBindError(OSError):
@@ -151,6 +162,31 @@ class ZmqPublisher:
             elif message[:1] == b"\x00":
                 self._prefixes.discard(message[1:])
         self._wanted.clear()
+
+    def reconnect_subscribers(self) -> None:
+        """Close every subscriber's connection, for each to dial again and be let in anew.
+
+        Blocks (up to :data:`REBIND_SECONDS`) until the endpoint is bound again;
+        :class:`BusBindError` if it cannot be.
+        """
+        with self._lock:
+            if self.closed:
+                return
+            self._socket.unbind(self.endpoint)
+        deadline = time.monotonic() + REBIND_SECONDS
+        while True:
+            with self._lock:
+                if self.closed:
+                    return
+                try:
+                    self._socket.bind(self.endpoint)
+                    return
+                except zmq.ZMQError as exc:  # EADDRINUSE until the old listener is closed
+                    if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                        raise BusBindError(
+                            f"cannot bind the bus to {self.endpoint} again: {exc}"
+                        ) from exc
+            time.sleep(REBIND_PAUSE)
 
     def close(self) -> None:
         with self._lock:

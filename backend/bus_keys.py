@@ -9,21 +9,28 @@
 
 Every folder is for its owner only (0700), every file too (0600). ``zmq.auth.load_certificate``
 reads each file as ``(public, secret)``, Z85-encoded; a ``.key`` file has no secret.
+
+:class:`AllowedKeys` is the allow-list as it is on disk at each look: a look lists
+``clients/`` (each file's name, size and modification time) and reads the files again only when
+that listing changed, so a key counts from the moment its file is written and stops counting
+once the file is deleted (which revokes it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import zmq.auth
 
-from backend.private_files import OWNER_ONLY, private_dir, tighten
+from backend.private_files import OWNER_ONLY, keeping, private_dir, tighten
 from backend.settings import CURVE_ON, SettingsError, config_dir
 
 log = logging.getLogger("feedpool.bus")
@@ -56,10 +63,13 @@ def client_keys_dir() -> Path:
 
 
 def server_keys() -> KeyPair:
-    """The backend's key pair, made on first use; :class:`SettingsError` if it is unreadable."""
+    """The backend's key pair, made on first use; :class:`SettingsError` if it is unreadable,
+    :class:`~backend.private_files.PrivateFileError` if it cannot be made."""
     secret_file = bus_dir() / f"{SERVER}{SECRET_SUFFIX}"
     if not secret_file.is_file():
-        _create_pair(bus_dir(), SERVER)
+        remedy = f"make {config_dir()} a folder you can write to, or set BUS_CURVE=off"
+        with keeping("the bus's CURVE key pair", bus_dir(), remedy):
+            _create_pair(bus_dir(), SERVER)
         log.info("Generated the bus's CURVE key pair in %s", bus_dir())
     try:
         return _load_pair(secret_file)
@@ -117,3 +127,45 @@ def _load_pair(secret_file: Path) -> KeyPair:
     if not secret:
         raise ValueError("it holds no secret key")
     return KeyPair(public, secret)
+
+
+class AllowedKeys:
+    """The public keys (Z85) allowed in ``directory``, as they are when :meth:`current` is called.
+
+    Thread-safe. An unreadable file allows nothing and is logged once per change of the folder.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._listing: frozenset[tuple[str, int, int]] | None = None
+        self._keys: frozenset[bytes] = frozenset()
+
+    def current(self) -> frozenset[bytes]:
+        with self._lock:
+            listing = self._read_listing()
+            if listing != self._listing:
+                self._listing, self._keys = listing, self._read_keys(listing)
+            return self._keys
+
+    def _read_listing(self) -> frozenset[tuple[str, int, int]]:
+        """The key files' names, sizes and modification times; none without the folder."""
+        listing = set()
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.directory) as entries:
+            for entry in entries:
+                if entry.name.endswith(PUBLIC_SUFFIX):
+                    with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                        stat = entry.stat()
+                        listing.add((entry.name, stat.st_size, stat.st_mtime_ns))
+        return frozenset(listing)
+
+    def _read_keys(self, listing: frozenset[tuple[str, int, int]]) -> frozenset[bytes]:
+        keys = set()
+        for name, _, _ in listing:
+            try:
+                public, _ = zmq.auth.load_certificate(self.directory / name)
+            except (OSError, ValueError) as exc:
+                log.warning("Ignored the bus client key file %s: %s", name, exc)
+                continue
+            keys.add(public)
+        return frozenset(keys)

@@ -9,7 +9,8 @@
   fingerprint keep trusting it. Deleting the folder makes a new one at the next start.
 
 Every problem is a :class:`~backend.settings.SettingsError` naming the setting: a file missing or
-unreadable, no certificate in it, a key that is not the certificate's.
+unreadable, no certificate in it, a key that is not the certificate's. A certificate to generate
+that cannot be written is a :class:`~backend.private_files.PrivateFileError`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.private_files import private_dir, tighten
+from backend.private_files import keeping, private_dir, tighten
 from backend.settings import TLS_AUTO, TLS_OFF, Settings, SettingsError, config_dir
 from backend.tls import fingerprint
 
@@ -128,15 +129,22 @@ def _no_password() -> bytes:
 
 
 def _generated(host: str) -> ServerCertificate:
-    """The self-signed certificate in :func:`tls_dir`, made first if there is none."""
-    directory = private_dir(tls_dir())
+    """The self-signed certificate in :func:`tls_dir`, made first if there is none;
+    :class:`~backend.private_files.PrivateFileError` if it cannot be kept there."""
+    directory = tls_dir()
     cert_file, key_file = directory / CERT_FILE_NAME, directory / KEY_FILE_NAME
-    if not (cert_file.is_file() and key_file.is_file()):
-        # Only a backend that generates a certificate loads the cryptography package.
-        from backend.self_signed import generate
+    remedy = (
+        f"make {directory.parent} a folder you can write to, "
+        "or set WEBSOCKET_TLS_CERT and WEBSOCKET_TLS_KEY"
+    )
+    with keeping("the generated TLS certificate", directory, remedy):
+        private_dir(directory)
+        if not (cert_file.is_file() and key_file.is_file()):
+            # Only a backend that generates a certificate loads the cryptography package.
+            from backend.self_signed import generate
 
-        generate(cert_file, key_file, host)
-    tighten(key_file)
+            generate(cert_file, key_file, host)
+        tighten(key_file)
     try:
         return _load(cert_file, key_file)
     except _Unusable as exc:

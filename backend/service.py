@@ -12,8 +12,11 @@ Once started, the backend publishes on the bus:
 - ``SYS.HEALTH``: the backend's state (``ready``, ``down``) and each connection's.
 
 Before it binds anything, the backend refuses to serve other machines in the clear
-(``INSECURE_REMOTE``, see :mod:`backend.remote`) and loads its TLS certificate and bus keys,
-generating them on first use.
+(``INSECURE_REMOTE``, see :mod:`backend.remote`) and loads its API key, TLS certificate and bus
+keys, generating them on first use (``CONFIG_DIR_ERROR`` when they cannot be kept).
+
+:func:`startup_error` turns whatever stopped a start-up into the error line's code and message:
+a known cause as it is, anything else with its type and message, never a secret's value.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import asyncio
 import contextlib
 import logging
 import time
+import traceback
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -37,8 +42,10 @@ from backend.instruments import InstrumentMaster, MasterFormatError
 from backend.log_bus import BusLogHandler
 from backend.master_source import broker_master, served_master
 from backend.pool import ConnectionPool
+from backend.private_files import PrivateFileError
 from backend.proxy import WebSocketProxy
 from backend.remote import INSECURE_REMOTE, insecure_exposures, local_url
+from backend.secret import Secret
 from backend.session import BrokerSession, LoginError
 from backend.settings import CURVE_ON, SIMULATOR, Settings, SettingsError
 from backend.simulator.child import SimulatorProcess, SimulatorStartError
@@ -49,6 +56,10 @@ STATS_INTERVAL = 1.0
 INVALID_SETTING = "INVALID_SETTING"
 MASTER_ERROR = "INSTRUMENT_MASTER_ERROR"
 LOGIN_ERROR = "BROKER_LOGIN_ERROR"
+#: The API key, TLS certificate or bus keys cannot be kept in the user config dir.
+CONFIG_DIR_ERROR = "CONFIG_DIR_ERROR"
+#: A start-up failure nothing foresaw.
+UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
 #: The codes of a start refused for its settings (the others: for what it met).
 SETTING_ERRORS = frozenset({INVALID_SETTING, INSECURE_REMOTE})
 
@@ -60,6 +71,26 @@ class StartupError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def startup_error(exc: Exception, settings: Settings | None = None) -> StartupError:
+    """What the error line says of ``exc``, which stopped a start-up: a :class:`StartupError`
+    as it is, a bad setting as ``INVALID_SETTING``, a file the config dir cannot keep as
+    ``CONFIG_DIR_ERROR``; anything else as ``UNEXPECTED_ERROR`` with its type, where it was
+    raised and its message, each of ``settings``' secrets masked in it."""
+    if isinstance(exc, StartupError):
+        return exc
+    if isinstance(exc, SettingsError):
+        return StartupError(INVALID_SETTING, str(exc))
+    if isinstance(exc, PrivateFileError):
+        return StartupError(CONFIG_DIR_ERROR, str(exc))
+    message = str(exc)
+    for value in settings.values().values() if settings else ():
+        if isinstance(value, Secret) and value:
+            message = message.replace(value.reveal(), "***")
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" in {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return StartupError(UNEXPECTED_ERROR, f"unexpected {type(exc).__name__}{where}: {message}")
 
 
 class Backend:
@@ -75,6 +106,7 @@ class Backend:
         self.publisher: SharedZmqPublisher | None = None
         self.pool: ConnectionPool | None = None
         self.proxy: WebSocketProxy | None = None
+        self.api_key: Secret | None = None
         self.certificate: ServerCertificate | None = None
         self.bus_keys: KeyPair | None = None
         self.bus_guard: BusGuard | None = None
@@ -93,6 +125,9 @@ class Backend:
             )
         except BusBindError as exc:
             raise StartupError("BUS_PORT_UNAVAILABLE", str(exc)) from None
+        if self.bus_guard is not None:
+            watch = self.bus_guard.watch(self.publisher.reconnect_subscribers)
+            self._guard_task = asyncio.get_running_loop().create_task(watch)
         self._log_handler = BusLogHandler(self.publisher)
         logging.getLogger().addHandler(self._log_handler)
         self._announce_security()
@@ -118,10 +153,12 @@ class Backend:
         )
         self.proxy = WebSocketProxy(
             self.pool,
-            api_key(settings),
+            self.api_key,
             host=settings.WEBSOCKET_HOST,
             port=settings.WEBSOCKET_PORT,
             min_interval_ms=settings.WS_MIN_INTERVAL_MS,
+            max_clients_per_address=settings.MAX_CLIENTS_PER_ADDRESS,
+            auth_failures_before_delay=settings.AUTH_FAILURES_BEFORE_DELAY,
             ssl_context=self.certificate.context() if self.certificate else None,
         )
         try:
@@ -137,8 +174,8 @@ class Backend:
         self._health("ready")
 
     def _secure(self) -> None:
-        """Refuse an insecure exposure; load (or make) the TLS certificate and bus keys, and
-        start letting in the bus's allowed subscribers."""
+        """Refuse an insecure exposure; load (or make) the API key, TLS certificate and bus
+        keys, and start letting in the bus's allowed subscribers."""
         settings = self.settings
         exposed = insecure_exposures(settings)
         if exposed and not settings.ALLOW_INSECURE_REMOTE:
@@ -150,15 +187,15 @@ class Backend:
                 ),
             )
         try:
+            self.api_key = api_key(settings)
             self.certificate = server_certificate(settings)
             if settings.BUS_CURVE == CURVE_ON:
                 self.bus_keys = server_keys()
-        except SettingsError as exc:
-            raise StartupError(INVALID_SETTING, str(exc)) from None
+        except (SettingsError, PrivateFileError) as exc:
+            raise startup_error(exc) from None
         if self.bus_keys is not None:
             self.bus_guard = BusGuard(zmq.Context.instance(), allowed_clients_dir())
             self.bus_guard.start()
-            self._guard_task = asyncio.get_running_loop().create_task(self.bus_guard.watch())
 
     def _announce_security(self) -> None:
         for what, _ in insecure_exposures(self.settings):

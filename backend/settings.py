@@ -4,7 +4,11 @@ Later layers win: built-in defaults < ``settings.json`` in the user config dir <
 keychain (:mod:`backend.keychain`, secrets only) < a ``.env`` file in the working directory < the
 process environment. Every value is validated while loading; a bad one
 raises :class:`SettingsError` naming the setting, the value and what is allowed, so the backend can
-refuse to start with one clear line instead of failing later.
+refuse to start with one clear line instead of failing later. So does a settings file that cannot
+be read (:class:`SettingsFileError`: not UTF-8, not a JSON object, nested too deeply) or that
+names no setting (:class:`UnknownSettingError`, with the likeliest setting meant). An error shows
+the value of a known, non-secret setting only: never a secret's, an unknown name's (perhaps a
+misspelled secret) or a JSON object's or array's.
 
 Each broker's own settings (its credentials and URL) come from its package's description in
 :data:`backend.brokers.BROKERS`. Credentials are held as :class:`Secret`, whose ``str`` and
@@ -17,6 +21,7 @@ The pool's limits default to the broker's real ones (:attr:`Settings.max_symbols
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -40,13 +45,57 @@ TLS_OFF, TLS_ON, TLS_AUTO = "off", "on", "auto"
 CURVE_OFF, CURVE_ON = "off", "on"
 
 
+#: The longest value an error shows whole; a longer one is cut short.
+SHOWN_CHARACTERS = 60
+#: The most digits of a whole number in ``settings.json``, far more than any setting takes.
+MAX_DIGITS = 100
+
+
 class SettingsError(ValueError):
-    """A setting has a value FeedPool cannot use."""
+    """A setting has a value FeedPool cannot use; ``name`` names it (or the file).
+
+    The message shows the value only where it helps and cannot leak a credential (see
+    :func:`_shown`).
+    """
 
     def __init__(self, name: str, value: object, allowed: str) -> None:
-        shown = "***" if name in SECRET_SETTINGS else repr(value)
-        super().__init__(f"invalid setting {name}={shown}: {allowed}")
+        super().__init__(f"invalid setting {name}{_shown(name, value)}: {allowed}")
         self.name = name
+
+
+class UnknownSettingError(SettingsError):
+    """A name that is no setting. Its value is never shown: it may be a misspelled secret's."""
+
+    def __init__(self, name: str, where: Path | None = None) -> None:
+        place = f" in {where}" if where else ""
+        ValueError.__init__(self, f"unknown setting {name}{place} ({_suggestion(name)})")
+        self.name = name
+
+
+class SettingsFileError(SettingsError):
+    """A settings file (``settings.json`` or ``.env``) that cannot be read as one."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        ValueError.__init__(self, f"cannot use the settings file {path}: {problem}")
+        self.name = str(path)
+
+
+def _shown(name: str, value: object) -> str:
+    """``=value`` as an error about ``name`` shows it: ``=***`` for a secret, and nothing for a
+    name that is no setting or a JSON object or array, where a credential may hide. Only a
+    known, non-secret setting's value is shown, cut to :data:`SHOWN_CHARACTERS`."""
+    if name in SECRET_SETTINGS:
+        return "=***"
+    if name not in _SPEC or isinstance(value, dict | list):
+        return ""
+    shown = repr(value)
+    return f"={shown[:SHOWN_CHARACTERS]}..." if len(shown) > SHOWN_CHARACTERS else f"={shown}"
+
+
+def _suggestion(name: str) -> str:
+    """The setting ``name`` is likely a misspelling of; else every setting's name."""
+    close = difflib.get_close_matches(name.upper(), _SPEC, n=1)
+    return f"did you mean {close[0]}?" if close else f"known settings: {', '.join(_SPEC)}"
 
 
 def config_dir() -> Path:
@@ -188,6 +237,8 @@ _CORE_SPEC: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SIMULATOR_TICKS_PER_SECOND": ("1.0", _number(0.0, 1000.0)),
     "SIMULATOR_SEED": ("", _text),
     "WS_MIN_INTERVAL_MS": ("0", _integer(0, 60_000)),
+    "MAX_CLIENTS_PER_ADDRESS": ("64", _integer(1, 100_000)),
+    "AUTH_FAILURES_BEFORE_DELAY": ("5", _integer(1, 1_000_000)),
     "STALE_FEED_SECONDS": ("30", _number(0.0, 3600.0)),
     "FEEDPOOL_API_KEY": ("", _secret),
 }
@@ -238,6 +289,10 @@ class Settings:
     SIMULATOR_SEED: str = ""
     #: Per client, at most one update per symbol and mode in this many ms (the newest); 0: off.
     WS_MIN_INTERVAL_MS: int = 0
+    #: Client API connections open at once from one address (127.0.0.1 too); past it, refused.
+    MAX_CLIENTS_PER_ADDRESS: int = 64
+    #: Wrong API keys from one address before its authentications wait, longer each time.
+    AUTH_FAILURES_BEFORE_DELAY: int = 5
     #: A connection that was ticking and gets no tick for this long while holding symbols is
     #: healed (subscribed again, then reconnected); 0: never.
     STALE_FEED_SECONDS: float = 30.0
@@ -323,25 +378,36 @@ def _build(values: Mapping[str, object]) -> Settings:
     return Settings(**parsed, broker_values={**defaults, **broker_values})
 
 
+class _Null(str):
+    """No value (a ``null`` in ``settings.json``): parsed as empty, shown as ``null``."""
+
+    def __repr__(self) -> str:
+        return "null"
+
+
 def _parse(name: str, value: object) -> Any:
     if name not in _SPEC:
-        raise SettingsError(name, value, f"unknown setting; known settings: {', '.join(_SPEC)}")
+        raise UnknownSettingError(name)
+    if isinstance(value, dict | list):
+        kind = "object" if isinstance(value, dict) else "array"
+        raise SettingsError(name, value, f"expected text, a number or true/false, not JSON {kind}")
     if isinstance(value, Secret):
         value = value.reveal()
-    return _SPEC[name][1](name, "" if value is None else str(value))
+    return _SPEC[name][1](name, _Null() if value is None else str(value))
 
 
 def read_env_file(path: Path) -> dict[str, str]:
     """``KEY=VALUE`` lines of a ``.env`` file; blank lines, comments and ``export`` are allowed."""
     values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(_text_of(path).splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         line = line.removeprefix("export ").strip()
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
-            raise SettingsError(f"{path}:{number}", raw, "expected KEY=VALUE")
+            # The line itself is not shown: it may be a secret's.
+            raise SettingsFileError(path, f"line {number} is not KEY=VALUE")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
@@ -350,14 +416,45 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def read_settings_file(path: Path) -> dict[str, str]:
-    """The JSON object in ``settings.json``: setting names to values."""
+    """The JSON object in ``settings.json``: setting names to values; :class:`SettingsFileError`
+    for a file that is no such object, whatever is wrong with it."""
+    expected = 'expected a JSON object of settings, such as {"BROKER": "simulator"}'
+    text = _text_of(path)
     try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
+        loaded = json.loads(text, parse_int=_whole_number)
     except json.JSONDecodeError as exc:
-        raise SettingsError(str(path), "<file>", f"expected a JSON object ({exc})") from None
+        raise SettingsFileError(path, f"it is not JSON ({exc}); {expected}") from None
+    except RecursionError:
+        raise SettingsFileError(path, f"it is nested too deeply; {expected}") from None
+    except ValueError as exc:  # from _whole_number
+        raise SettingsFileError(path, f"{exc}; {expected}") from None
     if not isinstance(loaded, dict):
-        raise SettingsError(str(path), "<file>", "expected a JSON object of settings")
+        raise SettingsFileError(path, expected)
     return {str(key): value for key, value in loaded.items()}
+
+
+def _whole_number(digits: str) -> int:
+    """A JSON whole number, refused past :data:`MAX_DIGITS` (Python's own limit is an error
+    that advises raising it)."""
+    count = len(digits.lstrip("-"))
+    if count > MAX_DIGITS:
+        raise ValueError(f"it holds a number of {count} digits")
+    return int(digits)
+
+
+def _text_of(path: Path) -> str:
+    """The UTF-8 text of the settings file ``path``, or :class:`SettingsFileError` saying why
+    it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SettingsFileError(
+            path,
+            f"it is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8",
+        ) from None
+    except OSError as exc:
+        raise SettingsFileError(path, f"it cannot be read ({exc.strerror or exc})") from None
 
 
 def load_settings(
@@ -380,7 +477,7 @@ def load_settings(
         from_file = read_settings_file(settings_file)
         for name in from_file:
             if name not in _SPEC:
-                raise SettingsError(name, from_file[name], f"unknown setting in {settings_file}")
+                raise UnknownSettingError(name, settings_file)
         merged.update(from_file)
     merged.update(keychain.read(sorted(SECRET_SETTINGS)))
     if env_file.is_file():

@@ -88,8 +88,9 @@ def link_window(
 ) -> BackendLink:
     """A link that feeds ``window`` from a backend it runs (with ``environment`` added) or from
     ``attachment``: its watchlist subscribed, bus and feed messages shown, its own feed marked
-    among the API's clients, the backend's state (and attachment) in the status bar, a restart
-    when settings are applied, and an attachment when one is chosen."""
+    among the API's clients, the backend's state (and attachment, and a bus that refuses the
+    app) in the status bar, a restart when settings are applied, and an attachment when one is
+    chosen."""
     link = BackendLink(
         window.watchlist_model,
         window.handle_bus_message,
@@ -100,6 +101,7 @@ def link_window(
     )
     window.clients_pane.own_address = lambda: link.feed.local_address
     link.state_changed.connect(window.set_backend_state)
+    link.bus_refused.connect(window.set_bus_refusal)
     link.attached.connect(window.show_attachment)
     window.settings_applied.connect(link.restart)
     window.attach_requested.connect(link.attach)

@@ -114,11 +114,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.logs_dock)
         self.splitDockWidget(self.logs_dock, self.clients_dock, Qt.Orientation.Horizontal)
 
-        self.attached_label = QLabel(self)
-        self.attached_label.hide()
-        self.backend_label = QLabel(self)
-        self.statusBar().addPermanentWidget(self.attached_label)
-        self.statusBar().addPermanentWidget(self.backend_label)
+        self.attached_label, self.backend_label, self.bus_label = self._status_labels()
         self.set_backend_state("not started")
 
         self.settings_dialog = SettingsDialog(settings_path, self)
@@ -150,6 +146,16 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.gauges_dock], [GAUGES_HEIGHT], Qt.Orientation.Vertical)
         self._default_state = self.saveState()
         self._restore_layout()
+
+    def _status_labels(self) -> tuple[QLabel, QLabel, QLabel]:
+        """The status bar's: the attachment, the backend's state, and a bus that refuses the app
+        (the first and the last hidden until there is something to show)."""
+        labels = QLabel(self), QLabel(self), QLabel(self)
+        for label in labels:
+            self.statusBar().addPermanentWidget(label)
+        labels[0].hide()
+        labels[2].hide()
+        return labels
 
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -248,6 +254,12 @@ class MainWindow(QMainWindow):
         text = f"Backend: {state}" + (f" ({detail})" if detail else "")
         self.backend_label.setText(text)
         self.backend_label.setStyleSheet(f"color: {state_colour(state)}; font-weight: bold")
+
+    def set_bus_refusal(self, refusal: str) -> None:
+        """Show why the bus does not serve the app (``""``: it does, and nothing is shown)."""
+        self.bus_label.setText(refusal[:1].upper() + refusal[1:])
+        self.bus_label.setStyleSheet(f"color: {state_colour('failed')}; font-weight: bold")
+        self.bus_label.setVisible(bool(refusal))
 
     # Menu actions.
 

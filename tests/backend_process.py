@@ -52,6 +52,15 @@ class BackendProcess:
 
     @classmethod
     async def start(cls, workdir: Path, *args: str, **env: str) -> tuple[BackendProcess, dict]:
+        """The backend and its first stdout line: the ready line, or an error line."""
+        backend = await cls.spawn(workdir, *args, **env)
+        line = await asyncio.wait_for(backend.process.stdout.readline(), START_TIMEOUT)
+        assert line, f"no ready line; stderr:\n{backend.stderr.read_text()}"
+        return backend, json.loads(line)
+
+    @classmethod
+    async def spawn(cls, workdir: Path, *args: str, **env: str) -> BackendProcess:
+        """The backend, started; nothing read yet."""
         environment = {
             **{
                 k: v
@@ -78,10 +87,7 @@ class BackendProcess:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
             )
-        backend = cls(process, stderr)
-        line = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)
-        assert line, f"no ready line; stderr:\n{stderr.read_text()}"
-        return backend, json.loads(line)
+        return cls(process, stderr)
 
     async def exited(self, within: float = 10.0) -> int:
         return await asyncio.wait_for(self.process.wait(), within)

@@ -98,16 +98,23 @@ class Client:
 
     @classmethod
     async def open(
-        cls, url: str, api_key: str | None = API_KEY, fingerprint: str | None = None
+        cls,
+        url: str,
+        api_key: str | None = API_KEY,
+        fingerprint: str | None = None,
+        source: str | None = None,
     ) -> Client:
         """Connect to ``url`` and, unless ``api_key`` is None, authenticate.
 
         With ``fingerprint``, ``url`` is a ``wss://`` one, and the server's certificate must
         have that fingerprint (:class:`~backend.tls.FingerprintMismatch` else), checked before
-        anything is sent.
+        anything is sent. With ``source``, the connection comes from that local address (such
+        as ``127.0.0.2``, another loopback address).
         """
-        tls = {} if fingerprint is None else {"ssl": pinned_client_context()}
-        websocket = await connect(url, compression=None, max_size=None, **tls)
+        options = {} if fingerprint is None else {"ssl": pinned_client_context()}
+        if source is not None:
+            options["local_addr"] = (source, 0)
+        websocket = await connect(url, compression=None, max_size=None, **options)
         if fingerprint is not None:
             try:
                 check_pinned(websocket.transport.get_extra_info("ssl_object"), fingerprint)

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from backend.apikey import api_key, key_file, load_or_create
+from backend.private_files import PrivateFileError
 from backend.settings import Settings, load_settings
 
 
@@ -45,6 +46,17 @@ def test_an_empty_key_file_gets_a_new_key(tmp_path):
     key = load_or_create(path).reveal()
     assert key and path.read_text().strip() == key
     assert [p.name for p in tmp_path.iterdir()] == ["api_key"]  # no temporary file left
+
+
+def test_a_key_file_that_holds_no_key_says_so_and_what_to_do(tmp_path):
+    path = tmp_path / "api_key"
+    path.write_bytes(b"\xff\xfe not a key\n")
+    with pytest.raises(PrivateFileError) as caught:
+        api_key(Settings(), path)
+    assert str(caught.value) == (
+        f"{path} holds no API key (it is not ASCII text); delete it to generate a new key, "
+        "or set FEEDPOOL_API_KEY"
+    )
 
 
 def test_print_api_key_prints_the_kept_key(tmp_path):

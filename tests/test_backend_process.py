@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import socket
 import sys
 import time
 
+import httpx
 import psutil
 import pytest
-from backend_process import free_port
-from proxy_client import BusMonitor, Client
+from backend_process import BackendProcess, free_port
+from proxy_client import BusMonitor, Client, eventually
+from simulator_process import StandaloneSimulator
 
 from backend.feed import TICK_FIELDS
 from backend.settings import log_dir
+from backend.simulator import SimulatorCredentials
 
 
 async def test_ready_line_then_clients_and_the_monitoring_bus(backends):
@@ -83,6 +87,49 @@ async def test_a_signal_closes_clients_with_1001_and_exits_0_within_2_s(backends
     assert await backend.exited() == 0
     assert time.monotonic() - signalled < 2.0
     assert "Closed pool" in backend.stderr.read_text()
+
+
+async def test_a_signal_during_start_up_ends_it_without_a_ready_line(tmp_path):
+    """SIGTERM while the backend waits for its instrument master: start-up ends, and no ready
+    line comes even when the master does; exit 0."""
+    simulator = await StandaloneSimulator.start(tmp_path)
+    async with httpx.AsyncClient() as http:
+        master = (await http.get(simulator.ready["master"])).content
+    asked, answer = asyncio.Event(), asyncio.Event()
+
+    async def serve_master(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        asked.set()
+        await answer.wait()
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(master)}\r\nConnection: close\r\n\r\n"
+        with contextlib.suppress(ConnectionError):
+            writer.write(head.encode() + master)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve_master, "127.0.0.1", 0)
+    account = SimulatorCredentials()
+    backend = await BackendProcess.spawn(
+        tmp_path,
+        BROKER="angel",
+        ANGEL_WS_URL=simulator.ready["url"],
+        ANGEL_CLIENT_CODE=account.client_code,
+        ANGEL_API_KEY=account.api_key,
+        ANGEL_FEED_TOKEN=account.feed_token,
+        ANGEL_AUTH_TOKEN=account.auth_token,
+        INSTRUMENT_MASTER=f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/master.json",
+    )
+    try:
+        await asyncio.wait_for(asked.wait(), 30)
+        backend.process.send_signal(signal.SIGTERM)
+        await eventually(lambda: "Stopping during start-up" in backend.stderr.read_text())
+        answer.set()  # the start-up, had it gone on, would be ready now
+        assert await backend.exited() == 0
+        assert await backend.process.stdout.read() == b""
+    finally:
+        backend.kill()
+        server.close()
+        await simulator.stop()
 
 
 async def test_exits_when_its_parent_process_ends(backends):

@@ -22,7 +22,12 @@ from proxy_client import eventually
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from backend.adapter import MAX_FRAME_BYTES, BrokerSocket, open_websocket
+from backend.adapter import (
+    MAX_FRAME_BYTES,
+    BrokerConnectionError,
+    BrokerSocket,
+    open_websocket,
+)
 from backend.brokers import BROKERS
 from backend.brokers.angel import protocol
 from backend.brokers.angel.adapter import SmartStreamAdapter
@@ -320,6 +325,41 @@ async def test_a_message_whose_handling_fails_is_dropped_and_the_socket_goes_on(
         finally:
             await socket.close()
     assert "dropped a message its handling failed on: KeyError: 'boom'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("close", "reason"),
+    [
+        (b"\x88\x00", "no code or reason given"),  # an empty close frame
+        (b"\x88\x02\x03\xe8", "code 1000, no reason given"),
+        (b"\x88\x11\x03\xf0Session expired", "code 1008, Session expired"),
+    ],
+)
+async def test_the_brokers_close_frame_is_told_in_words(close, reason):
+    async def send(websocket) -> None:
+        websocket.transport.write(close)  # raw, as a broker may send it
+        await websocket.wait_closed()
+
+    lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    async with serve(send, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        socket = BrokerSocket(on_lost=lambda _, why: lost.set_result(why))
+        await open_websocket(url, "a test connection", socket)
+        assert await asyncio.wait_for(lost, WAIT) == f"connection closed by the broker ({reason})"
+
+
+@pytest.mark.parametrize(
+    "error", [ConnectionResetError(), TimeoutError(), OSError(" "), picows.WSError("")]
+)
+async def test_a_broker_out_of_reach_is_reported_with_its_error_named(monkeypatch, error):
+    async def refuse(*_, **__):
+        raise error
+
+    monkeypatch.setattr(picows, "ws_connect", refuse)
+    with pytest.raises(BrokerConnectionError) as caught:
+        await open_websocket("ws://127.0.0.1:9/", "a test connection", BrokerSocket())
+    named = type(error).__name__
+    assert str(caught.value) == f"cannot reach the broker at ws://127.0.0.1:9/: {named}"
 
 
 async def test_a_fault_log_logs_the_first_of_a_kind_and_counts_the_rest(caplog):

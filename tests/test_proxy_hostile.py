@@ -53,7 +53,7 @@ CASES = [
     ("{not json", "INVALID_JSON", "Invalid JSON message"),
     ("", "INVALID_JSON", "Invalid JSON message"),
     (b"\xff\xfe{}", "INVALID_JSON", "Invalid JSON message"),
-    ("[" * 100_000, "INVALID_JSON", "Invalid JSON message: nested too deeply"),
+    ("[" * 100_000, "INVALID_JSON", "Invalid JSON message: nested more than 32 deep"),
     ("[1, 2]", "INVALID_JSON", "A message must be a JSON object"),
     ('"subscribe"', "INVALID_JSON", "A message must be a JSON object"),
     ("null", "INVALID_JSON", "A message must be a JSON object"),
@@ -194,7 +194,7 @@ async def test_a_failed_authentication_leaves_the_socket_open_for_a_retry(served
     assert wrong_type["code"] == "AUTHENTICATION_ERROR"
     right = await stranger.request({"action": "authenticate", "api_key": API_KEY})
     assert right["type"] == "auth" and right["status"] == "success"
-    failures = [r for r in caplog.records if r.getMessage().endswith("authentication failed")]
+    failures = [r for r in caplog.records if "authentication failed" in r.getMessage()]
     assert len(failures) == 1  # a client retrying in a loop cannot flood the log
     assert "wrong" not in caplog.text
     await still_served(bystander)

@@ -7,6 +7,7 @@ own; a subscriber allowed before it starts watches its bus from the first messag
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -21,8 +22,9 @@ import zmq.auth
 from backend_process import BackendProcess, allow_bus_client, free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from proxy_client import API_KEY, BusMonitor, Client, eventually
+from proxy_client import API_KEY, BusMonitor, Client
 from websockets.exceptions import InvalidMessage
+from zmq.utils.monitor import recv_monitor_message
 
 from backend.bus_keys import allow_client, allowed_clients_dir
 from backend.remote import is_loopback, local_url
@@ -31,6 +33,9 @@ from backend.tls import FingerprintMismatch, fingerprint
 SHARED = pytest.mark.asyncio(loop_scope="module")
 #: How long a refused subscriber is watched for a message that must not come.
 REFUSED_WAIT = 2.0
+#: How soon a revoked subscriber's connection is closed, at most: the backend looks at the
+#: allowed keys every second, and publishes (which finishes closing it) every second.
+REVOKED_WITHIN = 5.0
 POSIX = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
 
@@ -200,10 +205,7 @@ async def test_a_subscriber_without_an_allowed_key_receives_nothing(secured):
 async def test_a_subscriber_allowed_while_the_backend_runs_receives_sys_pool(secured):
     status, late, _ = await allow_bus_client("late-laptop", **secured.dirs)
     assert status == 0, late
-    # ZeroMQ does not retry a refused handshake: connect once the backend has read the key.
-    log = secured.backend.stderr
-    await eventually(lambda: "Bus clients changed: 2 keys allowed" in log.read_text())
-    bus = BusMonitor(
+    bus = BusMonitor(  # at once: the backend asks the folder at each handshake
         secured.ready["zmq"],
         keys=zmq.auth.load_certificate(late["secret_key_file"]),
         server_key=late["server_public_key"].encode(),
@@ -211,6 +213,32 @@ async def test_a_subscriber_allowed_while_the_backend_runs_receives_sys_pool(sec
     try:
         await bus.until(lambda topic, _: topic == "SYS.POOL")
     finally:
+        bus.close()
+
+
+@SHARED
+async def test_a_revoked_subscriber_is_cut_off_and_the_others_keep_receiving(secured):
+    status, gone, _ = await allow_bus_client("gone-pc", **secured.dirs)
+    assert status == 0, gone
+    bus = BusMonitor(
+        secured.ready["zmq"],
+        keys=zmq.auth.load_certificate(gone["secret_key_file"]),
+        server_key=gone["server_public_key"].encode(),
+    )
+    handshakes = bus.socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+    try:
+        await bus.until(lambda topic, _: topic == "SYS.POOL")
+        (secured.config / "bus" / "clients" / "gone-pc.key").unlink()
+        async with asyncio.timeout(REVOKED_WITHIN):
+            refusal = await recv_monitor_message(handshakes)
+        assert refusal["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+        while await bus.socket.poll(0):  # what came before the cut
+            await bus.socket.recv_multipart()
+        await secured.desk_bus.until(lambda topic, _: topic == "SYS.POOL")
+        assert await bus.silent(REFUSED_WAIT)
+        assert "1 bus client keys revoked" in secured.backend.stderr.read_text()
+    finally:
+        handshakes.close()
         bus.close()
 
 

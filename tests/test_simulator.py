@@ -763,6 +763,40 @@ async def test_the_command_line_serves_drops_and_exits_cleanly():
             await process.wait()
 
 
+@pytest.mark.parametrize("stdin", ["/dev/null", "a file", "closed"])
+async def test_the_command_line_runs_without_commands_when_stdin_is_not_a_stream(stdin, tmp_path):
+    """Under a service manager, ``nohup`` or cron, stdin is ``/dev/null``, a file or closed: the
+    simulator serves without commands, says so once, and stops cleanly."""
+    commands = tmp_path / "commands.txt"
+    commands.write_text('{"command": "connections"}\n')
+    with commands.open("rb") as file:
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "backend.simulator", "--port", "0"),
+            cwd=ROOT,
+            stdin={"/dev/null": subprocess.DEVNULL, "a file": file, "closed": None}[stdin],
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            preexec_fn=(lambda: os.close(0)) if stdin == "closed" else None,
+        )
+    try:
+        ready = await read_event(process)
+        assert ready["event"] == "ready"
+        async with connect(ready["url"], additional_headers=HEADERS) as ws:
+            await ws.send(subscribe(QUOTE, SBIN))
+            snapshot = await ticks(ws, lambda t: len(t) == 1)
+            assert keys_seen(snapshot) == {(QUOTE, *SBIN)}
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), WAIT) == 0
+        assert await process.stdout.read() == b""  # the file's command went unanswered
+        stderr = (await process.stderr.read()).decode()
+        assert stderr.count("commands are off") == 1, stderr
+        assert "running without them" in stderr
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 @pytest.mark.filterwarnings("ignore:ssl.OP_NO_SSL:DeprecationWarning")  # SmartConnect's
 async def test_the_command_line_plays_sessions_mutes_and_expires(tmp_path, monkeypatch):
     """The account's flags, a login with them, ``mute`` and ``expire_sessions``; and a

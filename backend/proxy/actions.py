@@ -2,8 +2,12 @@
 
 :meth:`Actions.handle` decodes a message, checks it is allowed (only ``authenticate`` before
 authentication), validates it and carries it out. Whatever goes wrong is answered with the error
-envelope and the socket stays open; an unexpected failure is logged and answered with
-``SERVER_ERROR``.
+envelope and the socket stays open, whatever the message held: a message that cannot be decoded
+(``INVALID_JSON``), a wrong API key and an unexpected failure (``SERVER_ERROR``, also when the
+reply cannot be encoded) are each counted and reported to a
+:class:`~backend.fault_log.FaultLog`, which logs a line an interval without a traceback, so no
+client can fill the log. Authentications from an address that gave too many wrong keys wait
+first (:class:`~backend.proxy.limits.AuthBackoff`).
 
 Subscriptions go through the pool with the session as the holder, so the pool's reference
 counting is per client; the :class:`~backend.proxy.index.SubscriptionIndex` mirrors what the pool
@@ -15,12 +19,15 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
+from types import TracebackType
 
 from backend.brokers import BROKERS
+from backend.fault_log import FaultLog
 from backend.feed import (
     AUTHENTICATION_ERROR,
     CONNECTED,
     INVALID_ACTION,
+    INVALID_JSON,
     NOT_AUTHENTICATED,
     SERVER_ERROR,
 )
@@ -28,6 +35,7 @@ from backend.pool import ConnectionPool, Outcome
 from backend.proxy import replies
 from backend.proxy.errors import RequestError
 from backend.proxy.index import SubscriptionIndex
+from backend.proxy.limits import AuthBackoff
 from backend.proxy.messages import (
     Message,
     action_of,
@@ -46,13 +54,24 @@ Handler = Callable[[ClientSession, Message], Awaitable[replies.Reply]]
 
 
 class Actions:
-    """Carries out client messages against ``pool``, keeping ``subscription_index`` in step."""
+    """Carries out client messages against ``pool``, keeping ``subscription_index`` in step;
+    faults go to ``faults``."""
 
     def __init__(
-        self, pool: ConnectionPool, subscription_index: SubscriptionIndex, api_key: Secret
+        self,
+        pool: ConnectionPool,
+        subscription_index: SubscriptionIndex,
+        api_key: Secret,
+        backoff: AuthBackoff,
+        faults: FaultLog,
     ) -> None:
         self.pool = pool
         self.subscription_index = subscription_index
+        self.backoff = backoff
+        self.faults = faults
+        #: Messages that could not be decoded, and requests that failed unexpectedly.
+        self.malformed = 0
+        self.server_errors = 0
         self._api_key = api_key.reveal().encode()
         self._handlers: dict[str, Handler] = {
             "authenticate": self.authenticate,
@@ -70,30 +89,53 @@ class Actions:
 
     async def handle(self, session: ClientSession, frame: str | bytes) -> None:
         """Carry out one message from ``session`` and send it the reply."""
-        message: Message = {}
+        echoed = None
         try:
             message = decode(frame)
+            echoed = request_id(message)
             action = action_of(message)
             if not session.authenticated and action != "authenticate":
                 raise RequestError(NOT_AUTHENTICATED, "Authenticate first")
             handler = self._handlers.get(action)
             if handler is None:
                 raise RequestError(INVALID_ACTION, f"Unknown action {action[:40]!r}")
-            reply = await handler(session, message)
+            reply = replies.encode(await handler(session, message))
         except RequestError as exc:
-            reply = replies.error(exc.code, exc.message, request_id(message))
-        except Exception:
-            log.exception("Client %d (%s): request failed", session.number, session.peer)
-            reply = replies.error(SERVER_ERROR, "Internal server error", request_id(message))
+            if exc.code == INVALID_JSON:
+                self.malformed += 1
+                self.faults.report(
+                    "malformed message", "client %d (%s): %s", *_who(session), exc.message
+                )
+            reply = replies.encode(replies.error(exc.code, exc.message, echoed))
+        except Exception as exc:
+            self.server_errors += 1
+            self.faults.report(
+                "request failed", "client %d (%s): %s", *_who(session), _described(exc)
+            )
+            reply = replies.encode(replies.error(SERVER_ERROR, "Internal server error", echoed))
         await session.reply(reply)
 
     async def authenticate(self, session: ClientSession, message: Message) -> replies.Reply:
+        waited = await self.backoff.wait(session.address)
+        if waited:
+            self.faults.report(
+                "slowed an authentication",
+                "client %d (%s) waited %g s: too many wrong keys from its address",
+                *_who(session),
+                waited,
+            )
         key = message.get("api_key", message.get("apikey"))
         if not isinstance(key, str) or not hmac.compare_digest(key.encode(), self._api_key):
-            session.failed_authentications += 1
-            if session.failed_authentications == 1:  # a client retrying in a loop logs once
-                log.warning("Client %d (%s): authentication failed", session.number, session.peer)
-            raise RequestError(AUTHENTICATION_ERROR, "Invalid API key")
+            self.backoff.failed(session.address)
+            self.faults.report("authentication failed", "client %d (%s)", *_who(session))
+            delay = self.backoff.delay(session.address)
+            slowed = (
+                f"; too many failed authentications from this address: each now waits {delay:g} s"
+                if delay
+                else ""
+            )
+            raise RequestError(AUTHENTICATION_ERROR, f"Invalid API key{slowed}")
+        self.backoff.succeeded(session.address)
         if not session.authenticated:
             session.authenticated = True
             log.info("Client %d (%s) authenticated", session.number, session.peer)
@@ -156,3 +198,20 @@ class Actions:
         if not states:
             return "idle"
         return next((state for state in states if state != CONNECTED), CONNECTED)
+
+
+def _who(session: ClientSession) -> tuple[int, str]:
+    """The client's number and address, as log lines name it."""
+    return session.number, session.peer
+
+
+def _described(exc: Exception) -> str:
+    """``exc``'s type, message and where it was raised: a log line's worth, not a traceback."""
+    where: TracebackType | None = exc.__traceback__
+    while where is not None and where.tb_next is not None:
+        where = where.tb_next
+    text = f"{type(exc).__name__}: {str(exc)[:200]}"
+    if where is None:
+        return text
+    module = where.tb_frame.f_globals.get("__name__", "?")
+    return f"{text} at {module}:{where.tb_lineno} in {where.tb_frame.f_code.co_name}"

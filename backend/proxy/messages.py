@@ -13,11 +13,20 @@ Limits, on purpose:
   but a flood is refused whole.
 - :data:`MAX_NAME_LENGTH`: symbols and exchanges are short; longer strings are refused rather
   than echoed back.
+- :data:`MAX_DEPTH` and :data:`MAX_NUMBER_DIGITS`: a message nested deeper, or with a longer
+  number, is refused as ``INVALID_JSON`` whatever its fields. No request needs more than three
+  levels or a long number; a value nested about a thousand deep cannot be written back into a
+  reply, and Python refuses to convert a whole number of more than 4,300 digits.
+- :data:`MAX_REQUEST_ID_LENGTH`: a ``request_id``, echoed in every reply, is a string up to that
+  long or a finite number; any other is refused.
+
+See ``docs/client-api-limits.md`` for every bound the client API enforces.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +46,10 @@ from backend.proxy.errors import RequestError
 MAX_MESSAGE_BYTES = 2**20
 MAX_SYMBOLS_PER_REQUEST = 10_000
 MAX_NAME_LENGTH = 64
+MAX_DEPTH = 32
+MAX_NUMBER_DIGITS = 100
+MAX_REQUEST_ID_LENGTH = 256
+TOO_DEEP = f"Invalid JSON message: nested more than {MAX_DEPTH} deep"
 DEFAULT_MODE = QUOTE
 MODE_BY_NAME = {
     "ltp": LTP,
@@ -67,16 +80,52 @@ class Unsubscribe:
 
 
 def decode(frame: str | bytes) -> Message:
-    """The JSON object in a text (or UTF-8 binary) frame."""
+    """The JSON object in a text (or UTF-8 binary) frame, within :data:`MAX_DEPTH` and
+    :data:`MAX_NUMBER_DIGITS`."""
     try:
-        message = json.loads(frame)
+        message = json.loads(frame, parse_int=_whole, parse_float=_real)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise RequestError(INVALID_JSON, "Invalid JSON message") from None
     except RecursionError:
-        raise RequestError(INVALID_JSON, "Invalid JSON message: nested too deeply") from None
+        raise RequestError(INVALID_JSON, TOO_DEEP) from None
     if not isinstance(message, dict):
         raise RequestError(INVALID_JSON, "A message must be a JSON object")
+    if not _nested_within(message, MAX_DEPTH):
+        raise RequestError(INVALID_JSON, TOO_DEEP)
     return message
+
+
+def _digits(text: str) -> str:
+    """``text``, a JSON number, unless it has more than :data:`MAX_NUMBER_DIGITS` digits."""
+    if len(text) > MAX_NUMBER_DIGITS and sum(c.isdigit() for c in text) > MAX_NUMBER_DIGITS:
+        raise RequestError(
+            INVALID_JSON, f"Invalid JSON message: a number of more than {MAX_NUMBER_DIGITS} digits"
+        )
+    return text
+
+
+def _whole(text: str) -> int:
+    return int(_digits(text))
+
+
+def _real(text: str) -> float:
+    return float(_digits(text))
+
+
+def _nested_within(value: Any, depth: int) -> bool:
+    """Whether no object or array in ``value`` is nested more than ``depth`` deep (``value``
+    itself is at depth 1); looks at each one once, level by level."""
+    level = [value]
+    for _ in range(depth):
+        level = [
+            child
+            for container in level
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return True
+    return False
 
 
 def action_of(message: Message) -> str:
@@ -89,9 +138,23 @@ def action_of(message: Message) -> str:
     return action.lower()
 
 
-def request_id(message: Message) -> Any:
-    """The client's ``request_id``, echoed in the reply; :obj:`None` when absent."""
-    return message.get("request_id")
+def request_id(message: Message) -> str | float | None:
+    """The client's ``request_id``, echoed in the reply; :obj:`None` when absent.
+
+    Only a string of at most :data:`MAX_REQUEST_ID_LENGTH` characters or a finite number is
+    echoed; any other is refused.
+    """
+    value = message.get("request_id")
+    if (
+        value is None
+        or (isinstance(value, str) and len(value) <= MAX_REQUEST_ID_LENGTH)
+        or (isinstance(value, int | float) and math.isfinite(value))
+    ):
+        return value
+    raise RequestError(
+        INVALID_PARAMETERS,
+        f"request_id must be a string of at most {MAX_REQUEST_ID_LENGTH} characters or a number",
+    )
 
 
 def parse_mode(value: Any, default: int = DEFAULT_MODE) -> int:

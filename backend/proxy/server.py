@@ -7,6 +7,9 @@ Each connection is a :class:`~backend.proxy.session.ClientSession`; its messages
 one at a time by :class:`~backend.proxy.actions.Actions`; ticks reach it from the bus through the
 :class:`~backend.proxy.ticks.TickRouter`. The URL path is ignored.
 
+- A connection past ``max_clients_per_address`` open from one address is closed at once with
+  code 1013 (try again later), reason ``too many connections from ADDRESS (limit N)``; wrong
+  API keys slow down their address's authentications (see :mod:`backend.proxy.limits`).
 - A client that has not authenticated within :data:`AUTH_TIMEOUT` seconds is closed with code
   4401, reason ``auth timeout``.
 - A frame over :data:`~backend.proxy.messages.MAX_MESSAGE_BYTES` closes the connection with code
@@ -19,6 +22,10 @@ one at a time by :class:`~backend.proxy.actions.Actions`; ticks reach it from th
   got too.
 - :meth:`WebSocketProxy.close` closes every client with 1001 (going away) and cuts those that do
   not answer in time.
+
+Faults a client can repeat at will (refused connections, wrong keys, malformed messages, auth
+timeouts) are counted in :meth:`WebSocketProxy.stats` and logged a line an interval through one
+:class:`~backend.fault_log.FaultLog`. ``docs/client-api-limits.md`` lists every bound.
 """
 
 from __future__ import annotations
@@ -33,17 +40,26 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.frames import CloseCode
 
+from backend.fault_log import INTERVAL_SECONDS, FaultLog
 from backend.feed import BROKER_CONNECTION_ERROR
 from backend.pool import ConnectionPool
 from backend.proxy import replies
 from backend.proxy.actions import Actions
 from backend.proxy.index import SubscriptionIndex
+from backend.proxy.limits import (
+    AUTH_FAILURES_BEFORE_DELAY,
+    FIRST_AUTH_DELAY,
+    MAX_CLIENTS_PER_ADDRESS,
+    AuthBackoff,
+    ConnectionLimit,
+)
 from backend.proxy.messages import MAX_MESSAGE_BYTES
 from backend.proxy.outbox import OUTBOX_LIMIT, STALL_SECONDS
 from backend.proxy.session import ClientSession
 from backend.proxy.ticks import TickRouter
 from backend.remote import WILDCARDS, local_url
 from backend.secret import Secret
+from backend.ws_batch import release_parser
 
 log = logging.getLogger("feedpool.proxy")
 
@@ -64,7 +80,9 @@ class WebSocketProxy:
     Ticks come from ``pool``'s publisher, in the process. With ``ssl_context`` the clients
     connect over TLS.
     ``min_interval_ms`` above 0 limits each client to one update per subscription per interval
-    (see :mod:`backend.proxy.throttle`). The other arguments exist for tests.
+    (see :mod:`backend.proxy.throttle`). ``max_clients_per_address`` and
+    ``auth_failures_before_delay`` are the per-address limits (see :mod:`backend.proxy.limits`).
+    The other arguments exist for tests.
     """
 
     def __init__(
@@ -79,6 +97,10 @@ class WebSocketProxy:
         auth_timeout: float = AUTH_TIMEOUT,
         outbox_limit: int = OUTBOX_LIMIT,
         stall_seconds: float = STALL_SECONDS,
+        max_clients_per_address: int = MAX_CLIENTS_PER_ADDRESS,
+        auth_failures_before_delay: int = AUTH_FAILURES_BEFORE_DELAY,
+        first_auth_delay: float = FIRST_AUTH_DELAY,
+        fault_interval: float = INTERVAL_SECONDS,
     ) -> None:
         self.pool = pool
         self.host = host
@@ -89,7 +111,15 @@ class WebSocketProxy:
         self.outbox_limit = outbox_limit
         self.stall_seconds = stall_seconds
         self.subscription_index = SubscriptionIndex(pool.broker)
-        self.actions = Actions(pool, self.subscription_index, api_key)
+        self.faults = FaultLog(log, "Client API: ", interval=fault_interval)
+        self.connection_limit = ConnectionLimit(max_clients_per_address)
+        self.actions = Actions(
+            pool,
+            self.subscription_index,
+            api_key,
+            AuthBackoff(auth_failures_before_delay, first_auth_delay),
+            self.faults,
+        )
         #: Connected clients by number.
         self.sessions: dict[int, ClientSession] = {}
         #: Clients gone and not yet forgotten: their request in flight is carried out first.
@@ -132,6 +162,13 @@ class WebSocketProxy:
         log.info("Client API listening on %s", where)
 
     async def _serve(self, websocket: ServerConnection) -> None:
+        address = websocket.remote_address[0]
+        if not self.connection_limit.admit(address):
+            reason = f"too many connections from {address} (limit {self.connection_limit.limit})"
+            self.faults.report("refused a connection", "%s", reason)
+            await websocket.close(CloseCode.TRY_AGAIN_LATER, reason)
+            release_parser(websocket)
+            return
         session = ClientSession(
             next(self._numbers),
             websocket,
@@ -166,8 +203,9 @@ class WebSocketProxy:
 
     def _auth_expired(self, session: ClientSession) -> None:
         if not session.authenticated:
-            log.warning(
-                "Client %d (%s): not authenticated within %g s; closing",
+            self.faults.report(
+                "closed a client not authenticated in time",
+                "client %d (%s), after %g s",
                 session.number,
                 session.peer,
                 self.auth_timeout,
@@ -178,6 +216,7 @@ class WebSocketProxy:
         """A client left: unlist it, stop its ticks and let the pool go of what it held, then of
         what its request in flight got once that is done."""
         del self.sessions[session.number]
+        self.connection_limit.release(session.address)
         session.leave()
         self._leaving.add(session)
         if self._closing:
@@ -210,13 +249,19 @@ class WebSocketProxy:
         return held
 
     def stats(self) -> dict[str, Any]:
-        """Clients, what they hold, and what was sent to them."""
+        """Clients, what they hold, what was sent to them, and what the limits refused."""
+        backoff = self.actions.backoff
         return {
             "url": self.url,
             "clients": len(self.sessions),
             "subscriptions": len(self.subscription_index),
             "ticks_received": self._router.received if self._router else 0,
             "ticks_malformed": self._router.malformed if self._router else 0,
+            "refused_connections": self.connection_limit.refused,
+            "failed_authentications": backoff.failures,
+            "delayed_authentications": backoff.delayed,
+            "malformed_messages": self.actions.malformed,
+            "server_errors": self.actions.server_errors,
             "sessions": [session.stats() for session in self.sessions.values()],
         }
 

@@ -71,11 +71,12 @@ class ClientSession:
         self.number = number
         self.websocket = websocket
         host, port = websocket.remote_address[:2]
+        #: The client's address, whose limits it shares (:mod:`backend.proxy.limits`).
+        self.address: str = host
         self.peer = f"{host}:{port}"
         #: When the client connected, epoch seconds.
         self.connected_at = time.time()
         self.authenticated = False
-        self.failed_authentications = 0
         #: ``(symbol, exchange, mode)`` this client holds, as the pool counts them.
         self.subscriptions: set[Key] = set()
         #: Frames written to the socket.
@@ -121,9 +122,10 @@ class ClientSession:
                     return
                 self.sent += len(frames)
 
-    async def reply(self, reply: replies.Reply) -> None:
-        """Send a reply; waits while the client is not reading."""
-        await self.websocket.send(replies.encode(reply), text=True)
+    async def reply(self, reply: replies.Reply | bytes) -> None:
+        """Send a reply, or one already encoded; waits while the client is not reading."""
+        encoded = reply if isinstance(reply, bytes) else replies.encode(reply)
+        await self.websocket.send(encoded, text=True)
 
     def notify(self, reply: replies.Reply) -> None:
         """Send a message the client did not ask for, without waiting for it to be written."""

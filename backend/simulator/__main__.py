@@ -25,7 +25,9 @@ stdin, one per line, and answers each with one JSON line on stdout:
   connection's client is not reading, and it gets no ticks until it does;
 - anything else: ``{"event": "error", "message": ...}``.
 
-The end of stdin ends the commands, not the simulator. Logs go to stderr.
+The end of stdin ends the commands, not the simulator. A stdin that is not a pipe, a socket or a
+terminal (``/dev/null``, a file, none) carries no commands: the simulator says so once on stderr
+and runs without them. Logs go to stderr.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import sys
 from typing import Any
 
@@ -183,8 +186,31 @@ async def answer(simulator: ExchangeSimulator, line: str) -> dict[str, Any]:
     }
 
 
+def commands_refused() -> str | None:
+    """Why stdin carries no commands, or ``None`` when it is a stream: a pipe, a socket or a
+    terminal.
+
+    Anything else (``/dev/null``, a regular file, no stdin at all, as under a service manager,
+    ``nohup`` or cron) is refused before it reaches the loop: uvloop's read pipe aborts the
+    process on a regular file or a device that is not a terminal.
+    """
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (AttributeError, ValueError, OSError):  # no stdin, or a closed one
+        return "there is no stdin"
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(sys.stdin.fileno()):
+        return None
+    return "stdin is not a pipe, a socket or a terminal"
+
+
 async def read_commands(simulator: ExchangeSimulator) -> None:
-    """Answer command lines from stdin until it ends."""
+    """Answer command lines from stdin until it ends; none when stdin is not a stream."""
+    refused = commands_refused()
+    if refused:
+        logging.getLogger("feedpool.simulator").warning(
+            "commands are off: %s; running without them", refused
+        )
+        return
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     try:
@@ -192,7 +218,7 @@ async def read_commands(simulator: ExchangeSimulator) -> None:
             lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
         )
     except (ValueError, OSError, NotImplementedError) as exc:
-        logging.getLogger("feedpool.simulator").warning("no commands on stdin: %s", exc)
+        logging.getLogger("feedpool.simulator").warning("commands are off: %s", exc)
         return
     try:
         while line := await reader.readline():
@@ -264,8 +290,18 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def hold_closed_stdin() -> None:
+    """Open the null device as descriptor 0 when stdin is closed, so that no socket gets it:
+    uvloop aborts the process when it closes a descriptor below 3."""
+    try:
+        os.fstat(0)
+    except OSError:
+        os.open(os.devnull, os.O_RDONLY)  # the lowest free descriptor: 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    hold_closed_stdin()
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,

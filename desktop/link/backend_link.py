@@ -81,6 +81,8 @@ class BackendLink(QObject):
     state_changed = Signal(str, str)
     #: The link watches this :class:`~desktop.link.attachment.Attachment` from now on.
     attached = Signal(object)
+    #: Why the bus does not serve the app (it refused the app's key, ...); ``""`` once it does.
+    bus_refused = Signal(str)
 
     def __init__(
         self,
@@ -102,7 +104,7 @@ class BackendLink(QObject):
         self.process: BackendProcess | None = None
         #: The backend the link is attached to; ``None`` when it runs its own.
         self.attachment = attachment
-        self.bus = BusMonitor(self._bus_message)
+        self.bus = BusMonitor(self._bus_message, self.bus_refused.emit)
         self.feed = FeedClient(deliver_feed, self._feed_state, watchlist.push_frame)
         self._tasks: set[asyncio.Task[None]] = set()
         self._own_bus_pair: KeyPair | None = None  # for the run of a backend with CURVE

@@ -1,12 +1,14 @@
 """Apps on a secured backend (``WEBSOCKET_TLS=auto``, ``BUS_CURVE=on``): attached over wss://
 with the pinned fingerprint and a CURVE bus with a key from ``--allow-bus-client``, refused with
-the reason when the certificate or the key is not the right one, and running such a backend of
-their own."""
+the reason when the certificate or the key is not the right one (and let onto the bus once the
+key is allowed), and running such a backend of their own."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 import zmq.auth
@@ -18,6 +20,7 @@ from backend.symbol_lists import WatchEntry
 from desktop.app import link_window
 from desktop.link.attachment import make_attachment
 from desktop.link.backend_link import CONNECTING
+from desktop.link.bus_monitor import REFUSED
 from desktop.link.feed_client import FAILED
 from desktop.link.process import READY
 
@@ -101,9 +104,22 @@ def test_a_bus_that_refuses_the_apps_key_says_so(attach, qtbot, tmp_path, caplog
     started_ms = time.time() * 1000
     with caplog.at_level(logging.ERROR, logger="feedpool.desktop.bus"):
         app = attach(bus_client_key_file=str(unknown))
-        qtbot.waitUntil(lambda: "refused this app's CURVE key" in caplog.text, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: not app.window.bus_label.isHidden(), timeout=WAIT_MS)
+    assert app.window.bus_label.text() == REFUSED[0].upper() + REFUSED[1:]
+    assert REFUSED in caplog.text
     qtbot.waitUntil(lambda: app.ticked_since(started_ms), timeout=WAIT_MS)  # the feed still is
     assert not app.pools
+
+
+def test_a_key_allowed_after_the_bus_refused_it_lets_the_app_in(backend, attach, qtbot, tmp_path):
+    public, secret = zmq.auth.create_certificates(tmp_path, "latecomer")
+    app = attach(bus_client_key_file=str(secret))
+    qtbot.waitUntil(lambda: app.link.bus.refusal == REFUSED, timeout=WAIT_MS)
+    clients = Path(user_dirs(backend.home)["XDG_CONFIG_HOME"], "FeedPool", "bus", "clients")
+    shutil.copyfile(public, clients / Path(public).name)  # as --allow-bus-client does
+    qtbot.waitUntil(lambda: bool(app.pools), timeout=WAIT_MS)
+    assert app.link.bus.refusal == ""
+    assert app.window.bus_label.isHidden()
 
 
 def test_the_apps_own_secured_backend_is_trusted_by_its_ready_line(qt_event_loop, qtbot, tmp_path):

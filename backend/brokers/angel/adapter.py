@@ -131,8 +131,6 @@ class SmartStreamAdapter(BrokerAdapter):
         with contextlib.suppress(ConnectionError):
             while True:
                 await asyncio.sleep(HEARTBEAT_SECONDS)
-                if ws.closed:
-                    return
                 if count.answered < last:
                     self.log.warning(
                         "Connection %d: no pong for %.0f s; reconnecting",
@@ -275,7 +273,7 @@ class SmartStreamAdapter(BrokerAdapter):
             message = json.loads(text)
             code, reason = message["errorCode"], message.get("errorMessage", "")
             correlation_id = message.get("correlationID") or ""
-        except (json.JSONDecodeError, TypeError, KeyError):
+        except (ValueError, RecursionError, TypeError, KeyError):  # not JSON, or no refusal
             self.faults.report("unexpected text from the broker", "%.200s", text)
             return
         self.faults.report("broker refused a request", "%.50s %.200s", code, reason)

@@ -333,7 +333,7 @@ def parse_request(text: str) -> Request:
     if not isinstance(value, list) or len(value) != 2:
         raise ProtocolError('"v" of a mode request must be [mode, [tokens]]')
     mode, tokens = value
-    if mode not in FEEDPOOL_MODES:
+    if not isinstance(mode, str) or mode not in FEEDPOOL_MODES:
         raise ProtocolError(f'mode must be "ltp", "quote" or "full", not {mode!r}')
     return Request(action, mode, _tokens(tokens))
 
@@ -370,7 +370,7 @@ def parse_text(text: str) -> tuple[str, Any]:
 def _loads(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: also a number past int's 4,300 digits
         raise ProtocolError(f"{what} is not JSON") from None
     if not isinstance(value, dict):
         raise ProtocolError(f"{what} is not a JSON object")
