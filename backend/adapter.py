@@ -407,8 +407,15 @@ class BrokerAdapter(ABC):
             return await self._open_with(self._credentials())
 
     async def _open_with(self, credentials: Any) -> BrokerSocket:
+        """A connection opened with ``credentials``; :class:`BrokerConnectionError` also when
+        the broker closed it before it could be used (its loss then went unheeded)."""
         socket = BrokerSocket(self._on_message, self._connection_lost, self._flush, self.faults)
-        return await self.open(self.url, credentials, f"connection {self.index}", socket)
+        await self.open(self.url, credentials, f"connection {self.index}", socket)
+        if socket.closed:
+            raise BrokerConnectionError(
+                f"the broker at {self.shown_url} closed connection {self.index} as it opened"
+            )
+        return socket
 
     def _credentials(self) -> Any:
         credentials = self.session.credentials

@@ -4,6 +4,9 @@ the WebSocket keepalive. The real simulator, through a relay that can hold its a
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import time
 
 import pytest
@@ -14,6 +17,9 @@ from backend.brokers.angel import adapter as angel
 from backend.feed import BROKER_ERROR, CONNECTED, LTP, RECONNECTING
 
 WATCHLIST = "watchlist"
+WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#: A close frame, code 1001 (going away), as a server sends it: unmasked.
+CLOSE_GOING_AWAY = b"\x88\x02\x03\xe9"
 
 
 @pytest.fixture
@@ -111,3 +117,39 @@ async def test_a_frozen_broker_is_found_by_the_keepalive_and_the_state_follows_t
         return ticked == topics
 
     await reader.until(connected_once_ticking, timeout=30)
+
+
+async def test_a_connection_the_broker_closes_as_it_opens_is_not_taken_for_open(make_pool, symbols):
+    """The broker's upgrade answer and its close frame arrive in one read, before the adapter
+    has the socket: the connection counts as refused, never as open and silent."""
+    opened = 0
+
+    async def accept_then_close(reader, writer):
+        nonlocal opened
+        opened += 1
+        request = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + WEBSOCKET_GUID).digest())
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+            + accept
+            + b"\r\n\r\n"
+            + CLOSE_GOING_AWAY
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(accept_then_close, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        pool = make_pool(None, url=f"ws://127.0.0.1:{port}/smart-stream")
+        outcome = await pool.subscribe(*symbols(1)[0], LTP, WATCHLIST)
+        assert not outcome.ok and "closed connection 1 as it opened" in outcome.message
+        assert opened == 1 and pool.total_symbols == 0
+    finally:
+        server.close()

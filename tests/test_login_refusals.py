@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
+import ssl
 from collections.abc import AsyncIterator
 
 import pytest
@@ -190,3 +192,27 @@ async def test_a_login_that_fails_for_the_network_or_the_server_is_tried_again(
             await problem_with(problems, PIN_SETTINGS)
             await no_new_session(session, None)
     assert simulator.logins.angel_login_requests == 1
+
+
+async def test_renewed_sessions_leave_no_tls_context_to_the_garbage_collector(make_simulator):
+    """Each login's HTTP client ends in reference cycles, which the backend's collector breaks
+    only seldom (``backend/collector.py``): a TLS context of its own (0.8 MB of CA certificates
+    outside Python's heap) went with each, and the backend grew by it at every renewal."""
+    simulator = await make_simulator()
+    session = angel_session(simulator.rest_url)
+    gc.collect()
+    gc.disable()
+    try:
+        await session.begin()
+        for _ in range(3):
+            await session.renewed(session.credentials)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, ssl.SSLContext)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+        await session.close()
+    assert simulator.logins.angel_login_requests >= 1
+    assert left == []

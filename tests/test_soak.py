@@ -2,7 +2,9 @@
 
 The backend runs on its own simulator under the desktop app's supervisor, as in ``make soak``;
 here 110 symbols over three pooled connections of 50, at 10 ticks/s each. Every fault must
-recover within its bound, with no subscription lost and no request unanswered.
+recover within its bound, with no subscription lost and no request unanswered. The two faults
+that take longest to play out, a muted connection and a client that stops reading, have tests of
+their own (``test_sessions.py``, ``test_proxy_delivery.py``) and are left to ``make soak``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+FAULTS = ("drop", "expire_sessions", "pause", "join_leave", "race", "kill")
 SHORT_SCHEDULE = [
     "--cycles", "1",
     "--symbols", "110",
@@ -24,6 +27,7 @@ SHORT_SCHEDULE = [
     "--freeze", "3",
     "--join-cycles", "3",
     "--quiet", "0.5",
+    "--faults", ",".join(FAULTS),
 ]  # fmt: skip
 SOAK_SECONDS = 100
 
@@ -45,8 +49,7 @@ def test_every_fault_recovers_and_nothing_is_lost(tmp_path: Path) -> None:
     assert summary["lost"] == 0, run.stdout
     assert summary["unanswered"] == 0, run.stdout
     faults = {fault["fault"] for fault in summary["faults"]}
-    every = {"drop", "mute", "expire_sessions", "pause", "join_leave", "race", "stall", "kill"}
-    assert faults >= every, run.stdout
+    assert faults >= set(FAULTS), run.stdout
     assert [f["fault"] for f in summary["faults"] if not f["ok"]] == [], run.stdout
     assert summary["failures"] == [], run.stdout
     assert run.returncode == 0, run.stdout

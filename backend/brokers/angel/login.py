@@ -25,7 +25,7 @@ import pyotp
 
 from backend.brokers.angel.adapter import SmartStreamCredentials, bearer
 from backend.secret import Secret
-from backend.session import BrokerSession, CredentialError, LoginError
+from backend.session import BrokerSession, CredentialError, LoginError, login_tls
 
 log = logging.getLogger("feedpool.angel")
 
@@ -141,7 +141,7 @@ class AngelSession(BrokerSession):
             headers["Authorization"] = bearer(jwt.reveal())
         url = urljoin(self.root, path)
         try:
-            async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            async with httpx.AsyncClient(timeout=TIMEOUT, verify=login_tls()) as client:
                 response = await client.post(url, json=body, headers=headers)
             answer = response.json()
         except httpx.HTTPError as exc:

@@ -25,7 +25,7 @@ import httpx
 from aiohttp import web
 
 from backend.secret import Secret
-from backend.session import CredentialError, LoginError
+from backend.session import CredentialError, LoginError, login_tls
 
 log = logging.getLogger("feedpool.zerodha")
 
@@ -86,7 +86,7 @@ async def exchange(
     }
     url = urljoin(root, SESSION_PATH)
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        async with httpx.AsyncClient(timeout=TIMEOUT, verify=login_tls()) as client:
             response = await client.post(url, data=form, headers={"X-Kite-Version": "3"})
         answer = response.json()
     except httpx.HTTPError as exc:
