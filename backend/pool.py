@@ -1,6 +1,6 @@
 """The connection pool: a trader's subscriptions spread over the few connections a broker allows.
 
-Rules (see DESIGN.md):
+Rules (README, "What the backend does"):
 
 - A symbol takes one slot on one connection whatever modes it is held in; the connection holds
   it at the highest mode anyone holds, and moves it down when the highest holder lets go.

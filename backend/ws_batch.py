@@ -12,7 +12,8 @@ That uses the connection's ``protocol`` (its state, side and parser), ``transpor
 move, and ``pyproject.toml`` keeps websockets below its next major version.
 
 :func:`release_parser` frees a closed connection's protocol at once: websockets leaves it in a
-reference cycle with its parser, which only the garbage collector would break.
+reference cycle with its parser, which only the garbage collector would break. :func:`cut` drops
+a connection whose peer does not answer the closing handshake.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ async def send_batch(connection: Connection, frames: Sequence[bytes], *, text: b
     connection.transport.write(b"".join([frame(first, payload) for payload in frames]))
     await connection.drain()
     return True
+
+
+def cut(connection: Connection) -> None:
+    """Drop the connection at once, without the closing handshake (a peer that does not answer
+    it)."""
+    connection.transport.abort()
 
 
 def release_parser(connection: Connection) -> None:

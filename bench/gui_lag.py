@@ -40,6 +40,7 @@ from PySide6.QtWidgets import QApplication
 # isort: split
 import qasync  # after PySide6: qasync uses the Qt binding already imported
 
+from backend.feed import POOL_TOPIC
 from backend.instruments import load_master
 from backend.symbol_lists import WatchEntry
 from desktop.app import link_window
@@ -141,7 +142,7 @@ async def measure(
     monitor = window.handle_bus_message
 
     def noted(topic: str, payload: dict) -> None:
-        if topic == "SYS.POOL":
+        if topic == POOL_TOPIC:
             pool.update(payload)
         monitor(topic, payload)
 

@@ -56,7 +56,7 @@ from typing import Any
 import psutil
 import zmq
 
-from backend.feed import QUOTE, tick_topic
+from backend.feed import CLIENTS_TOPIC, POOL_TOPIC, QUOTE, tick_topic
 from backend.instruments import load_master
 
 API_KEY = "bench-api-key"
@@ -182,7 +182,7 @@ class BusCounter(threading.Thread):
         self._socket.setsockopt(zmq.RCVHWM, 0)
         self._socket.setsockopt(zmq.LINGER, 0)
         topics = [tick_topic(exchange, symbol, QUOTE) for symbol, exchange in watched]
-        for prefix in (*topics, "SYS.CLIENTS", "SYS.POOL"):
+        for prefix in (*topics, CLIENTS_TOPIC, POOL_TOPIC):
             self._socket.setsockopt_string(zmq.SUBSCRIBE, prefix)
         self._socket.connect(endpoint)
         self._stopping = threading.Event()
@@ -199,10 +199,10 @@ class BusCounter(threading.Thread):
                     topic, payload = self._socket.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                if topic == b"SYS.CLIENTS":
+                if topic == CLIENTS_TOPIC.encode():
                     self.clients_stats = json.loads(payload)
                     continue
-                if topic == b"SYS.POOL":
+                if topic == POOL_TOPIC.encode():
                     pool = self.pool_stats = json.loads(payload)
                     shed = sum(c["ticks_shed"] for c in pool["connections"])
                     ticks = sum(c["ticks"] for c in pool["connections"]) - shed

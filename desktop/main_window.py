@@ -23,6 +23,7 @@ from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWidget
 
+from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC, LOG_TOPIC, POOL_TOPIC
 from backend.instruments import InstrumentMaster
 from desktop.clients.pane import ClientsPane
 from desktop.colours import state_colour
@@ -210,14 +211,14 @@ class MainWindow(QMainWindow):
         """Show a monitoring message from the bus (``SYS.POOL``, ``SYS.CLIENTS``, ``SYS.LOG``,
         ``SYS.HEALTH``)."""
         try:
-            if topic == "SYS.POOL":
+            if topic == POOL_TOPIC:
                 self.gauges.update_stats(payload)
                 self.history_pane.update_stats(payload)
-            elif topic == "SYS.CLIENTS":
+            elif topic == CLIENTS_TOPIC:
                 self.clients_pane.update_clients(payload)
-            elif topic == "SYS.LOG":
+            elif topic == LOG_TOPIC:
                 self.log_model.append(entry_from_bus(payload))
-            elif topic == "SYS.HEALTH":
+            elif topic == HEALTH_TOPIC:
                 self.apply_health(payload)
         except (TypeError, ValueError) as exc:
             logger.warning("ignored a malformed %s message: %s", topic, exc)

@@ -34,7 +34,7 @@ from backend.proxy import replies
 from backend.proxy.index import Key
 from backend.proxy.outbox import OUTBOX_LIMIT, STALL_SECONDS, Outbox
 from backend.proxy.throttle import Throttle
-from backend.ws_batch import release_parser, send_batch
+from backend.ws_batch import cut, release_parser, send_batch
 
 log = logging.getLogger("feedpool.proxy")
 
@@ -155,7 +155,7 @@ class ClientSession:
         try:
             await asyncio.wait_for(self.websocket.close(code, reason), grace)
         except TimeoutError:
-            self.websocket.transport.abort()
+            cut(self.websocket)
 
     def leave(self) -> None:
         """The connection is closed: take no more ticks, drop what waits to be sent or carried

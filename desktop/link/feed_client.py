@@ -1,11 +1,11 @@
 """The app's client of the backend's WebSocket API: the watchlist's subscriptions and its ticks.
 
-The app is an ordinary client of the API (PROTOCOLS.md, section 1): it authenticates with the
-backend's API key, subscribes in the bulk form (one request per mode, at most :data:`CHUNK` symbols
-each) and unsubscribes each symbol in the mode it holds. Every message received is offered to
-``take`` first, undecoded (the watchlist takes its rows' ticks so, and decodes only those it
-shows); the others are decoded and go to ``deliver``: ``market_data`` ticks and ``subscribe``
-replies, which the window shows; refused requests are also logged.
+The app is an ordinary client of the API (README, "The backend process and its client API"): it
+authenticates with the backend's API key, subscribes in the bulk form (one request per mode, at
+most :data:`CHUNK` symbols each) and unsubscribes each symbol in the mode it holds. Every message
+received is offered to ``take`` first, undecoded (the watchlist takes its rows' ticks so, and
+decodes only those it shows); the others are decoded and go to ``deliver``: ``market_data``
+ticks and ``subscribe`` replies, which the window shows; refused requests are also logged.
 
 :class:`FeedClient` remembers what the watchlist wants. :meth:`FeedClient.connect_to` points it
 at a backend; from then on it stays connected, reconnecting after a drop, and each new connection
