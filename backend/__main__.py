@@ -7,7 +7,7 @@ Once everything listens it prints one JSON line on stdout and nothing else::
      "tls_fingerprint": null, "bus_public_key": null, "pid": 1234, "broker": "simulator"}
 
 ``ws`` is ``wss://`` with ``WEBSOCKET_TLS``, and ``tls_fingerprint`` its certificate's SHA-256
-(:func:`backend.tls.fingerprint`); ``bus_public_key`` is the bus's CURVE key (Z85) with
+(:func:`backend.security.tls.fingerprint`); ``bus_public_key`` is the bus's CURVE key (Z85) with
 ``BUS_CURVE=on``. Both URLs are as a client on this machine dials them: a wildcard bind host is
 given as loopback.
 
@@ -15,7 +15,7 @@ A backend that cannot start prints ``{"event": "error", "code": ..., "message": 
 exits with status 1 (2 for a bad setting, or ``INSECURE_REMOTE``), whatever stopped it: a
 settings file that cannot be read, a config dir where its keys cannot be kept
 (``CONFIG_DIR_ERROR``), or a failure nothing foresaw (``UNEXPECTED_ERROR``, with its type and
-message), never with a traceback (:func:`backend.service.startup_error`). So do
+message), never with a traceback (:func:`backend.runtime.service.startup_error`). So do
 ``--print-api-key`` and ``--allow-bus-client``. Logs go to stderr, to a
 rotating file in the user log dir, and to the bus (``SYS.LOG``); stderr and the bus number each
 record alike.
@@ -29,7 +29,7 @@ authenticate with (generating it on first use) and exits.
 ``--allow-bus-client NAME`` starts no backend: it makes a CURVE key pair for the bus subscriber
 NAME (unless it has one), allows its public key on the bus (a running backend lets it in at once)
 and prints one JSON line, ``{"event": "bus_client", "name", "public_key_file",
-"secret_key_file", "public_key", "server_public_key"}`` (see :mod:`backend.bus_keys`). A NAME that
+"secret_key_file", "public_key", "server_public_key"}`` (see :mod:`backend.bus.keys`). A NAME that
 is not 1 to 64 letters, digits, ``-`` or ``_`` is an error line, with status 2.
 """
 
@@ -47,14 +47,14 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from backend import collector, event_loop
-from backend.apikey import api_key
-from backend.bus_keys import allow_client, client_keys_dir
-from backend.log_bus import number_records
-from backend.private_files import keeping
-from backend.process_watch import process_ended
-from backend.service import SETTING_ERRORS, Backend, StartupError, startup_error
-from backend.settings import Settings, SettingsError, config_dir, load_settings, log_dir
+from backend.bus.keys import allow_client, client_keys_dir
+from backend.logs.bus_handler import number_records
+from backend.runtime import collector, event_loop
+from backend.runtime.process_watch import process_ended
+from backend.runtime.service import SETTING_ERRORS, Backend, StartupError, startup_error
+from backend.runtime.settings import Settings, SettingsError, config_dir, load_settings, log_dir
+from backend.security.api_key import api_key
+from backend.security.private_files import keeping
 
 log = logging.getLogger("feedpool.backend")
 

@@ -17,9 +17,9 @@ import time
 
 import picows
 
-from backend.event_loop import run
 from backend.feed import QUOTE, QUOTE_FIELDS
 from backend.proxy.frames import FrameParts
+from backend.runtime.event_loop import run
 
 #: Frames sent between two looks at the event loop.
 BATCH = 500

@@ -3,7 +3,7 @@
 Usage: ``python bench/client.py WS_URL API_KEY MODE SYMBOLS_JSON [FINGERPRINT]``, where
 ``SYMBOLS_JSON`` is a file holding ``[[symbol, exchange], ...]``. With ``FINGERPRINT`` the URL is
 a ``wss://`` one, and the client checks that the server's certificate has that fingerprint
-before it sends anything (:func:`backend.tls.check_pinned`). The client authenticates,
+before it sends anything (:func:`backend.security.tls.check_pinned`). The client authenticates,
 subscribes everything in one bulk request and prints ``{"event": "subscribed", ...}``. It then
 reads one line from stdin, ``{"start_ms": T0, "end_ms": T1, "grace_s": G, "watch": ["NSE_SBIN",
 ...]}``, counts the ticks whose exchange timestamp falls in ``[T0, T1)``, reading until
@@ -32,7 +32,7 @@ import time
 
 import picows
 
-from backend.tls import check_pinned, pinned_client_context
+from backend.security.tls import check_pinned, pinned_client_context
 
 TIMESTAMP = re.compile(rb'"timestamp":(\d+)')
 SUBSCRIPTION = re.compile(rb'"symbol":"([^"]*)","exchange":"([^"]*)"')

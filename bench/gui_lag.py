@@ -41,8 +41,8 @@ from PySide6.QtWidgets import QApplication
 import qasync  # after PySide6: qasync uses the Qt binding already imported
 
 from backend.feed import POOL_TOPIC
-from backend.instruments import load_master
-from backend.symbol_lists import WatchEntry
+from backend.instruments.master import load_master
+from backend.instruments.symbol_lists import WatchEntry
 from desktop.app import link_window
 from desktop.main_window import MainWindow
 

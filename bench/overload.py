@@ -53,7 +53,7 @@ from run import (
 )
 
 from backend.brokers.angel import BROKER as ANGEL
-from backend.instruments import load_master
+from backend.instruments.master import load_master
 from backend.simulator.credentials import SimulatorCredentials
 
 SLOT_MS = 250

@@ -57,7 +57,7 @@ import psutil
 import zmq
 
 from backend.feed import CLIENTS_TOPIC, POOL_TOPIC, QUOTE, tick_topic
-from backend.instruments import load_master
+from backend.instruments.master import load_master
 
 API_KEY = "bench-api-key"
 WARMUP_SECONDS = 2.0

@@ -50,7 +50,7 @@ from soak_faults import FAULTS, JOIN_NEW, Outcome, Soak, inject, now_ms, recover
 from soak_link import ClientHost, Supervisor
 
 from backend.feed import QUOTE
-from backend.instruments import load_master
+from backend.instruments.master import load_master
 
 PROBE_SYMBOLS = 8
 RACE_SYMBOLS = 8

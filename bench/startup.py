@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from backend.settings import log_dir
+from backend.runtime.settings import log_dir
 
 DEFAULT_COMMAND = ["dist/FeedPool/FeedPool"]
 #: The backend's log line once the app's feed client is in.

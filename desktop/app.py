@@ -2,8 +2,8 @@
 
 :func:`main` (run by :func:`desktop.entry.main`) runs
 
-- the headless backend (``python -m backend.headless``) when there is no display, after saying so
-  in one line (an app asked to attach says it cannot, and exits);
+- the headless backend (``python -m backend.runtime.headless``) when there is no display, after
+  saying so in one line (an app asked to attach says it cannot, and exits);
 - otherwise the app: Qt application, main window and the backend it runs (or the one the command
   line attaches it to, see :mod:`desktop.command_line`), all on one qasync loop until the window
   closes; then the backend it runs is stopped.
@@ -28,10 +28,10 @@ from PySide6.QtWidgets import QApplication
 # isort: split
 import qasync  # after PySide6: qasync uses the Qt binding already imported
 
-from backend.instruments import InstrumentMaster, MasterFormatError, load_master
-from backend.master_source import cached_master
-from backend.resources import resource_path
-from backend.settings import SIMULATOR, Settings, SettingsError, load_settings
+from backend.instruments.master import InstrumentMaster, MasterFormatError, load_master
+from backend.instruments.sources import cached_master
+from backend.runtime.resources import resource_path
+from backend.runtime.settings import SIMULATOR, Settings, SettingsError, load_settings
 from desktop.command_line import parse_command_line
 from desktop.link.attachment import Attachment
 from desktop.link.backend_link import BackendLink
@@ -42,7 +42,7 @@ logger = logging.getLogger("feedpool.desktop")
 
 NO_DISPLAY = (
     "No display (DISPLAY and WAYLAND_DISPLAY are unset): running the backend headless instead"
-    " (python -m backend.headless)."
+    " (python -m backend.runtime.headless)."
 )
 NO_DISPLAY_TO_ATTACH = (
     "No display (DISPLAY and WAYLAND_DISPLAY are unset): an attached app needs a window."
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             print(NO_DISPLAY_TO_ATTACH, flush=True)
             return EXIT_USAGE
         print(NO_DISPLAY, flush=True)
-        from backend.headless import main as headless_main
+        from backend.runtime.headless import main as headless_main
 
         return headless_main([])
     return run_app(argv, attachment)

@@ -24,7 +24,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWidget
 
 from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC, LOG_TOPIC, POOL_TOPIC
-from backend.instruments import InstrumentMaster
+from backend.instruments.master import InstrumentMaster
 from desktop.clients.pane import ClientsPane
 from desktop.colours import state_colour
 from desktop.detail.pane import DetailPane
@@ -67,7 +67,7 @@ logger = logging.getLogger("feedpool.desktop")
 class MainWindow(QMainWindow):
     """The app's one window."""
 
-    #: The settings dialog saved new :class:`backend.settings.Settings`.
+    #: The settings dialog saved new :class:`backend.runtime.settings.Settings`.
     settings_applied = Signal(object)
     #: The trader chose an :class:`~desktop.link.attachment.Attachment` to watch.
     attach_requested = Signal(object)

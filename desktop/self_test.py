@@ -39,12 +39,12 @@ from typing import Any
 
 import zmq
 
-from backend.apikey import api_key
 from backend.feed import LOG_TOPIC
-from backend.instruments import Instrument, load_master
-from backend.settings import Settings, config_dir, data_dir, load_settings, log_dir
+from backend.instruments.master import Instrument, load_master
+from backend.instruments.symbol_lists import WatchEntry
+from backend.runtime.settings import Settings, config_dir, data_dir, load_settings, log_dir
+from backend.security.api_key import api_key
 from backend.simulator import SimulatorCredentials
-from backend.symbol_lists import WatchEntry
 from desktop.link.bus_monitor import BusMonitor
 from desktop.link.command import backend_command
 from desktop.link.feed_client import FeedClient, subscribe_requests

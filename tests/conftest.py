@@ -20,9 +20,9 @@ from keyring.backend import KeyringBackend
 from proxy_client import start_proxy
 
 from backend.brokers import BROKERS
-from backend.bus import ZmqPublisher
-from backend.instruments import InstrumentMaster, load_master
-from backend.pool import ConnectionPool
+from backend.bus.publisher import ZmqPublisher
+from backend.instruments.master import InstrumentMaster, load_master
+from backend.pool.connection_pool import ConnectionPool
 from backend.simulator import ExchangeSimulator, SimulatorCredentials
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -19,10 +19,10 @@ import zmq.asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from backend.pool import ConnectionPool
+from backend.pool.connection_pool import ConnectionPool
 from backend.proxy import WebSocketProxy
-from backend.secret import Secret
-from backend.tls import FingerprintMismatch, check_pinned, pinned_client_context
+from backend.security.secret import Secret
+from backend.security.tls import FingerprintMismatch, check_pinned, pinned_client_context
 
 API_KEY = "test-api-key"
 
@@ -107,8 +107,8 @@ class Client:
         """Connect to ``url`` and, unless ``api_key`` is None, authenticate.
 
         With ``fingerprint``, ``url`` is a ``wss://`` one, and the server's certificate must
-        have that fingerprint (:class:`~backend.tls.FingerprintMismatch` else), checked before
-        anything is sent. With ``source``, the connection comes from that local address (such
+        have that fingerprint (:class:`~backend.security.tls.FingerprintMismatch` else), checked
+        before anything is sent. With ``source``, the connection comes from that local address (such
         as ``127.0.0.2``, another loopback address).
         """
         options = {} if fingerprint is None else {"ssl": pinned_client_context()}

@@ -5,15 +5,15 @@ from __future__ import annotations
 from proxy_client import eventually
 from websockets.asyncio.server import serve
 
-from backend.adapter import BEHIND_TICKS
 from backend.brokers import BROKERS
+from backend.brokers.adapter import BEHIND_TICKS
 from backend.brokers.angel import protocol
 from backend.brokers.angel.adapter import SmartStreamAdapter
-from backend.bus import ZmqPublisher
+from backend.bus.publisher import ZmqPublisher
 from backend.feed import QUOTE
-from backend.instruments import Instrument
+from backend.instruments.master import Instrument
 from backend.simulator import SimulatorCredentials
-from backend.ws_batch import send_batch
+from backend.wire.batch import send_batch
 
 SBIN = Instrument("3045", "SBIN", "State Bank of India", "NSE", "EQ", 1, 0.05)
 INFY = Instrument("1594", "INFY", "Infosys", "NSE", "EQ", 1, 0.05)

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from backend.apikey import api_key, key_file, load_or_create
-from backend.private_files import PrivateFileError
-from backend.settings import Settings, load_settings
+from backend.runtime.settings import Settings, load_settings
+from backend.security.api_key import api_key, key_file, load_or_create
+from backend.security.private_files import PrivateFileError
 
 
 def test_generated_once_kept_and_readable_by_the_owner_only():

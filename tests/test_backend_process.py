@@ -18,7 +18,7 @@ from proxy_client import BusMonitor, Client, eventually
 from simulator_process import StandaloneSimulator
 
 from backend.feed import TICK_FIELDS
-from backend.settings import log_dir
+from backend.runtime.settings import log_dir
 from backend.simulator import SimulatorCredentials
 
 

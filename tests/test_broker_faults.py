@@ -22,23 +22,23 @@ from proxy_client import eventually
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from backend.adapter import (
+from backend.brokers import BROKERS
+from backend.brokers.adapter import (
     MAX_FRAME_BYTES,
     BrokerConnectionError,
     BrokerSocket,
     open_websocket,
 )
-from backend.brokers import BROKERS
 from backend.brokers.angel import protocol
 from backend.brokers.angel.adapter import SmartStreamAdapter
 from backend.brokers.zerodha.adapter import KiteAdapter, KiteCredentials
-from backend.fault_log import FaultLog
 from backend.feed import CONNECTED, HEALTH_TOPIC, QUOTE, RECONNECTING
-from backend.instruments import Instrument
-from backend.secret import Secret
+from backend.instruments.master import Instrument
+from backend.logs.faults import FaultLog
+from backend.security.secret import Secret
 from backend.simulator import SimulatorCredentials
-from backend.ws_batch import send_batch
-from backend.ws_messages import MessageJoiner, MessageTooBig
+from backend.wire.batch import send_batch
+from backend.wire.joiner import MessageJoiner, MessageTooBig
 from desktop.link import feed_socket
 
 SBIN = Instrument("3045", "SBIN", "State Bank of India", "NSE", "EQ", 1, 0.05)

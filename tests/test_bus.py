@@ -6,9 +6,9 @@ import threading
 import pytest
 import zmq
 
-from backend.adapter import BrokerAdapter, pooled_creation, pooled_publisher
 from backend.brokers import BROKERS
-from backend.bus import SharedZmqPublisher, ZmqPublisher
+from backend.brokers.adapter import BrokerAdapter, pooled_creation, pooled_publisher
+from backend.bus.publisher import SharedZmqPublisher, ZmqPublisher
 from backend.feed import LTP, tick_topic
 from backend.simulator import SimulatorCredentials
 

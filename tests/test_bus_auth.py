@@ -19,8 +19,8 @@ import zmq.asyncio
 import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
-from backend.bus import ZmqPublisher
-from backend.bus_guard import REFRESH_SECONDS, BusGuard
+from backend.bus.guard import REFRESH_SECONDS, BusGuard
+from backend.bus.publisher import ZmqPublisher
 from desktop.link.bus_monitor import NO_HANDSHAKE, REFUSED, BusMonitor, CurveKeys
 
 #: Bounds on the waits below; none is a pause: each ends as soon as what it waits for happens.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from backend import collector
+from backend.runtime import collector
 
 
 def test_settle_freezes_what_start_up_built_and_collects_seldom():

@@ -24,10 +24,10 @@ from backend.brokers.angel import protocol as angel
 from backend.brokers.angel.adapter import SmartStreamAdapter, SmartStreamCredentials
 from backend.brokers.zerodha import protocol as kite
 from backend.brokers.zerodha.adapter import KiteAdapter, KiteCredentials
-from backend.bus import ZmqPublisher
+from backend.bus.publisher import ZmqPublisher
 from backend.feed import DEPTH, LTP, MODES, QUOTE, tick_topic
-from backend.instruments import Instrument
-from backend.secret import Secret
+from backend.instruments.master import Instrument
+from backend.security.secret import Secret
 
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None)
 

@@ -10,14 +10,14 @@ import pytest
 from backend.brokers.angel.master import read_master
 from backend.brokers.angel.protocol import EXCHANGE_TYPES
 from backend.feed import EXCHANGES
-from backend.instruments import (
+from backend.instruments.master import (
     CSV_COLUMNS,
     InstrumentMaster,
     MasterFormatError,
     UnknownSymbolError,
     load_master,
 )
-from backend.resources import resource_path
+from backend.runtime.resources import resource_path
 
 INSTRUMENT_TYPES = {"EQ", "AMXIDX", "FUTIDX", "OPTIDX", "FUTSTK", "FUTCOM", "FUTCUR"}
 

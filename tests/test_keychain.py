@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from backend import keychain
-from backend.settings import load_settings
+from backend.runtime.settings import load_settings
+from backend.security import keychain
 from desktop.settings.file import current_values, write_settings
 
 PIN = "4321-not-a-real-pin"

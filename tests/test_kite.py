@@ -22,12 +22,12 @@ from proxy_client import eventually
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from backend.adapter import BrokerConnectionError, ConnectionLimitError
+from backend.brokers.adapter import BrokerConnectionError, ConnectionLimitError
 from backend.brokers.zerodha import protocol
 from backend.brokers.zerodha.adapter import KiteAdapter, KiteCredentials
 from backend.feed import CONNECTED, DEPTH, LTP, MAX_CAPACITY_REACHED, QUOTE, TICK_FIELDS, tick_topic
-from backend.instruments import Instrument
-from backend.secret import Secret
+from backend.instruments.master import Instrument
+from backend.security.secret import Secret
 from backend.simulator import ExchangeSimulator, SimulatorCredentials
 
 CREDENTIALS = SimulatorCredentials()

@@ -9,7 +9,7 @@ import pytest
 
 from backend.__main__ import STDERR_FORMAT
 from backend.feed import LOG_TOPIC
-from backend.log_bus import BusLogHandler, number_records
+from backend.logs.bus_handler import BusLogHandler, number_records
 
 
 class Recorder:

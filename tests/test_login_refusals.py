@@ -22,8 +22,8 @@ from aiohttp import web
 
 from backend.brokers.angel.adapter import SmartStreamCredentials
 from backend.brokers.angel.login import LOGIN_PATH, AngelSession
-from backend.secret import Secret
-from backend.session import LoginError
+from backend.brokers.session import LoginError
+from backend.security.secret import Secret
 from backend.simulator import SimulatorCredentials
 
 ACCOUNT = SimulatorCredentials()
@@ -196,8 +196,9 @@ async def test_a_login_that_fails_for_the_network_or_the_server_is_tried_again(
 
 async def test_renewed_sessions_leave_no_tls_context_to_the_garbage_collector(make_simulator):
     """Each login's HTTP client ends in reference cycles, which the backend's collector breaks
-    only seldom (``backend/collector.py``): a TLS context of its own (0.8 MB of CA certificates
-    outside Python's heap) went with each, and the backend grew by it at every renewal."""
+    only seldom (``backend/runtime/collector.py``): a TLS context of its own (0.8 MB of CA
+    certificates outside Python's heap) went with each, and the backend grew by it at every
+    renewal."""
     simulator = await make_simulator()
     session = angel_session(simulator.rest_url)
     gc.collect()

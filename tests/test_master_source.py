@@ -22,9 +22,9 @@ import pytest
 from proxy_client import Client
 
 from backend.brokers import BROKERS
-from backend.instruments import InstrumentMaster, MasterFormatError
-from backend.master_source import MasterUnavailableError, broker_master, cache_dir
-from backend.settings import log_dir
+from backend.instruments.master import InstrumentMaster, MasterFormatError
+from backend.instruments.sources import MasterUnavailableError, broker_master, cache_dir
+from backend.runtime.settings import log_dir
 from backend.simulator import ExchangeSimulator
 
 #: India's time zone, written here on its own: a copy is current on its trading date in India.

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.instruments import EXCHANGES, load_master
-from backend.resources import resource_path, resources_dir
+from backend.instruments.master import EXCHANGES, load_master
+from backend.runtime.resources import resource_path, resources_dir
 from desktop import self_test
 from desktop.link.command import backend_command
 from desktop.logs.entry import LogEntry

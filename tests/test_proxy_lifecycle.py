@@ -1,7 +1,7 @@
 """Clients come and go: what one leaves behind is freed when it leaves, even mid-request.
 
 A departed client's session must be freed by reference counting: the backend's collector runs
-its older generations seldom (:mod:`backend.collector`), so reference cycles would pile up.
+its older generations seldom (:mod:`backend.runtime.collector`), so reference cycles would pile up.
 A client whose request the pool has not answered yet must still be read (its pings answered),
 and must be unlisted, and what it held released, once its connection is gone.
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from proxy_client import Client, eventually
 
-from backend.pool import ConnectionPool, Outcome
+from backend.pool.connection_pool import ConnectionPool, Outcome
 from backend.proxy import WebSocketProxy
-from backend.proxy.session import ClientSession
+from backend.proxy.client import ClientSession
 
 SBIN, INFY = ("SBIN", "NSE"), ("INFY", "NSE")
 #: Growth allowed over 1,000 clients; before the fix they left about 15 KB each behind.

@@ -14,7 +14,7 @@ from proxy_client import API_KEY, Client, eventually, start_proxy
 
 from backend.proxy import replies
 from backend.proxy.messages import MAX_DEPTH, MAX_NUMBER_DIGITS, MAX_REQUEST_ID_LENGTH
-from backend.settings import SettingsError, load_settings
+from backend.runtime.settings import SettingsError, load_settings
 
 #: Another loopback address: on Linux the whole of 127.0.0.0/8 reaches a server on 127.0.0.1.
 ELSEWHERE = "127.0.0.2"

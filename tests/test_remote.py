@@ -26,9 +26,9 @@ from proxy_client import API_KEY, BusMonitor, Client
 from websockets.exceptions import InvalidMessage
 from zmq.utils.monitor import recv_monitor_message
 
-from backend.bus_keys import allow_client, allowed_clients_dir
-from backend.remote import is_loopback, local_url
-from backend.tls import FingerprintMismatch, fingerprint
+from backend.bus.keys import allow_client, allowed_clients_dir
+from backend.security.exposure import is_loopback, local_url
+from backend.security.tls import FingerprintMismatch, fingerprint
 
 SHARED = pytest.mark.asyncio(loop_scope="module")
 #: How long a refused subscriber is watched for a message that must not come.

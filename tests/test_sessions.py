@@ -18,9 +18,9 @@ import pytest
 from proxy_client import BusMonitor, Client, now_ms
 from simulator_process import StandaloneSimulator
 
+from backend.brokers.session import CredentialError
 from backend.brokers.zerodha import login as kite_login
-from backend.secret import Secret
-from backend.session import CredentialError
+from backend.security.secret import Secret
 from backend.simulator import SimulatorCredentials
 
 ACCOUNT = SimulatorCredentials()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from backend.settings import Secret, Settings, SettingsError, load_settings
+from backend.runtime.settings import Secret, Settings, SettingsError, load_settings
 
 
 @pytest.fixture

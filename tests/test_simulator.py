@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from backend.brokers.angel import protocol
 from backend.brokers.angel.protocol import LTP, QUOTE, SNAP_QUOTE, Packet
-from backend.instruments import Instrument, InstrumentMaster
+from backend.instruments.master import Instrument, InstrumentMaster
 from backend.simulator import ExchangeSimulator, SimulatorCredentials
 
 ROOT = Path(__file__).resolve().parents[1]

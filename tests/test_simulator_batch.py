@@ -11,7 +11,7 @@ from proxy_client import eventually
 from websockets.asyncio.client import connect
 
 from backend.simulator.batch import backlogged, write_frames
-from backend.ws_frames import FIN_BINARY, frame
+from backend.wire.frames import FIN_BINARY, frame
 
 WAIT = 10.0
 Handler = Callable[[web.Request, web.WebSocketResponse], Awaitable[None]]

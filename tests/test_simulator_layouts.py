@@ -12,7 +12,7 @@ from backend.brokers.zerodha import protocol as kite
 from backend.simulator import kite as kite_dialect
 from backend.simulator import smartstream
 from backend.simulator.layouts import record
-from backend.ws_frames import FIN_BINARY, header
+from backend.wire.frames import FIN_BINARY, header
 
 ANGEL = {mode: (angel.PACKETS[mode], *smartstream.FRAMES[mode]) for mode in angel.PACKETS}
 KITE_LAYOUTS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.instruments import Instrument
+from backend.instruments.master import Instrument
 from backend.simulator.market import COLUMN, MAX_QUANTITY, Market
 
 JPYINR = Instrument("9001", "JPYINR", "JPYINR", "CDS", "FUTCUR", 100_000, 0.0025, price=0.57)

@@ -9,7 +9,7 @@ import pytest
 from backend_process import allow_bus_client
 
 import backend.__main__ as backend_main
-from backend.settings import config_dir, load_settings, log_dir
+from backend.runtime.settings import config_dir, load_settings, log_dir
 
 SECRET = "SUPERSECRETVALUE123"
 

@@ -16,9 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from backend.certificate import server_certificate, tls_dir
-from backend.settings import Settings, SettingsError
-from backend.tls import (
+from backend.runtime.settings import Settings, SettingsError
+from backend.security.certificate import server_certificate, tls_dir
+from backend.security.tls import (
     FingerprintMismatch,
     check_pinned,
     fingerprint,

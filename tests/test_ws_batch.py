@@ -1,4 +1,4 @@
-"""The contract :mod:`backend.ws_batch` relies on: websockets internals, and what they do."""
+"""The contract :mod:`backend.wire.batch` relies on: websockets internals, and what they do."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from websockets.asyncio.server import serve
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, State
 
-from backend.ws_batch import send_batch
-from backend.ws_frames import frame
+from backend.wire.batch import send_batch
+from backend.wire.frames import frame
 
 
 def test_the_internals_it_uses_are_where_it_expects_them():

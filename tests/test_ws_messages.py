@@ -6,7 +6,7 @@ import asyncio
 
 from websockets.asyncio.server import serve
 
-from backend.adapter import BrokerSocket, open_websocket
+from backend.brokers.adapter import BrokerSocket, open_websocket
 
 WAIT = 10.0
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backend.adapter import BrokerAdapter
-from backend.instruments import Instrument
-from backend.session import BrokerSession
+from backend.brokers.adapter import BrokerAdapter
+from backend.brokers.session import BrokerSession
+from backend.instruments.master import Instrument
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ Modules, one concept each:
 - :mod:`~backend.proxy.messages`: decoding and validating client messages;
 - :mod:`~backend.proxy.replies`: the shapes of the replies;
 - :mod:`~backend.proxy.errors`: the error codes;
-- :mod:`~backend.proxy.session`: one client, its outbox and its writer;
+- :mod:`~backend.proxy.client`: one client, its outbox and its writer;
 - :mod:`~backend.proxy.outbox`: the bounded, conflating outbox;
 - :mod:`~backend.proxy.throttle`: the optional per-client rate limit;
 - :mod:`~backend.proxy.index`: which clients take each bus topic;

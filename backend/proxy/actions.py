@@ -5,7 +5,7 @@ authentication), validates it and carries it out. Whatever goes wrong is answere
 envelope and the socket stays open, whatever the message held: a message that cannot be decoded
 (``INVALID_JSON``), a wrong API key and an unexpected failure (``SERVER_ERROR``, also when the
 reply cannot be encoded) are each counted and reported to a
-:class:`~backend.fault_log.FaultLog`, which logs a line an interval without a traceback, so no
+:class:`~backend.logs.faults.FaultLog`, which logs a line an interval without a traceback, so no
 client can fill the log. Authentications from an address that gave too many wrong keys wait
 first (:class:`~backend.proxy.limits.AuthBackoff`).
 
@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from backend.brokers import BROKERS
-from backend.fault_log import FaultLog
 from backend.feed import (
     AUTHENTICATION_ERROR,
     CONNECTED,
@@ -31,8 +30,10 @@ from backend.feed import (
     NOT_AUTHENTICATED,
     SERVER_ERROR,
 )
-from backend.pool import ConnectionPool, Outcome
+from backend.logs.faults import FaultLog
+from backend.pool.connection_pool import ConnectionPool, Outcome
 from backend.proxy import replies
+from backend.proxy.client import ClientSession
 from backend.proxy.errors import RequestError
 from backend.proxy.index import SubscriptionIndex
 from backend.proxy.limits import AuthBackoff
@@ -44,9 +45,8 @@ from backend.proxy.messages import (
     parse_unsubscribe,
     request_id,
 )
-from backend.proxy.session import ClientSession
-from backend.secret import Secret
-from backend.settings import SIMULATOR
+from backend.runtime.settings import SIMULATOR
+from backend.security.secret import Secret
 
 log = logging.getLogger("feedpool.proxy")
 

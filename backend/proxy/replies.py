@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from backend.feed import DEPTH_LEVELS
-from backend.pool import Outcome
+from backend.pool.connection_pool import Outcome
 
 Reply = dict[str, Any]
 

@@ -1,9 +1,9 @@
 """The WebSocket proxy: FeedPool's OpenAlgo-compatible client API, ``ws://127.0.0.1:8765``.
 
-Given an SSL context, it serves ``wss://`` instead (see :mod:`backend.certificate`); the clients
-authenticate with the API key all the same.
+Given an SSL context, it serves ``wss://`` instead (see :mod:`backend.security.certificate`); the
+clients authenticate with the API key all the same.
 
-Each connection is a :class:`~backend.proxy.session.ClientSession`; its messages are carried out
+Each connection is a :class:`~backend.proxy.client.ClientSession`; its messages are carried out
 one at a time by :class:`~backend.proxy.actions.Actions`; ticks reach it from the bus through the
 :class:`~backend.proxy.ticks.TickRouter`. The URL path is ignored.
 
@@ -25,7 +25,7 @@ one at a time by :class:`~backend.proxy.actions.Actions`; ticks reach it from th
 
 Faults a client can repeat at will (refused connections, wrong keys, malformed messages, auth
 timeouts) are counted in :meth:`WebSocketProxy.stats` and logged a line an interval through one
-:class:`~backend.fault_log.FaultLog`. ``docs/client-api-limits.md`` lists every bound.
+:class:`~backend.logs.faults.FaultLog`. ``docs/client-api-limits.md`` lists every bound.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.frames import CloseCode
 
-from backend.fault_log import INTERVAL_SECONDS, FaultLog
 from backend.feed import BROKER_CONNECTION_ERROR
-from backend.pool import ConnectionPool
+from backend.logs.faults import INTERVAL_SECONDS, FaultLog
+from backend.pool.connection_pool import ConnectionPool
 from backend.proxy import replies
 from backend.proxy.actions import Actions
+from backend.proxy.client import ClientSession
 from backend.proxy.index import SubscriptionIndex
 from backend.proxy.limits import (
     AUTH_FAILURES_BEFORE_DELAY,
@@ -55,11 +56,10 @@ from backend.proxy.limits import (
 )
 from backend.proxy.messages import MAX_MESSAGE_BYTES
 from backend.proxy.outbox import OUTBOX_LIMIT, STALL_SECONDS
-from backend.proxy.session import ClientSession
 from backend.proxy.ticks import TickRouter
-from backend.remote import WILDCARDS, local_url
-from backend.secret import Secret
-from backend.ws_batch import release_parser
+from backend.security.exposure import WILDCARDS, local_url
+from backend.security.secret import Secret
+from backend.wire.batch import release_parser
 
 log = logging.getLogger("feedpool.proxy")
 
@@ -133,7 +133,7 @@ class WebSocketProxy:
     @property
     def url(self) -> str:
         """Where clients on this machine connect, such as ``ws://127.0.0.1:8765`` (``wss://``
-        over TLS); a wildcard host is given as loopback (see :mod:`backend.remote`)."""
+        over TLS); a wildcard host is given as loopback (see :mod:`backend.security.exposure`)."""
         return local_url("ws" if self.ssl_context is None else "wss", self.host, self.port)
 
     async def start(self) -> None:

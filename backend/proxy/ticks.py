@@ -1,10 +1,10 @@
 """The tick router: hands every tick the adapters publish to the clients holding it.
 
-The router is the bus publisher's in-process :attr:`~backend.bus.ZmqPublisher.tick_listener`, so
-ticks reach it without a socket. For each tick it looks the topic up in the
-:class:`~backend.proxy.index.SubscriptionIndex`, builds each served mode's frame once, and pushes
-that frame to every holder's outbox. Pushing never waits, so a client that does not read cannot
-slow the adapters or any other client.
+The router is the bus publisher's in-process
+:attr:`~backend.bus.publisher.ZmqPublisher.tick_listener`, so ticks reach it without a socket. For
+each tick it looks the topic up in the :class:`~backend.proxy.index.SubscriptionIndex`, builds each
+served mode's frame once, and pushes that frame to every holder's outbox. Pushing never waits, so a
+client that does not read cannot slow the adapters or any other client.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ master in the broker's format, so FeedPool and its tests run without a broker ac
 ``python -m backend.simulator`` runs it on its own.
 """
 
+from backend.simulator.connection import ConnectionInfo
 from backend.simulator.credentials import SimulatorCredentials
 from backend.simulator.market import Listing, Market, listing
 from backend.simulator.server import ExchangeSimulator
-from backend.simulator.session import ConnectionInfo
 
 __all__ = [
     "ConnectionInfo",

@@ -43,9 +43,9 @@ import stat
 import sys
 from typing import Any
 
-from backend import collector, event_loop
-from backend.instruments import MasterFormatError, load_master
-from backend.resources import resource_path
+from backend.instruments.master import MasterFormatError, load_master
+from backend.runtime import collector, event_loop
+from backend.runtime.resources import resource_path
 from backend.simulator.credentials import (
     TOTP_SECRET_RULE,
     SimulatorCredentials,

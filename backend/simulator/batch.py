@@ -2,7 +2,7 @@
 that relies on how aiohttp writes frames.
 
 The market's clock (:mod:`backend.simulator.clock`) sends each connection the ticks of a slot in
-one write, framed by the broker's dialect (:mod:`backend.ws_frames`, compression off), and never
+one write, framed by the broker's dialect (:mod:`backend.wire.frames`, compression off), and never
 waits for a connection: one whose client is not reading is skipped while it is
 :func:`backlogged`.
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from backend import collector, event_loop
-from backend.instruments import MasterFormatError, load_master
-from backend.process_watch import process_ended
+from backend.instruments.master import MasterFormatError, load_master
+from backend.runtime import collector, event_loop
+from backend.runtime.process_watch import process_ended
 from backend.simulator.credentials import SimulatorCredentials
 from backend.simulator.server import ExchangeSimulator
 

@@ -37,7 +37,7 @@ def now_ms() -> int:
 
 
 class Subscriber(Protocol):
-    """What the clock needs of a connection (a :class:`~backend.simulator.session.Session`)."""
+    """What the clock needs of a connection (a :class:`~backend.simulator.connection.Session`)."""
 
     muted: bool
 

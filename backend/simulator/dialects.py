@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from backend.brokers.angel.protocol import HTTP_CONNECTION_LIMIT
-from backend.instruments import Instrument
+from backend.instruments.master import Instrument
 from backend.simulator import angel_rest, kite, kite_rest, smartstream
+from backend.simulator.connection import Session
 from backend.simulator.credentials import SimulatorCredentials
 from backend.simulator.logins import Logins
-from backend.simulator.session import Session
 
 
 @dataclass(frozen=True, slots=True)

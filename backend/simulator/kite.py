@@ -43,14 +43,14 @@ from backend.brokers.zerodha.protocol import (
     segment_of,
 )
 from backend.feed import DEPTH, DEPTH_LEVELS, LTP, QUOTE
-from backend.instruments import Instrument
+from backend.instruments.master import Instrument
 from backend.simulator.batch import write_frames
+from backend.simulator.connection import Session
 from backend.simulator.credentials import SimulatorCredentials, same_token
 from backend.simulator.layouts import record, shared_fields
 from backend.simulator.logins import Logins
 from backend.simulator.market import COLUMN, QUOTE_FIGURES
-from backend.simulator.session import Session
-from backend.ws_frames import FIN_BINARY, frame
+from backend.wire.frames import FIN_BINARY, frame
 
 PATH = "/"
 INVALID_SESSION = "Incorrect `api_key` or `access_token`."

@@ -29,7 +29,7 @@ from statistics import NormalDist
 import numpy as np
 
 from backend.feed import DEPTH_LEVELS
-from backend.instruments import Instrument
+from backend.instruments.master import Instrument
 
 # Exchanges whose instruments are derivatives, and so have open interest.
 DERIVATIVE_EXCHANGES = frozenset({"NFO", "BFO", "MCX", "CDS", "NCX"})

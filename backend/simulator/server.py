@@ -5,7 +5,7 @@ It plays one broker (Angel One's SmartStream 2.0 by default, or Zerodha's KiteTi
 that broker's :class:`~backend.simulator.dialects.Dialect`. The opening handshake is checked the
 way the broker checks it: its credentials (HTTP 401 or 403 naming what is wrong, with
 ``x-error-message``), the connections per account (HTTP 429), and the path (HTTP 404). Each
-accepted connection is a dialect's :class:`~backend.simulator.session.Session`.
+accepted connection is a dialect's :class:`~backend.simulator.connection.Session`.
 
 A plain HTTP ``GET`` of the broker's master path (e.g. ``/instruments``) answers with the
 simulator's instruments in the broker's published format, so downloading, caching and reading a
@@ -13,7 +13,7 @@ broker's master run for real against it. The broker's REST logins (``angel_rest`
 ``kite_rest``) share the port and issue the sessions (:class:`~backend.simulator.logins.Logins`)
 whose tokens the WebSocket accepts. Nothing logs a request's query or credential headers
 unmasked: aiohttp's access log is off, and the handshake's debug lines go through
-:class:`~backend.wire_log.MaskedLogger`.
+:class:`~backend.logs.handshakes.MaskedLogger`.
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ import numpy as np
 from aiohttp import WSCloseCode, web
 
 from backend.brokers import BROKERS
-from backend.instruments import Instrument, InstrumentMaster
+from backend.instruments.master import Instrument, InstrumentMaster
+from backend.logs.handshakes import MaskedLogger
 from backend.simulator.clock import MarketClock
+from backend.simulator.connection import ConnectionInfo, Session
 from backend.simulator.credentials import SimulatorCredentials
 from backend.simulator.dialects import DIALECTS
 from backend.simulator.logins import Logins
 from backend.simulator.market import Market
-from backend.simulator.session import ConnectionInfo, Session
-from backend.wire_log import MaskedLogger
 
 log = logging.getLogger("feedpool.simulator")
 wire_log = MaskedLogger(log)

@@ -36,14 +36,14 @@ from backend.brokers.angel.protocol import (
     parse_request,
 )
 from backend.feed import DEPTH_LEVELS
-from backend.instruments import Instrument
+from backend.instruments.master import Instrument
 from backend.simulator.batch import write_frames
+from backend.simulator.connection import Session
 from backend.simulator.credentials import SimulatorCredentials, same_token
 from backend.simulator.layouts import record, shared_fields
 from backend.simulator.logins import Logins
 from backend.simulator.market import COLUMN, QUOTE_FIGURES
-from backend.simulator.session import Session
-from backend.ws_frames import FIN_BINARY, header
+from backend.wire.frames import FIN_BINARY, header
 
 PATH = "/smart-stream"
 _EXCHANGES = {number: name for name, number in reversed(EXCHANGE_TYPES.items())} | {7: "NCX"}

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.symbol_lists import MODE_NAMES
+from backend.instruments.symbol_lists import MODE_NAMES
 from desktop.clients.model import ClientsModel
 from desktop.stats.clients import Holding, parse_clients
 from desktop.tables.view_setup import setup_table_view

@@ -17,7 +17,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from backend.symbol_lists import MODE_NAMES
+from backend.instruments.symbol_lists import MODE_NAMES
 from desktop.colours import STATE_COLOURS
 from desktop.detail.book import BookTable
 from desktop.detail.price_trail import Key, PriceTrails

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import zmq.auth
 from zmq.utils import z85
 
-from backend.secret import Secret
-from backend.tls import parse_fingerprint
+from backend.security.secret import Secret
+from backend.security.tls import parse_fingerprint
 from desktop.link.bus_monitor import CurveKeys
 
 #: Each field of an :class:`Attachment`, as people read it.

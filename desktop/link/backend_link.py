@@ -35,10 +35,10 @@ from typing import Any
 import zmq.auth
 from PySide6.QtCore import QObject, Signal
 
-from backend.apikey import api_key
-from backend.bus_keys import KeyPair, allow_client
+from backend.bus.keys import KeyPair, allow_client
 from backend.feed import LOG_TOPIC
-from backend.settings import CURVE_ON, SettingsError, load_settings
+from backend.runtime.settings import CURVE_ON, SettingsError, load_settings
+from backend.security.api_key import api_key
 from desktop.link.attachment import Attachment
 from desktop.link.bus_monitor import BusDeliver, BusMonitor, CurveKeys
 from desktop.link.feed_client import FeedClient, FeedDeliver

@@ -15,11 +15,11 @@ them (:mod:`desktop.link.feed_socket`). Each change of the connection's state
 (:data:`CONNECTED`, :data:`RECONNECTING`, :data:`FAILED`) is reported.
 
 A ``wss://`` API is trusted by the pinned fingerprint of its certificate (the backend's
-``tls_fingerprint``), checked with :mod:`backend.tls` before the API key is sent; or by a CA file,
-or the system's CAs, with the usual checks of the certificate and the host name. A backend that
-refuses the API key, or whose certificate is not the pinned one or is not trusted, is not dialled
-again: the client stops with the reason in :attr:`FeedClient.refusal` until it is pointed at a
-backend again.
+``tls_fingerprint``), checked with :mod:`backend.security.tls` before the API key is sent; or by a
+CA file, or the system's CAs, with the usual checks of the certificate and the host name. A backend
+that refuses the API key, or whose certificate is not the pinned one or is not trusted, is not
+dialled again: the client stops with the reason in :attr:`FeedClient.refusal` until it is pointed
+at a backend again.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Any
 import orjson
 import picows
 
-from backend.symbol_lists import WatchEntry
-from backend.tls import FingerprintMismatch, check_pinned, pinned_client_context
+from backend.instruments.symbol_lists import WatchEntry
+from backend.security.tls import FingerprintMismatch, check_pinned, pinned_client_context
 from desktop.link.feed_socket import ConnectionLost, FeedSocket
 
 log = logging.getLogger("feedpool.desktop.feed")

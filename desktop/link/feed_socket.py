@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import picows
 
-from backend.ws_messages import MessageJoiner, MessageTooBig
+from backend.wire.joiner import MessageJoiner, MessageTooBig
 
 #: Messages handed over in a row before the loop gets a turn.
 BURST = 100

@@ -14,10 +14,10 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QTimer, Signal
 
 from desktop.colours import LEVEL_COLOURS
-from desktop.tables.column_model import ColumnTableModel
-from desktop.tables.columns import Column
 from desktop.logs.entry import LogEntry, clock_time
 from desktop.logs.ring_buffer import RingBuffer
+from desktop.tables.column_model import ColumnTableModel
+from desktop.tables.columns import Column
 
 DEFAULT_CAPACITY = 100_000
 FLUSH_INTERVAL_MS = 100  # 10 Hz

@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.tables.view_setup import setup_table_view
 from desktop.logs.entry import LEVELS
 from desktop.logs.filter import LogFilterProxy
-from desktop.logs.model import LOG_COLUMNS, LogModel
+from desktop.logs.model import LogModel
+from desktop.tables.view_setup import setup_table_view
 
 TEXT_FILTER_DELAY_MS = 250  # wait for a pause in typing before refiltering a large log
 

@@ -2,7 +2,7 @@
 
 ``attachments.json`` in the user config dir maps each attachment's name to its fields but the API
 key, and is written readable by its owner only (mode 0600), through a temporary file renamed over
-the old one. The API keys go to the OS keychain (:mod:`backend.keychain`), one password per
+the old one. The API keys go to the OS keychain (:mod:`backend.security.keychain`), one password per
 attachment (:func:`key_name`); where there is no keychain they stay in the file, as the settings'
 secrets do, and a log line says so. CA and key files are referenced by their paths, never copied.
 """
@@ -14,8 +14,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from backend import keychain
-from backend.settings import config_dir
+from backend.runtime.settings import config_dir
+from backend.security import keychain
 from desktop.atomic_write import write_atomically
 from desktop.link.attachment import Attachment, make_attachment
 from desktop.settings.file import FILE_MODE

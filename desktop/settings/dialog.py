@@ -4,8 +4,8 @@ The brokers and their credential fields come from :data:`backend.brokers.BROKERS
 limits show the chosen broker's real ones until the trader sets others.
 
 Open it with ``open()``: it is window-modal and does not block the event loop. Saving checks the
-values with :mod:`backend.settings` first; a bad one is named in the dialog, which stays open.
-Credentials are password fields and are never logged.
+values with :mod:`backend.runtime.settings` first; a bad one is named in the dialog, which stays
+open. Credentials are password fields and are never logged.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from backend.brokers import BROKERS
-from backend.settings import SECRET_SETTINGS, SIMULATOR, SettingsError
+from backend.runtime.settings import SECRET_SETTINGS, SIMULATOR, SettingsError
 from desktop.dialog_parts import error_label, save_cancel_buttons
 from desktop.settings.file import (
     current_values,
@@ -47,8 +47,8 @@ PORT_FIELDS = {"ZMQ_PORT": "Bus port (ZeroMQ)", "WEBSOCKET_PORT": "WebSocket API
 class SettingsDialog(QDialog):
     """Edits the settings file; emits :attr:`applied` after saving."""
 
-    #: The saved :class:`backend.settings.Settings` (credentials masked in its repr): restart
-    #: the backend with them.
+    #: The saved :class:`backend.runtime.settings.Settings` (credentials masked in its repr):
+    #: restart the backend with them.
     applied = Signal(object)
 
     def __init__(self, path: Path | None = None, parent: QWidget | None = None) -> None:

@@ -1,11 +1,11 @@
 """Reading, checking and writing ``settings.json``, the settings the dialog edits.
 
-The file is a JSON object of setting names (as in :mod:`backend.settings`) to values. Secrets
-(credentials, tokens) go to the OS keychain (:mod:`backend.keychain`) where there is one, and
-into the file where there is none, so the file is written readable by its owner only (mode
-0600), through a temporary file renamed over the old one. Values are checked with
-:meth:`backend.settings.Settings.replace`, whose :class:`~backend.settings.SettingsError` names
-the setting and never shows a secret.
+The file is a JSON object of setting names (as in :mod:`backend.runtime.settings`) to values.
+Secrets (credentials, tokens) go to the OS keychain (:mod:`backend.security.keychain`) where there
+is one, and into the file where there is none, so the file is written readable by its owner only
+(mode 0600), through a temporary file renamed over the old one. Values are checked with
+:meth:`backend.runtime.settings.Settings.replace`, whose
+:class:`~backend.runtime.settings.SettingsError` names the setting and never shows a secret.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from backend import keychain
-from backend.settings import (
+from backend.runtime.settings import (
     SECRET_SETTINGS,
     SETTINGS_FILE_NAME,
     Secret,
@@ -26,6 +25,7 @@ from backend.settings import (
     config_dir,
     read_settings_file,
 )
+from backend.security import keychain
 from desktop.atomic_write import write_atomically
 
 log = logging.getLogger("feedpool.desktop.settings")

@@ -20,9 +20,9 @@ from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from backend.brokers.session import LoginError
 from backend.brokers.zerodha import login
-from backend.secret import Secret
-from backend.session import LoginError
+from backend.security.secret import Secret
 from desktop.settings.file import current_values, write_settings
 
 log = logging.getLogger("feedpool.desktop.kite")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from backend.symbol_lists import MODE_NAMES, WatchEntry
+from backend.instruments.symbol_lists import MODE_NAMES, WatchEntry
 from desktop.colours import WATCH_STATUS_COLOURS, sign_colour
 from desktop.tables.columns import Column
 

@@ -13,8 +13,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from backend.settings import data_dir
-from backend.symbol_lists import DEFAULT_MODE, EntryError, WatchEntry, make_entry
+from backend.instruments.symbol_lists import DEFAULT_MODE, EntryError, WatchEntry, make_entry
+from backend.runtime.settings import data_dir
 from desktop.atomic_write import write_atomically
 from desktop.tables.columns import text_rows
 from desktop.watchlist.columns import WATCHLIST_COLUMNS, WatchRow

@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from backend.resources import resource_path
+from backend.runtime.resources import resource_path
 
 HINT = (
     "The watchlist is empty. Type symbols above, drop a .csv or .txt file of symbols on the"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 
-from backend.instruments import InstrumentMaster
-from backend.symbol_lists import ParseResult, WatchEntry
+from backend.instruments.master import InstrumentMaster
+from backend.instruments.symbol_lists import ParseResult, WatchEntry
 
 LISTED_AT_MOST = 5  # items of a list named in the one-line summary; the details list more
 DETAILS_AT_MOST = 50

@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 
+from backend.instruments.symbol_lists import WatchEntry
 from backend.proxy.frames import DATA_KEY, frame_prefix
-from backend.symbol_lists import WatchEntry
 from desktop.tables.cell_ranges import coalesce_cells, spanning_rectangle
 from desktop.tables.column_model import SORT_ROLE, ColumnTableModel
 from desktop.tables.columns import column_index

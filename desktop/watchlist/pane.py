@@ -16,8 +16,8 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from backend.instruments import InstrumentMaster
-from backend.symbol_lists import ParseResult, parse_file, parse_text
+from backend.instruments.master import InstrumentMaster
+from backend.instruments.symbol_lists import ParseResult, parse_file, parse_text
 from desktop.colours import SUMMARY_COLOURS
 from desktop.watchlist.first_run import FirstRunHint
 from desktop.watchlist.importing import SEVERITY_ORDER, ImportSummary, plan_import

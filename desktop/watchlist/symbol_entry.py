@@ -10,8 +10,8 @@ from __future__ import annotations
 from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QCompleter, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
-from backend.instruments import EXCHANGES, InstrumentMaster
-from backend.symbol_lists import DEFAULT_MODE, MODE_NAMES
+from backend.instruments.master import EXCHANGES, InstrumentMaster
+from backend.instruments.symbol_lists import DEFAULT_MODE, MODE_NAMES
 
 MAX_VISIBLE_COMPLETIONS = 12
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from backend_process import BackendProcess
 from PySide6.QtCore import QEventLoop
 
-from backend.symbol_lists import WatchEntry
+from backend.instruments.symbol_lists import WatchEntry
 from desktop.app import link_window, serve
 from desktop.link.backend_link import BackendLink
 from desktop.main_window import MainWindow

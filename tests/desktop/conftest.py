@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMessageBox
 # isort: split
 import qasync  # after PySide6: qasync uses the Qt binding already imported
 
-from backend.instruments import CSV_COLUMNS, InstrumentMaster, load_master
+from backend.instruments.master import CSV_COLUMNS, InstrumentMaster, load_master
 
 BLOCKING_CALLS = (
     (QMessageBox, ("exec", "information", "warning", "critical", "question")),

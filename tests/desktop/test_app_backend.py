@@ -23,8 +23,8 @@ from drops import drop_files
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSettings
 from websockets.asyncio.client import connect
 
-from backend.instruments import load_master
-from backend.resources import resource_path
+from backend.instruments.master import load_master
+from backend.runtime.resources import resource_path
 from desktop.app import link_window, serve
 from desktop.link.backend_link import BackendLink
 from desktop.link.process import READY, STOPPED

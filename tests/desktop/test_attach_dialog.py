@@ -11,7 +11,7 @@ import pytest
 import zmq
 import zmq.auth
 
-from backend import keychain
+from backend.security import keychain
 from desktop.main_window import MainWindow
 from desktop.settings.attach_dialog import AttachDialog
 from desktop.settings.attachments import key_name

@@ -18,8 +18,8 @@ from proxy_client import API_KEY
 from PySide6.QtCore import QSettings
 from relay import Relay
 
-from backend.settings import Settings
-from backend.symbol_lists import WatchEntry
+from backend.instruments.symbol_lists import WatchEntry
+from backend.runtime.settings import Settings
 from desktop.app import link_window
 from desktop.link import feed_client
 from desktop.link.attachment import make_attachment

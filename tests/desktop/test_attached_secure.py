@@ -16,7 +16,7 @@ from attached import WAIT_MS, Backend, attached_app, finish, user_dirs, window_i
 from backend_process import allow_bus_client
 from proxy_client import API_KEY
 
-from backend.symbol_lists import WatchEntry
+from backend.instruments.symbol_lists import WatchEntry
 from desktop.app import link_window
 from desktop.link.attachment import make_attachment
 from desktop.link.backend_link import CONNECTING

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QColor, QImage, QPalette
 
-from backend.symbol_lists import WatchEntry
+from backend.instruments.symbol_lists import WatchEntry
 from desktop.colours import PRICE_DOWN, PRICE_UP
 from desktop.tables.cell_painter import ColumnCellPainter
 from desktop.tables.columns import column_index

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from frames import frame
 
-from backend.symbol_lists import WatchEntry
+from backend.instruments.symbol_lists import WatchEntry
 from desktop.detail.book import BookTable
 from desktop.detail.pane import SAMPLE_PARTS, DetailPane
 from desktop.detail.price_trail import PriceTrail

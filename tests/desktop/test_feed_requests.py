@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from backend.symbol_lists import WatchEntry
+from backend.instruments.symbol_lists import WatchEntry
 from desktop.link.feed_client import CHUNK, subscribe_requests, unsubscribe_requests
 
 

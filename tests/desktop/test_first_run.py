@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from backend.instruments import load_master
-from backend.resources import resource_path
+from backend.instruments.master import load_master
+from backend.runtime.resources import resource_path
 from desktop.main_window import MainWindow
 
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from backend.brokers.zerodha.adapter import KiteAdapter, KiteCredentials
-from backend.instruments import load_master
-from backend.secret import Secret
+from backend.instruments.master import load_master
+from backend.security.secret import Secret
 from backend.simulator import ExchangeSimulator, SimulatorCredentials
 from desktop.settings.file import current_values
 from desktop.settings.kite_login import KiteLogin, KiteLoginDialog

@@ -146,9 +146,9 @@ def test_entry_from_a_backend_stderr_record():
 
 
 def test_other_stderr_lines_are_the_backends():
-    record = entry_from_output('  File "backend/pool.py", line 3, in subscribe')
+    record = entry_from_output('  File "backend/pool/connection_pool.py", line 3, in subscribe')
     assert (record.level, record.source) == ("INFO", "backend")
-    assert record.message == '  File "backend/pool.py", line 3, in subscribe'
+    assert record.message == '  File "backend/pool/connection_pool.py", line 3, in subscribe'
 
 
 def test_handler_feeds_app_records_from_any_thread(qtbot, model):

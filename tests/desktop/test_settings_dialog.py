@@ -1,4 +1,4 @@
-"""The settings dialog validates with backend.settings and saves a private settings.json."""
+"""The settings dialog validates with backend.runtime.settings and saves a private settings.json."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import stat
 import pytest
 from PySide6.QtWidgets import QLineEdit
 
-from backend.settings import load_settings
+from backend.runtime.settings import load_settings
 from desktop.settings.dialog import SettingsDialog
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.symbol_lists import WatchEntry, parse_file, parse_mode, parse_text
+from backend.instruments.symbol_lists import WatchEntry, parse_file, parse_mode, parse_text
 from desktop.watchlist.importing import plan_import
 
 

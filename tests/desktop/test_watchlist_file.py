@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from backend.symbol_lists import WatchEntry, parse_file
+from backend.instruments.symbol_lists import WatchEntry, parse_file
 from desktop.watchlist.file import (
     WatchlistFileError,
     default_watchlist_path,

@@ -6,7 +6,7 @@ import pytest
 from frames import frame
 from PySide6.QtCore import Qt
 
-from backend.symbol_lists import WatchEntry
+from backend.instruments.symbol_lists import WatchEntry
 from desktop.tables.cell_ranges import coalesce_cells
 from desktop.tables.columns import column_index
 from desktop.watchlist.columns import WATCHLIST_COLUMNS

@@ -8,7 +8,7 @@ from frames import frame
 from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtGui import QGuiApplication
 
-from backend.symbol_lists import WatchEntry
+from backend.instruments.symbol_lists import WatchEntry
 from desktop.tables.columns import column_index
 from desktop.watchlist.columns import WATCHLIST_COLUMNS
 from desktop.watchlist.model import WatchlistModel

@@ -9,7 +9,7 @@ from backend.brokers.angel import master
 from backend.brokers.angel.adapter import SmartStreamAdapter, SmartStreamCredentials
 from backend.brokers.angel.login import AngelSession
 from backend.brokers.broker import Broker, BrokerSetting
-from backend.secret import Secret
+from backend.security.secret import Secret
 
 LOGIN = ("ANGEL_PIN", "ANGEL_TOTP_SECRET")
 

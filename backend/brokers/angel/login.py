@@ -8,9 +8,9 @@ PIN and TOTP secret the session is the feed token and JWT pasted into the settin
 
 The broker's refusals are reported in its own words (``message`` and ``errorcode``). A login
 refused for its settings (:data:`SETTINGS_REFUSED`) is a
-:class:`~backend.session.CredentialError` naming the settings to check, and is not tried again;
-a refused refresh token is not one (a fresh login follows). No PIN, secret or token reaches a log
-line or an error.
+:class:`~backend.brokers.session.CredentialError` naming the settings to check, and is not tried
+again; a refused refresh token is not one (a fresh login follows). No PIN, secret or token reaches
+a log line or an error.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import httpx
 import pyotp
 
 from backend.brokers.angel.adapter import SmartStreamCredentials, bearer
-from backend.secret import Secret
-from backend.session import BrokerSession, CredentialError, LoginError, login_tls
+from backend.brokers.session import BrokerSession, CredentialError, LoginError, login_tls
+from backend.security.secret import Secret
 
 log = logging.getLogger("feedpool.angel")
 

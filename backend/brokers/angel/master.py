@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from backend.instruments import Instrument, MasterFormatError
+from backend.instruments.master import Instrument, MasterFormatError
 
 URL = "https://margincalculator.angelbroking.com/OpenAPI_File/files/OpenAPIScripMaster.json"
 PATH = "/OpenAPI_File/files/OpenAPIScripMaster.json"

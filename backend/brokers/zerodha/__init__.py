@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from backend.brokers.broker import Broker, BrokerSetting
+from backend.brokers.session import FixedSession
 from backend.brokers.zerodha import login, master
 from backend.brokers.zerodha.adapter import MAX_INSTRUMENTS, KiteAdapter, KiteCredentials
-from backend.secret import Secret
-from backend.session import FixedSession
+from backend.security.secret import Secret
 
 
 def session(values: Mapping[str, Any]) -> FixedSession:

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from backend.adapter import BrokerAdapter, BrokerSocket, Refusal
+from backend.brokers.adapter import BrokerAdapter, BrokerSocket, Refusal
 from backend.brokers.zerodha import protocol
 from backend.feed import QUOTE
-from backend.instruments import Instrument
-from backend.secret import Secret
+from backend.instruments.master import Instrument
+from backend.security.secret import Secret
 
 #: Instruments per connection, as Kite documents it.
 MAX_INSTRUMENTS = 3000

@@ -9,8 +9,8 @@ the checksum SHA-256(api_key + request_token + api_secret).
 
 The access token lasts until the next morning; when Kite refuses it the trader logs in again.
 An exchange Kite refuses for the Kite app's API key or secret is a
-:class:`~backend.session.CredentialError` naming the setting to check. No key, secret or token
-reaches a log line or an error.
+:class:`~backend.brokers.session.CredentialError` naming the setting to check. No key, secret or
+token reaches a log line or an error.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import httpx
 from aiohttp import web
 
-from backend.secret import Secret
-from backend.session import CredentialError, LoginError, login_tls
+from backend.brokers.session import CredentialError, LoginError, login_tls
+from backend.security.secret import Secret
 
 log = logging.getLogger("feedpool.zerodha")
 

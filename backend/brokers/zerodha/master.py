@@ -23,7 +23,7 @@ import io
 from collections.abc import Iterable
 
 from backend.brokers.zerodha.protocol import INDICES, SEGMENTS
-from backend.instruments import Instrument, MasterFormatError
+from backend.instruments.master import Instrument, MasterFormatError
 
 URL = "https://api.kite.trade/instruments"
 PATH = "/instruments"

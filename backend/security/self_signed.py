@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from backend.private_files import write_private
-from backend.remote import LOCALHOST, WILDCARDS
+from backend.security.exposure import LOCALHOST, WILDCARDS
+from backend.security.private_files import write_private
 
 log = logging.getLogger("feedpool.tls")
 

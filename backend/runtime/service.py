@@ -8,12 +8,13 @@ Once started, the backend publishes on the bus:
 - ``SYS.POOL``: the pool's statistics, on every change (by the pool) and every second;
 - ``SYS.CLIENTS``: the client API's statistics (clients, what each holds, ticks sent and
   conflated) and the process's count of asyncio tasks (``tasks``), every second;
-- ``SYS.LOG``: every log record of the process, through :class:`~backend.log_bus.BusLogHandler`;
+- ``SYS.LOG``: every log record of the process, through
+  :class:`~backend.logs.bus_handler.BusLogHandler`;
 - ``SYS.HEALTH``: the backend's state (``ready``, ``down``) and each connection's.
 
 Before it binds anything, the backend refuses to serve other machines in the clear
-(``INSECURE_REMOTE``, see :mod:`backend.remote`) and loads its API key, TLS certificate and bus
-keys, generating them on first use (``CONFIG_DIR_ERROR`` when they cannot be kept).
+(``INSECURE_REMOTE``, see :mod:`backend.security.exposure`) and loads its API key, TLS certificate
+and bus keys, generating them on first use (``CONFIG_DIR_ERROR`` when they cannot be kept).
 
 :func:`startup_error` turns whatever stopped a start-up into the error line's code and message:
 a known cause as it is, anything else with its type and message, never a secret's value.
@@ -31,23 +32,23 @@ from typing import Any
 
 import zmq
 
-from backend.adapter import BrokerConnectionError
-from backend.apikey import api_key
-from backend.bus import BusBindError, SharedZmqPublisher
-from backend.bus_guard import BusGuard
-from backend.bus_keys import KeyPair, allowed_clients_dir, server_keys
-from backend.certificate import ServerCertificate, server_certificate
+from backend.brokers.adapter import BrokerConnectionError
+from backend.brokers.session import BrokerSession, LoginError
+from backend.bus.guard import BusGuard
+from backend.bus.keys import KeyPair, allowed_clients_dir, server_keys
+from backend.bus.publisher import BusBindError, SharedZmqPublisher
 from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC
-from backend.instruments import InstrumentMaster, MasterFormatError
-from backend.log_bus import BusLogHandler
-from backend.master_source import broker_master, served_master
-from backend.pool import ConnectionPool
-from backend.private_files import PrivateFileError
+from backend.instruments.master import InstrumentMaster, MasterFormatError
+from backend.instruments.sources import broker_master, served_master
+from backend.logs.bus_handler import BusLogHandler
+from backend.pool.connection_pool import ConnectionPool
 from backend.proxy import WebSocketProxy
-from backend.remote import INSECURE_REMOTE, insecure_exposures, local_url
-from backend.secret import Secret
-from backend.session import BrokerSession, LoginError
-from backend.settings import CURVE_ON, SIMULATOR, Settings, SettingsError
+from backend.runtime.settings import CURVE_ON, SIMULATOR, Settings, SettingsError
+from backend.security.api_key import api_key
+from backend.security.certificate import ServerCertificate, server_certificate
+from backend.security.exposure import INSECURE_REMOTE, insecure_exposures, local_url
+from backend.security.private_files import PrivateFileError
+from backend.security.secret import Secret
 from backend.simulator.child import SimulatorProcess, SimulatorStartError
 
 log = logging.getLogger("feedpool.backend")

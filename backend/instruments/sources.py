@@ -23,7 +23,7 @@ import httpx
 import platformdirs
 
 from backend.brokers import Broker
-from backend.instruments import Instrument, InstrumentMaster, MasterFormatError
+from backend.instruments.master import Instrument, InstrumentMaster, MasterFormatError
 
 log = logging.getLogger("feedpool.master")
 # httpx logs each request with its whole URL, query included; this module logs what matters.

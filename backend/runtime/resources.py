@@ -9,7 +9,7 @@ from pathlib import Path
 def resources_dir() -> Path:
     """The ``resources/`` folder: beside the packages, or inside the PyInstaller bundle."""
     bundle = getattr(sys, "_MEIPASS", None)
-    base = Path(bundle) if bundle else Path(__file__).resolve().parent.parent
+    base = Path(bundle) if bundle else Path(__file__).resolve().parents[2]
     return base / "resources"
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from backend.settings import CURVE_OFF, TLS_OFF, Settings
+from backend.runtime.settings import CURVE_OFF, TLS_OFF, Settings
 
 INSECURE_REMOTE = "INSECURE_REMOTE"
 LOCALHOST = "localhost"

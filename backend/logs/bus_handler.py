@@ -23,7 +23,7 @@ import logging
 import threading
 from typing import Any
 
-from backend.bus import ZmqPublisher
+from backend.bus.publisher import ZmqPublisher
 from backend.feed import LOG_TOPIC
 
 

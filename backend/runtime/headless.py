@@ -1,4 +1,5 @@
-"""``python -m backend.headless``: the backend without a window, pool statistics in the terminal.
+"""``python -m backend.runtime.headless``: the backend without a window, pool statistics in the
+terminal.
 
 Starts the backend on the configured broker (the bundled simulator by default), subscribes a
 symbol list (the bundled sample watchlist unless a file is given), and prints one line of pool
@@ -15,11 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-from backend.pool import ConnectionPool
-from backend.resources import resource_path
-from backend.service import Backend
-from backend.settings import SettingsError, load_settings
-from backend.symbol_lists import EntryError, parse_file
+from backend.instruments.symbol_lists import EntryError, parse_file
+from backend.pool.connection_pool import ConnectionPool
+from backend.runtime.resources import resource_path
+from backend.runtime.service import Backend
+from backend.runtime.settings import SettingsError, load_settings
 
 HOLDER = "headless"
 
@@ -70,7 +71,7 @@ async def run(symbol_file: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m backend.headless", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m backend.runtime.headless", description=__doc__)
     parser.add_argument(
         "symbols",
         nargs="?",

@@ -2,7 +2,7 @@
 
 With ``BUS_CURVE=on`` the bus's socket is a CURVE server, and ZeroMQ asks this authenticator
 about every subscriber's handshake. It allows the public keys in
-:func:`~backend.bus_keys.allowed_clients_dir` (``*.key`` certificate files) and refuses any other
+:func:`~backend.bus.keys.allowed_clients_dir` (``*.key`` certificate files) and refuses any other
 key, and a subscriber without CURVE gets no handshake at all: a refused subscriber receives
 nothing. ZeroMQ does not dial again after a refusal; the app's bus monitor does
 (:mod:`desktop.link.bus_monitor`).
@@ -10,13 +10,14 @@ nothing. ZeroMQ does not dial again after a refusal; the app's bus monitor does
 The authenticator runs in a thread of its own (pyzmq's ``ThreadAuthenticator``) on the
 process's ZeroMQ context, the publisher's, which is used from several threads. It decides each
 handshake with the folder as it is then (:meth:`BusGuard.callback`, through
-:class:`~backend.bus_keys.AllowedKeys`: a listing of the folder, about 10 microseconds with one
+:class:`~backend.bus.keys.AllowedKeys`: a listing of the folder, about 10 microseconds with one
 key and 40 with ten, the files read only after a change), so a key that ``--allow-bus-client``
 adds lets its subscriber in at once. A key whose file is deleted is revoked:
 :meth:`BusGuard.watch` looks every :data:`REFRESH_SECONDS`, and when a key that was let in is
 gone it has the publisher close every connection
-(:meth:`~backend.bus.ZmqPublisher.reconnect_subscribers`): the allowed subscribers are back within
-about 0.2 s, and the revoked one is refused, about :data:`REFRESH_SECONDS` after its key went.
+(:meth:`~backend.bus.publisher.ZmqPublisher.reconnect_subscribers`): the allowed subscribers are
+back within about 0.2 s, and the revoked one is refused, about :data:`REFRESH_SECONDS` after its
+key went.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from pathlib import Path
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from backend.bus import BusBindError
-from backend.bus_keys import AllowedKeys
-from backend.private_files import private_dir
+from backend.bus.keys import AllowedKeys
+from backend.bus.publisher import BusBindError
+from backend.security.private_files import private_dir
 
 log = logging.getLogger("feedpool.bus")
 

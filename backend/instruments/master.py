@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.feed import EXCHANGES
-from backend.resources import resource_path
+from backend.runtime.resources import resource_path
 
 CSV_COLUMNS = (
     "token",

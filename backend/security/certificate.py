@@ -3,14 +3,14 @@
 - ``WEBSOCKET_TLS=on`` serves ``WEBSOCKET_TLS_CERT`` (the certificate, or a chain with the
   server's certificate first) and ``WEBSOCKET_TLS_KEY`` (its unencrypted private key).
 - ``WEBSOCKET_TLS=auto`` serves those files when they are set. Otherwise, on its first start, the
-  backend generates a self-signed certificate (:mod:`backend.self_signed`) in
+  backend generates a self-signed certificate (:mod:`backend.security.self_signed`) in
   ``config_dir()/tls/``: ``cert.pem``, and ``key.pem`` readable by its owner only, in a folder
   only its owner may enter. Later starts serve the same files, so clients that pinned its
   fingerprint keep trusting it. Deleting the folder makes a new one at the next start.
 
-Every problem is a :class:`~backend.settings.SettingsError` naming the setting: a file missing or
-unreadable, no certificate in it, a key that is not the certificate's. A certificate to generate
-that cannot be written is a :class:`~backend.private_files.PrivateFileError`.
+Every problem is a :class:`~backend.runtime.settings.SettingsError` naming the setting: a file
+missing or unreadable, no certificate in it, a key that is not the certificate's. A certificate to
+generate that cannot be written is a :class:`~backend.security.private_files.PrivateFileError`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.private_files import keeping, private_dir, tighten
-from backend.settings import TLS_AUTO, TLS_OFF, Settings, SettingsError, config_dir
-from backend.tls import fingerprint
+from backend.runtime.settings import TLS_AUTO, TLS_OFF, Settings, SettingsError, config_dir
+from backend.security.private_files import keeping, private_dir, tighten
+from backend.security.tls import fingerprint
 
 TLS_DIR_NAME = "tls"
 CERT_FILE_NAME = "cert.pem"
@@ -36,7 +36,7 @@ class ServerCertificate:
 
     cert_file: Path
     key_file: Path
-    #: :func:`backend.tls.fingerprint` of the certificate.
+    #: :func:`backend.security.tls.fingerprint` of the certificate.
     fingerprint: str
 
     def context(self) -> ssl.SSLContext:
@@ -130,7 +130,7 @@ def _no_password() -> bytes:
 
 def _generated(host: str) -> ServerCertificate:
     """The self-signed certificate in :func:`tls_dir`, made first if there is none;
-    :class:`~backend.private_files.PrivateFileError` if it cannot be kept there."""
+    :class:`~backend.security.private_files.PrivateFileError` if it cannot be kept there."""
     directory = tls_dir()
     cert_file, key_file = directory / CERT_FILE_NAME, directory / KEY_FILE_NAME
     remedy = (
@@ -141,7 +141,7 @@ def _generated(host: str) -> ServerCertificate:
         private_dir(directory)
         if not (cert_file.is_file() and key_file.is_file()):
             # Only a backend that generates a certificate loads the cryptography package.
-            from backend.self_signed import generate
+            from backend.security.self_signed import generate
 
             generate(cert_file, key_file, host)
         tighten(key_file)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.adapter import (
+from backend.brokers.adapter import (
     BrokerAdapter,
     BrokerConnectionError,
     BrokerError,
@@ -33,7 +33,8 @@ from backend.adapter import (
     Refusal,
     pooled_creation,
 )
-from backend.bus import ZmqPublisher
+from backend.brokers.session import BrokerSession
+from backend.bus.publisher import ZmqPublisher
 from backend.feed import (
     CONNECTED,
     EXCHANGES,
@@ -45,8 +46,7 @@ from backend.feed import (
     RECONNECTING,
     SESSION_EXPIRED,
 )
-from backend.instruments import Instrument, InstrumentMaster, UnknownSymbolError
-from backend.session import BrokerSession
+from backend.instruments.master import Instrument, InstrumentMaster, UnknownSymbolError
 
 log = logging.getLogger("feedpool.pool")
 

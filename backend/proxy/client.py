@@ -34,7 +34,7 @@ from backend.proxy import replies
 from backend.proxy.index import Key
 from backend.proxy.outbox import OUTBOX_LIMIT, STALL_SECONDS, Outbox
 from backend.proxy.throttle import Throttle
-from backend.ws_batch import cut, release_parser, send_batch
+from backend.wire.batch import cut, release_parser, send_batch
 
 log = logging.getLogger("feedpool.proxy")
 
@@ -163,7 +163,7 @@ class ClientSession:
 
         The tasks, the outbox's callback and the throttle's timers all refer back to the
         session; once they are gone nothing does. The connection's parser goes too (see
-        :func:`~backend.ws_batch.release_parser`).
+        :func:`~backend.wire.batch.release_parser`).
         """
         release_parser(self.websocket)
         self.push = _ignore

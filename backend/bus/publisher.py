@@ -19,7 +19,7 @@ Socket options, chosen on purpose:
   discarded, so shutting down never hangs on a subscriber that went away.
 
 Given a CURVE key pair, the socket is a CURVE server: the bus is encrypted, and ZeroMQ asks the
-process's ZAP authenticator (:mod:`backend.bus_guard`) which subscribers' keys to let in, at each
+process's ZAP authenticator (:mod:`backend.bus.guard`) which subscribers' keys to let in, at each
 subscriber's handshake. An XPUB socket cannot close one subscriber's connection, so when a key is
 revoked :meth:`ZmqPublisher.reconnect_subscribers` closes them all: it unbinds the endpoint (which
 closes every connection accepted on it; the socket finishes closing them when it next publishes)

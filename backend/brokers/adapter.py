@@ -6,8 +6,8 @@ own with capped exponential backoff, subscribing everything it held again. A bro
 subclasses it with that broker's wire protocol: how to open the connection, how to ask for and
 drop instruments, and how to read what arrives.
 
-A connection opens with its account's :class:`~backend.session.BrokerSession`. When the broker
-refuses it for the session (Angel One's HTTP 401, Kite's 403) the connection goes to
+A connection opens with its account's :class:`~backend.brokers.session.BrokerSession`. When the
+broker refuses it for the session (Angel One's HTTP 401, Kite's 403) the connection goes to
 ``session_expired`` and dials no more until the session is renewed; then it opens again and
 subscribes what it held. A connection that was ticking and falls silent for
 ``stale_feed_seconds`` while holding instruments is healed: it subscribes everything again, then
@@ -33,8 +33,8 @@ from typing import Any
 
 import picows
 
-from backend.bus import ZmqPublisher
-from backend.fault_log import FaultLog
+from backend.brokers.session import BrokerSession, FixedSession
+from backend.bus.publisher import ZmqPublisher
 from backend.feed import (
     BROKER_CONNECTION_ERROR,
     BROKER_ERROR,
@@ -47,9 +47,9 @@ from backend.feed import (
     SESSION_EXPIRED,
     tick_topic,
 )
-from backend.instruments import Instrument
-from backend.session import BrokerSession, FixedSession
-from backend.ws_messages import MessageJoiner, MessageTooBig
+from backend.instruments.master import Instrument
+from backend.logs.faults import FaultLog
+from backend.wire.joiner import MessageJoiner, MessageTooBig
 
 OPEN_TIMEOUT = 10.0
 #: A WebSocket ping goes out after this long without data from the broker ...
@@ -297,9 +297,9 @@ class BrokerAdapter(ABC):
     normalised and published, and the others are counted in :attr:`ticks_shed`, so the adapter
     catches up instead of working through prices already stale.
 
-    ``session`` is the account's :class:`~backend.session.BrokerSession`, or fixed credentials
-    as the broker's package builds them; credentials travel only in :meth:`handshake`'s upgrade
-    request. The lock serialises every request on the connection, so the broker sees them in
+    ``session`` is the account's :class:`~backend.brokers.session.BrokerSession`, or fixed
+    credentials as the broker's package builds them; credentials travel only in :meth:`handshake`'s
+    upgrade request. The lock serialises every request on the connection, so the broker sees them in
     the order they were made.
     """
 

@@ -6,7 +6,8 @@ user config dir, readable and writable by its owner only (mode 0600 on POSIX; on
 per-user config dir is private to its user already). Later starts read the same file, so a
 trader's scripts keep working across restarts. ``python -m backend --print-api-key`` prints it.
 
-The key is a :class:`~backend.settings.Secret`: it never appears in a log line or an error text.
+The key is a :class:`~backend.security.secret.Secret`: it never appears in a log line or an error
+text.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import os
 import secrets
 from pathlib import Path
 
-from backend.private_files import OWNER_ONLY, PrivateFileError, keeping, tighten
-from backend.secret import Secret
-from backend.settings import Settings, config_dir
+from backend.runtime.settings import Settings, config_dir
+from backend.security.private_files import OWNER_ONLY, PrivateFileError, keeping, tighten
+from backend.security.secret import Secret
 
 log = logging.getLogger("feedpool.apikey")
 
@@ -34,7 +35,7 @@ def key_file() -> Path:
 
 def api_key(settings: Settings, path: Path | None = None) -> Secret:
     """The key clients must present: the setting if set, else the kept (or a new) key;
-    :class:`~backend.private_files.PrivateFileError` if it cannot be kept."""
+    :class:`~backend.security.private_files.PrivateFileError` if it cannot be kept."""
     if settings.FEEDPOOL_API_KEY:
         return settings.FEEDPOOL_API_KEY
     path = key_file() if path is None else path

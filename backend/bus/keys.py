@@ -30,8 +30,8 @@ from typing import Any, NamedTuple
 
 import zmq.auth
 
-from backend.private_files import OWNER_ONLY, keeping, private_dir, tighten
-from backend.settings import CURVE_ON, SettingsError, config_dir
+from backend.runtime.settings import CURVE_ON, SettingsError, config_dir
+from backend.security.private_files import OWNER_ONLY, keeping, private_dir, tighten
 
 log = logging.getLogger("feedpool.bus")
 
@@ -64,7 +64,7 @@ def client_keys_dir() -> Path:
 
 def server_keys() -> KeyPair:
     """The backend's key pair, made on first use; :class:`SettingsError` if it is unreadable,
-    :class:`~backend.private_files.PrivateFileError` if it cannot be made."""
+    :class:`~backend.security.private_files.PrivateFileError` if it cannot be made."""
     secret_file = bus_dir() / f"{SERVER}{SECRET_SUFFIX}"
     if not secret_file.is_file():
         remedy = f"make {config_dir()} a folder you can write to, or set BUS_CURVE=off"

@@ -1,7 +1,7 @@
 """A broker account's session: the day's credentials every pooled connection opens with.
 
 Broker sessions end every day, and a broker may end one at any time. A connection refused
-for its session (:class:`~backend.adapter.SessionExpiredError`) asks
+for its session (:class:`~backend.brokers.adapter.SessionExpiredError`) asks
 :meth:`BrokerSession.renewed` for newer credentials. Every connection refused for the same
 session shares one renewal, so the broker sees one login however many connections were refused.
 A renewal that fails for the network or the broker's server is tried again after a capped,
@@ -39,8 +39,8 @@ def login_tls() -> ssl.SSLContext:
 
     A client builds its own by default, every CA certificate loaded: about 0.8 MB outside
     Python's heap. A client that has made a request is left in reference cycles, which the
-    backend's collector (:mod:`backend.collector`) breaks only seldom, so a context per login
-    kept 0.8 MB per renewed session for as long."""
+    backend's collector (:mod:`backend.runtime.collector`) breaks only seldom, so a context per
+    login kept 0.8 MB per renewed session for as long."""
     return httpx.create_ssl_context()
 
 

@@ -3,7 +3,7 @@ websockets' public API.
 
 ``Connection.send`` costs a task switch, a frame object and a socket write per message. At tens
 of thousands of ticks a second that is most of the work, so :func:`send_batch` frames a batch
-itself (:mod:`backend.ws_frames`), with compression off. The batch goes to the transport in one
+itself (:mod:`backend.wire.frames`), with compression off. The batch goes to the transport in one
 write, between whole frames of the connection's own (pings, the close), and the sender then
 waits, as ``send`` would, until the transport takes more.
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from websockets.asyncio.connection import Connection
 from websockets.protocol import SERVER, State
 
-from backend.ws_frames import FIN_BINARY, FIN_TEXT, frame
+from backend.wire.frames import FIN_BINARY, FIN_TEXT, frame
 
 
 async def send_batch(connection: Connection, frames: Sequence[bytes], *, text: bool) -> bool:

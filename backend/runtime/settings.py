@@ -1,8 +1,8 @@
 """FeedPool's settings: one frozen :class:`Settings`, read from four layers.
 
 Later layers win: built-in defaults < ``settings.json`` in the user config dir < the OS
-keychain (:mod:`backend.keychain`, secrets only) < a ``.env`` file in the working directory < the
-process environment. Every value is validated while loading; a bad one
+keychain (:mod:`backend.security.keychain`, secrets only) < a ``.env`` file in the working
+directory < the process environment. Every value is validated while loading; a bad one
 raises :class:`SettingsError` naming the setting, the value and what is allowed, so the backend can
 refuse to start with one clear line instead of failing later. So does a settings file that cannot
 be read (:class:`SettingsFileError`: not UTF-8, not a JSON object, nested too deeply) or that
@@ -31,9 +31,9 @@ from typing import Any
 
 import platformdirs
 
-from backend import keychain
 from backend.brokers import BROKERS, Broker
-from backend.secret import Secret
+from backend.security import keychain
+from backend.security.secret import Secret
 
 APP_NAME = "FeedPool"
 SETTINGS_FILE_NAME = "settings.json"

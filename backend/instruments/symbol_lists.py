@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backend.instruments import EXCHANGES
+from backend.instruments.master import EXCHANGES
 
 MODES = {"LTP": 1, "QUOTE": 2, "DEPTH": 3, "1": 1, "2": 2, "3": 3}
 MODE_NAMES = {1: "LTP", 2: "Quote", 3: "Depth"}

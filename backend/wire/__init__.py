@@ -1,0 +1,2 @@
+"""WebSocket framing below the libraries' public APIs: frames written in batches, messages joined
+from fragments."""
