@@ -1,24 +1,25 @@
 """``python -m backend``: FeedPool's backend process.
 
 Starts the exchange simulator (when ``BROKER=simulator``), the bus, the pool and the client API.
-Once everything listens it prints one JSON line on stdout and nothing else::
+Once everything listens it prints one JSON line on stdout and nothing else, a
+:class:`~backend.bus.messages.Ready`::
 
-    {"event": "ready", "ws": "ws://127.0.0.1:8765", "zmq": "tcp://127.0.0.1:5555",
-     "tls_fingerprint": null, "bus_public_key": null, "pid": 1234, "broker": "simulator"}
+    {"event":"ready","ws":"ws://127.0.0.1:8765","zmq":"tcp://127.0.0.1:5555",
+     "tls_fingerprint":null,"bus_public_key":null,"pid":1234,"broker":"simulator"}
 
 ``ws`` is ``wss://`` with ``WEBSOCKET_TLS``, and ``tls_fingerprint`` its certificate's SHA-256
 (:func:`backend.security.tls.fingerprint`); ``bus_public_key`` is the bus's CURVE key (Z85) with
 ``BUS_CURVE=on``. Both URLs are as a client on this machine dials them: a wildcard bind host is
 given as loopback.
 
-A backend that cannot start prints ``{"event": "error", "code": ..., "message": ...}`` instead and
-exits with status 1 (2 for a bad setting, or ``INSECURE_REMOTE``), whatever stopped it: a
-settings file that cannot be read, a config dir where its keys cannot be kept
-(``CONFIG_DIR_ERROR``), or a failure nothing foresaw (``UNEXPECTED_ERROR``, with its type and
-message), never with a traceback (:func:`backend.runtime.service.startup_error`). So do
-``--print-api-key`` and ``--allow-bus-client``. Logs go to stderr, to a
-rotating file in the user log dir, and to the bus (``SYS.LOG``); stderr and the bus number each
-record alike.
+A backend that cannot start prints ``{"event":"error","code":...,"message":...}`` (a
+:class:`~backend.bus.messages.StartupFailure`) instead and exits with status 1 (2 for a bad
+setting, or ``INSECURE_REMOTE``), whatever stopped it: a settings file that cannot be read, a
+config dir where its keys cannot be kept (``CONFIG_DIR_ERROR``), or a failure nothing foresaw
+(``UNEXPECTED_ERROR``, with its type and message), never with a traceback
+(:func:`backend.runtime.service.startup_error`). So do ``--print-api-key`` and
+``--allow-bus-client``. Logs go to stderr, to a rotating file in the user log dir, and to the bus
+(``SYS.LOG``); stderr and the bus number each record alike.
 
 SIGINT and SIGTERM close the clients (1001), the broker connections and the bus, and exit 0 within
 :data:`SHUTDOWN_SECONDS`; during start-up they end the start-up, and no ready line is printed.
@@ -28,9 +29,9 @@ authenticate with (generating it on first use) and exits.
 
 ``--allow-bus-client NAME`` starts no backend: it makes a CURVE key pair for the bus subscriber
 NAME (unless it has one), allows its public key on the bus (a running backend lets it in at once)
-and prints one JSON line, ``{"event": "bus_client", "name", "public_key_file",
-"secret_key_file", "public_key", "server_public_key"}`` (see :mod:`backend.bus.keys`). A NAME that
-is not 1 to 64 letters, digits, ``-`` or ``_`` is an error line, with status 2.
+and prints one JSON line, a :class:`~backend.bus.messages.BusClient` (see
+:mod:`backend.bus.keys`). A NAME that is not 1 to 64 letters, digits, ``-`` or ``_`` is an error
+line, with status 2.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import logging.handlers
 import os
@@ -47,7 +47,10 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
+import msgspec
+
 from backend.bus.keys import allow_client, client_keys_dir
+from backend.bus.messages import BackendLine, BusClient, Ready, StartupFailure
 from backend.logs.bus_handler import number_records
 from backend.runtime import collector, event_loop
 from backend.runtime.process_watch import process_ended
@@ -98,9 +101,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def emit(event: dict[str, Any]) -> None:
-    """Print one JSON line on stdout, at once."""
-    print(json.dumps(event), flush=True)
+def emit(event: BackendLine) -> None:
+    """Print ``event`` as one JSON line (UTF-8) on stdout, at once."""
+    sys.stdout.buffer.write(msgspec.json.encode(event) + b"\n")
+    sys.stdout.buffer.flush()
 
 
 def configure_logging() -> None:
@@ -173,9 +177,7 @@ async def serve(settings: Settings, parent_pid: int | None) -> int:
     watcher = None
     if started:
         collector.settle()
-        emit(
-            {"event": "ready", **backend.endpoints(), "pid": os.getpid(), "broker": settings.BROKER}
-        )
+        emit(Ready(**backend.endpoints(), pid=os.getpid(), broker=settings.BROKER))
         if parent_pid is not None:
             watcher = asyncio.get_running_loop().create_task(watch_parent(parent_pid, stop))
         await stop.wait()
@@ -194,7 +196,7 @@ def refuse(error: StartupError) -> int:
     """Log ``error`` and print its error line; the exit status (2 for a bad setting or
     argument, else 1)."""
     log.error("FeedPool cannot start: %s", error.message)
-    emit({"event": "error", "code": error.code, "message": error.message})
+    emit(StartupFailure(code=error.code, message=error.message))
     bad_setting = error.code in SETTING_ERRORS or error.code == INVALID_ARGUMENT
     return EXIT_BAD_SETTING if bad_setting else EXIT_CANNOT_START
 
@@ -204,7 +206,7 @@ def allow_bus_client(name: str) -> int:
     remedy = f"make {config_dir()} a folder you can write to"
     try:
         with keeping(f"the keys of bus client {name}", client_keys_dir(), remedy):
-            emit({"event": "bus_client", **allow_client(name)})
+            emit(BusClient(**allow_client(name)))
     except SettingsError:
         raise
     except ValueError as exc:  # a NAME that cannot be a file's

@@ -34,12 +34,14 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import psutil
+from msgspec import Struct
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 # isort: split
 import qasync  # after PySide6: qasync uses the Qt binding already imported
 
+from backend.bus.messages import PoolStats
 from backend.feed import POOL_TOPIC
 from backend.instruments.master import load_master
 from backend.instruments.symbol_lists import WatchEntry
@@ -138,13 +140,13 @@ async def measure(
         settings_path=home / "settings.json",
     )
     ticks = TickCounter(window)
-    pool: dict = {}
+    latest: dict[str, PoolStats] = {}  # the last SYS.POOL
     monitor = window.handle_bus_message
 
-    def noted(topic: str, payload: dict) -> None:
+    def noted(topic: str, message: Struct) -> None:
         if topic == POOL_TOPIC:
-            pool.update(payload)
-        monitor(topic, payload)
+            latest["pool"] = message
+        monitor(topic, message)
 
     window.handle_bus_message = noted
     window.resize(1400, 900)
@@ -176,10 +178,11 @@ async def measure(
         backend_used = cpu_seconds(backend_processes) - backend_cpu
         lags = probe.lags
         p99 = percentile(lags, 0.99)
+        published = sum(c.ticks_per_second for c in latest["pool"].connections)
         return {
             "symbols": f"{len(rows()):,}",
             "rate": f"{rate:g} ticks/s per symbol",
-            "ticks published": f"{sum(c['ticks_per_second'] for c in pool['connections']):,.0f}/s",
+            "ticks published": f"{published:,.0f}/s",
             "ticks received": f"{ticks.count / elapsed:,.0f}/s",
             "lag p50": f"{statistics.median(lags):.1f} ms",
             "lag p99": f"{p99:.1f} ms",

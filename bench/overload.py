@@ -156,9 +156,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         simulator_process(args.high or FIRST_RATE) as (simulator, ready),
         backend_process(Path(temporary), account(ready)) as (backend, backend_ready),
     ):
-        counter = BusCounter(backend_ready["zmq"], [])
+        counter = BusCounter(backend_ready.zmq, [])
         counter.start()
-        with client_processes(backend_ready, [chosen], Path(temporary)) as clients:
+        with client_processes(backend_ready.ws, [chosen], Path(temporary)) as clients:
             high = args.high or overloading_rate(simulator, counter, FIRST_RATE)
             start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
             fall_ms = start_ms + int(args.seconds * 1000)
@@ -205,12 +205,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "age_max": percentile(overloaded, 1.0),
         "stale": stale,
         "subscriptions": len(chosen),
-        "shed_per_connection": {
-            c["index"]: c["ticks_shed"] for c in counter.pool_stats.get("connections", [])
-        },
-        "conflated_per_client": {
-            c["client"]: c["conflated"] for c in counter.clients_stats.get("sessions", [])
-        },
+        "shed_per_connection": {c.index: c.ticks_shed for c in counter.connections()},
+        "conflated_per_client": {c.client: c.conflated for c in counter.sessions()},
         "rss_mb": overload_rss / 2**20,
         "backend_cpu": backend_cpu,
         "simulator_cpu": simulator_cpu,

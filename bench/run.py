@@ -53,9 +53,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psutil
 import zmq
 
+from backend.bus.messages import (
+    ClientsStats,
+    ClientStats,
+    ConnectionStats,
+    MalformedMessage,
+    PoolStats,
+    Ready,
+    decode,
+)
 from backend.feed import CLIENTS_TOPIC, POOL_TOPIC, QUOTE, tick_topic
 from backend.instruments.master import load_master
 
@@ -169,13 +179,18 @@ def merge(into: Histogram, histogram: dict[Any, int]) -> None:
 
 class BusCounter(threading.Thread):
     """An independent subscriber on the bus: the watched ticks' topic, exchange timestamp and
-    receipt; the clients' statistics; and the adapters' tick counters over time."""
+    receipt; the clients' statistics; and the adapters' tick counters over time.
+
+    A tick's timestamp is read from its payload's bytes, without decoding the rest: the counter
+    must keep up with the bus. The statistics are decoded to their types
+    (:mod:`backend.bus.messages`); one that does not match is reported on stderr and skipped."""
 
     def __init__(self, endpoint: str, watched: list[tuple[str, str]]) -> None:
         super().__init__(daemon=True)
         self.samples: list[tuple[bytes, int, float]] = []
-        self.clients_stats: dict[str, Any] = {}
-        self.pool_stats: dict[str, Any] = {}
+        #: The latest ``SYS.CLIENTS`` and ``SYS.POOL``, once one has come.
+        self.clients_stats: ClientsStats | None = None
+        self.pool_stats: PoolStats | None = None
         #: ``(time ms, ticks the adapters had published, ticks they shed)``, from each SYS.POOL.
         self.counters: list[tuple[float, int, int]] = []
         self._socket = zmq.Context.instance().socket(zmq.SUB)
@@ -199,20 +214,36 @@ class BusCounter(threading.Thread):
                     topic, payload = self._socket.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                if topic == CLIENTS_TOPIC.encode():
-                    self.clients_stats = json.loads(payload)
-                    continue
-                if topic == POOL_TOPIC.encode():
-                    pool = self.pool_stats = json.loads(payload)
-                    shed = sum(c["ticks_shed"] for c in pool["connections"])
-                    ticks = sum(c["ticks"] for c in pool["connections"]) - shed
-                    self.counters.append((pool["time"] * 1000, ticks, shed))
+                if topic in (CLIENTS_TOPIC.encode(), POOL_TOPIC.encode()):
+                    self._take_stats(topic.decode(), payload)
                     continue
                 start = end = payload.index(marker) + len(marker)
                 while payload[end] in b"0123456789":
                     end += 1
                 self.samples.append((topic, int(payload[start:end]), clock() * 1000))
         self._socket.close()
+
+    def _take_stats(self, topic: str, payload: bytes) -> None:
+        try:
+            stats = decode(topic, payload)
+        except MalformedMessage as exc:
+            print(f"bench: ignored a {exc}", file=sys.stderr)
+            return
+        if isinstance(stats, ClientsStats):
+            self.clients_stats = stats
+            return
+        self.pool_stats = stats
+        shed = sum(c.ticks_shed for c in stats.connections)
+        ticks = sum(c.ticks for c in stats.connections) - shed
+        self.counters.append((stats.time * 1000, ticks, shed))
+
+    def sessions(self) -> list[ClientStats]:
+        """The clients of the latest ``SYS.CLIENTS`` (none before one has come)."""
+        return self.clients_stats.sessions if self.clients_stats else []
+
+    def connections(self) -> list[ConnectionStats]:
+        """The connections of the latest ``SYS.POOL`` (none before one has come)."""
+        return self.pool_stats.connections if self.pool_stats else []
 
     def stop(self) -> None:
         self._stopping.set()
@@ -274,7 +305,7 @@ def ready_process(
 @contextmanager
 def backend_process(
     home: Path, settings: dict[str, str]
-) -> Iterator[tuple[subprocess.Popen, dict]]:
+) -> Iterator[tuple[subprocess.Popen, Ready]]:
     """``python -m backend`` with ``settings`` (see :func:`on_simulator`), its files under
     ``home``; the process and its ready line."""
     env = {
@@ -295,18 +326,18 @@ def backend_process(
             env=env,
             stdin=subprocess.DEVNULL,
             stderr=stderr,
-        ) as started,
+        ) as (process, ready),
     ):
-        yield started
+        yield process, msgspec.convert(ready, Ready)
 
 
 @contextmanager
 def client_processes(
-    ready: dict, shares: list[list], home: Path
+    url: str, shares: list[list], home: Path, fingerprint: str | None = None
 ) -> Iterator[list[subprocess.Popen]]:
     """One ``bench/client.py`` per share of symbols, each subscribed when this yields, on the
-    backend of the ``ready`` line (pinning its certificate, over TLS)."""
-    pin = [ready["tls_fingerprint"]] if ready.get("tls_fingerprint") else []
+    client API at ``url`` (pinning the certificate's ``fingerprint``, over TLS)."""
+    pin = [fingerprint] if fingerprint else []
     clients = []
     try:
         for n, share in enumerate(shares):
@@ -317,7 +348,7 @@ def client_processes(
                     [
                         sys.executable,
                         str(CLIENT),
-                        ready["ws"],
+                        url,
                         API_KEY,
                         str(QUOTE),
                         str(path),
@@ -353,7 +384,7 @@ def host_ceiling(seconds: float, symbols: list[tuple[str, str]]) -> float:
     with (
         tempfile.TemporaryDirectory(prefix="feedpool-bench-") as temporary,
         ceiling_server() as url,
-        client_processes({"ws": url}, [symbols], Path(temporary)) as clients,
+        client_processes(url, [symbols], Path(temporary)) as clients,
     ):
         start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
         window = {"start_ms": start_ms, "end_ms": start_ms + int(seconds * 1000)}
@@ -422,9 +453,9 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
             "WEBSOCKET_TLS": "auto" if scenario.tls else "off",
         }
         with backend_process(home, settings) as (backend, ready):
-            counter = BusCounter(ready["zmq"], watched)
+            counter = BusCounter(ready.zmq, watched)
             counter.start()
-            with client_processes(ready, shares, home) as clients:
+            with client_processes(ready.ws, shares, home, ready.tls_fingerprint) as clients:
                 start_ms = int((time.time() + WARMUP_SECONDS) * 1000)
                 end_ms = start_ms + int(seconds * 1000)
                 window = {
@@ -457,7 +488,7 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
             result.lost += max(0, expected - outcome["sampled"].get(f"{exchange}_{symbol}", 0))
         result.delivered += outcome["received"]
         merge(result.latency, outcome["histogram"])
-    result.conflated = sum(s["conflated"] for s in counter.clients_stats.get("sessions", []))
+    result.conflated = sum(s.conflated for s in counter.sessions())
     result.conflated += round(counter.ticks_between(start_ms, end_ms, column=2))
     return result
 

@@ -153,7 +153,7 @@ async def run_soak(args: argparse.Namespace) -> dict[str, Any]:
             soak.watch(await supervisor.ready())
             outcomes = [await subscribe_main(soak)]
             print(line(outcomes[0], "-"), flush=True)
-            soak.runs.append({"pid": soak.ready["pid"], "start": await soak.settled_figures()})
+            soak.runs.append({"pid": soak.ready.pid, "start": await soak.settled_figures()})
             outcomes += await schedule(soak, args.faults)
             final = Outcome("final", args.bound)
             final.recovery_s = await recover(soak, final, now_ms(), args.bound)

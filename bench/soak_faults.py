@@ -25,6 +25,7 @@ from run import BusCounter
 from soak_client import now_ms
 from soak_link import ClientHost, Supervisor, backend_figures, simulator_command
 
+from backend.bus.messages import Ready
 from backend.feed import LTP, QUOTE
 
 LOST_GRACE_SECONDS = 10.0
@@ -95,7 +96,7 @@ class Soak:
     racing: Iterator[list[str]]
     joining: Iterator[list[str]]
     #: The backend run's ready line and a subscriber of its bus.
-    ready: dict[str, Any] = field(default_factory=dict)
+    ready: Ready | None = None
     counter: BusCounter | None = None
     #: Per backend run: its pid and its figures once settled (``start``) and at its end.
     runs: list[dict[str, Any]] = field(default_factory=list)
@@ -104,7 +105,7 @@ class Soak:
         return await asyncio.to_thread(simulator_command, self.simulator, **command)
 
     def figures(self) -> dict[str, float]:
-        return backend_figures(self.ready["pid"], self.counter)
+        return backend_figures(self.ready.pid, self.counter)
 
     async def settled_figures(self) -> dict[str, float]:
         """The backend's figures, once two more ``SYS.CLIENTS`` have come (the second one
@@ -114,15 +115,15 @@ class Soak:
             await until(lambda seen=seen: self.counter.clients_stats is not seen, FIGURES_SECONDS)
         return self.figures()
 
-    def watch(self, ready: dict[str, Any]) -> None:
+    def watch(self, ready: Ready) -> None:
         """Follow the backend run of ``ready``: its bus, its process."""
         if self.counter is not None:
             self.counter.stop()
-        self.ready, self.counter = ready, BusCounter(ready["zmq"], [])
+        self.ready, self.counter = ready, BusCounter(ready.zmq, [])
         self.counter.start()
 
     async def open(self, name: str, outcome: Outcome, **options: Any) -> dict[str, Any]:
-        opened = await self.clients.command("open", id=name, url=self.ready["ws"], **options)
+        opened = await self.clients.command("open", id=name, url=self.ready.ws, **options)
         if "error" in opened:
             outcome.problems.append(f"{name} could not connect: {opened['error']}")
         return opened
@@ -132,7 +133,8 @@ class Soak:
         given) or after :data:`SLOTS_SECONDS`."""
         deadline = time.monotonic() + SLOTS_SECONDS
         while True:
-            total = self.counter.pool_stats.get("total_symbols")
+            pool = self.counter.pool_stats
+            total = pool.total_symbols if pool else None
             done = differing_from is None or total == differing_from
             if (total is not None and done) or time.monotonic() > deadline:
                 return -1 if total is None else total
@@ -272,7 +274,7 @@ async def stall(soak: Soak, outcome: Outcome) -> None:
     start = now_ms()
 
     def present() -> bool:
-        return any(s["peer"] == peer for s in soak.counter.clients_stats.get("sessions", []))
+        return any(s.peer == peer for s in soak.counter.sessions())
 
     await until(present, FIGURES_SECONDS)
     closed_at = await until(lambda: not present(), outcome.bound_s)
@@ -297,14 +299,14 @@ async def kill(soak: Soak, outcome: Outcome) -> None:
     clients connect to the new run and subscribe again."""
     soak.runs[-1]["end"] = await soak.settled_figures()
     start = now_ms()
-    os.kill(soak.ready["pid"], signal.SIGKILL)
+    os.kill(soak.ready.pid, signal.SIGKILL)
     soak.watch(await soak.supervisor.ready(RESTART_SECONDS))
     opened = await asyncio.gather(*(soak.open(name, outcome) for name in soak.shares))
     for name, answer in zip(soak.shares, opened, strict=True):
         if answer.get("resubscribe"):
             outcome.take(answer["resubscribe"], name, refusal_fails=True)
     outcome.recovery_s = await recover(soak, outcome, start, outcome.bound_s)
-    soak.runs.append({"pid": soak.ready["pid"], "start": await soak.settled_figures()})
+    soak.runs.append({"pid": soak.ready.pid, "start": await soak.settled_figures()})
 
 
 FAULTS = {

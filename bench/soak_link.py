@@ -22,8 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psutil
 from run import API_KEY, BusCounter
+
+from backend.bus.messages import Ready
 
 HERE = Path(__file__).parent
 LINE_LIMIT = 2**24
@@ -89,7 +92,7 @@ class Supervisor:
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
-        self.readies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.readies: asyncio.Queue[Ready] = asyncio.Queue()
         self.states: list[dict[str, Any]] = []
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
@@ -121,11 +124,11 @@ class Supervisor:
         while line := await self.process.stdout.readline():
             event = json.loads(line)
             if event["event"] == "ready":
-                self.readies.put_nowait(event)
+                self.readies.put_nowait(msgspec.convert(event, Ready))
             else:
                 self.states.append(event)
 
-    async def ready(self, within: float = START_SECONDS) -> dict[str, Any]:
+    async def ready(self, within: float = START_SECONDS) -> Ready:
         """The next run's ready line; ``SystemExit`` if none comes within ``within`` s."""
         try:
             return await asyncio.wait_for(self.readies.get(), within)
@@ -161,5 +164,5 @@ def backend_figures(pid: int, counter: BusCounter) -> dict[str, float]:
         "rss_mb": process.memory_info().rss / 2**20,
         "open_files": process.num_fds(),
         "threads": process.num_threads(),
-        "tasks": counter.clients_stats.get("tasks", -1),
+        "tasks": counter.clients_stats.tasks if counter.clients_stats else -1,
     }

@@ -6,9 +6,9 @@ restarted after a backoff when it dies) on a Qt core application and a qasync lo
 is needed. The backend's settings come from this process's environment.
 
 Each state of the backend is printed as one JSON line on stdout, ``{"event": "state", "state":
-..., "detail": ...}``, and each run that becomes ready as ``{"event": "ready", "ws", "zmq",
-"pid"}``. The backend's output lines go to ``LOG_FILE``. The end of stdin (or SIGTERM) stops the
-backend as the app stops it on quit, and then this process.
+..., "detail": ...}``, and each run that becomes ready as its ready line (a
+:class:`backend.bus.messages.Ready`). The backend's output lines go to ``LOG_FILE``. The end of
+stdin (or SIGTERM) stops the backend as the app stops it on quit, and then this process.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import sys
 import threading
 from typing import TextIO
 
+import msgspec
 from PySide6.QtCore import QCoreApplication
 
 # isort: split
 import qasync  # after PySide6: qasync uses the Qt binding already imported
 
 from desktop.link.process import BackendProcess
-from desktop.link.ready_line import BackendEndpoints
 
 
 def emit(event: dict) -> None:
@@ -49,10 +49,7 @@ async def supervise(log: TextIO) -> None:
         lambda state, detail: emit({"event": "state", "state": state, "detail": detail})
     )
 
-    def ready(endpoints: BackendEndpoints) -> None:
-        emit({"event": "ready", "ws": endpoints.ws, "zmq": endpoints.zmq, "pid": endpoints.pid})
-
-    process.ready.connect(ready)
+    process.ready.connect(lambda ready: emit(msgspec.to_builtins(ready)))
     process.output_line.connect(lambda line: print(line, file=log, flush=True))
     process.start()
     threading.Thread(target=wait_for_eof, args=(loop, done), daemon=True).start()

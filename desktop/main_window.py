@@ -4,7 +4,8 @@ with its selected symbol in detail on the right, logs and the API's clients at t
 It assembles the panes and owns the menus, the status bar and the saved layout. It starts no
 backend: a :class:`desktop.link.backend_link.BackendLink`, wired by
 :func:`desktop.app.link_window`, feeds it through
-:meth:`MainWindow.handle_bus_message` (``SYS.*`` topics) and :meth:`MainWindow.handle_feed_message`
+:meth:`MainWindow.handle_bus_message` (``SYS.*`` topics, decoded to their
+:mod:`backend.bus.messages` types) and :meth:`MainWindow.handle_feed_message`
 (WebSocket API messages; the watchlist model takes its ticks itself), reports the backend's state
 with :meth:`MainWindow.set_backend_state` (and the backend it is attached to with
 :meth:`MainWindow.show_attachment`), subscribes on ``watchlist_model.symbols_added`` and
@@ -19,10 +20,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from msgspec import Struct
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWidget
 
+from backend.bus.messages import ConnectionHealth, Health
 from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC, LOG_TOPIC, POOL_TOPIC
 from backend.instruments.master import InstrumentMaster
 from desktop.clients.pane import ClientsPane
@@ -207,21 +210,18 @@ class MainWindow(QMainWindow):
 
     # Hooks for the layer that runs the backend.
 
-    def handle_bus_message(self, topic: str, payload: Mapping[str, Any]) -> None:
+    def handle_bus_message(self, topic: str, message: Struct) -> None:
         """Show a monitoring message from the bus (``SYS.POOL``, ``SYS.CLIENTS``, ``SYS.LOG``,
-        ``SYS.HEALTH``)."""
-        try:
-            if topic == POOL_TOPIC:
-                self.gauges.update_stats(payload)
-                self.history_pane.update_stats(payload)
-            elif topic == CLIENTS_TOPIC:
-                self.clients_pane.update_clients(payload)
-            elif topic == LOG_TOPIC:
-                self.log_model.append(entry_from_bus(payload))
-            elif topic == HEALTH_TOPIC:
-                self.apply_health(payload)
-        except (TypeError, ValueError) as exc:
-            logger.warning("ignored a malformed %s message: %s", topic, exc)
+        ``SYS.HEALTH``), of its topic's type."""
+        if topic == POOL_TOPIC:
+            self.gauges.update_stats(message)
+            self.history_pane.update_stats(message)
+        elif topic == CLIENTS_TOPIC:
+            self.clients_pane.update_clients(message)
+        elif topic == LOG_TOPIC:
+            self.log_model.append(entry_from_bus(message))
+        elif topic == HEALTH_TOPIC:
+            self.apply_health(message)
 
     def handle_feed_message(self, message: Mapping[str, Any]) -> None:
         """Use a WebSocket API message: ticks go to the watchlist, subscribe replies set status."""
@@ -231,15 +231,14 @@ class MainWindow(QMainWindow):
         elif kind == "subscribe":
             self.watchlist_model.apply_subscribe_reply(message)
 
-    def apply_health(self, payload: Mapping[str, Any]) -> None:
+    def apply_health(self, health: Health) -> None:
         """A ``SYS.HEALTH`` change: the backend's goes to the status bar, a connection's to its
         gauge and, if it is an event, to the history."""
-        state = str(payload.get("state") or "")
-        if payload.get("component") == "connection" and payload.get("connection") is not None:
-            self.gauges.set_connection_state(int(payload["connection"]), state)
-            self.history_pane.note_health(int(payload["connection"]), state)
-        elif payload.get("component") == "backend":
-            self.set_backend_state(state, str(payload.get("reason") or ""))
+        if isinstance(health, ConnectionHealth):
+            self.gauges.set_connection_state(health.connection, health.state)
+            self.history_pane.note_health(health.connection, health.state)
+        else:
+            self.set_backend_state(health.state, health.reason)
 
     def show_attachment(self, attachment: Attachment) -> None:
         """Say which backend the app watches, not having started it."""

@@ -1,9 +1,9 @@
 """``FeedPool --self-test``: the app checked end to end, headless, without Qt.
 
-It reads the backend with the app's own parts that need no Qt: the command line and ready line of
-:mod:`desktop.link`, its :class:`~desktop.link.bus_monitor.BusMonitor` and its
-:class:`~desktop.link.feed_client.FeedClient`. Only the process is run with asyncio rather than
-the app's ``QProcess``.
+It reads the backend with the app's own parts that need no Qt: the command line of
+:mod:`desktop.link`, the ready line's type (:func:`backend.bus.messages.decode_line`), its
+:class:`~desktop.link.bus_monitor.BusMonitor` and its :class:`~desktop.link.feed_client.FeedClient`.
+Only the process is run with asyncio rather than the app's ``QProcess``.
 
 The steps, each with a time limit:
 
@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import zmq
+from msgspec import Struct
 
+from backend.bus.messages import MalformedMessage, Ready, StartupFailure, decode_line
 from backend.feed import LOG_TOPIC
 from backend.instruments.master import Instrument, load_master
 from backend.instruments.symbol_lists import WatchEntry
@@ -48,13 +50,6 @@ from backend.simulator import SimulatorCredentials
 from desktop.link.bus_monitor import BusMonitor
 from desktop.link.command import backend_command
 from desktop.link.feed_client import FeedClient, subscribe_requests
-from desktop.link.ready_line import (
-    READY_EVENT,
-    BackendEndpoints,
-    endpoints_of,
-    event_of,
-    start_failure,
-)
 from desktop.logs.entry import LogEntry, entry_from_bus
 from desktop.logs.export import write_log_export
 
@@ -156,7 +151,7 @@ class BackendRun:
         lines = self.stderr.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         return lines[-1] if lines else "it wrote nothing on stderr"
 
-    async def ready(self) -> BackendEndpoints:
+    async def ready(self) -> Ready:
         """Where the backend serves, from its ready line."""
         try:
             line = await asyncio.wait_for(self.process.stdout.readline(), READY_SECONDS)
@@ -167,15 +162,15 @@ class BackendRun:
             raise SelfTestFailed(
                 f"the backend exited with status {code} before it was ready: {self.last_output()}"
             )
-        event = event_of(line)
-        if event is None:
-            raise SelfTestFailed(f"the backend's first line is not an event: {line!r}")
-        if event["event"] != READY_EVENT:
-            raise SelfTestFailed(f"the backend cannot start: {start_failure(event)}")
         try:
-            return endpoints_of(event)
-        except ValueError as exc:
-            raise SelfTestFailed(f"the backend is ready, but {exc}") from None
+            event = decode_line(line)
+        except MalformedMessage as exc:
+            raise SelfTestFailed(f"the backend printed a {exc}") from None
+        if isinstance(event, StartupFailure):
+            raise SelfTestFailed(f"the backend cannot start: {event.message} ({event.code})")
+        if not isinstance(event, Ready):
+            raise SelfTestFailed(f"the backend's first line is not its ready line: {line!r}")
+        return event
 
     async def stop(self) -> int:
         """Terminate the backend (SIGTERM on POSIX); its exit status, which must be 0 there."""
@@ -208,10 +203,10 @@ class BusRecords:
         self._monitor = BusMonitor(self._take)
         self._monitor.start(endpoint)
 
-    def _take(self, topic: str, payload: dict[str, Any]) -> None:
+    def _take(self, topic: str, message: Struct) -> None:
         self.live.set()
         if topic == LOG_TOPIC:
-            self.records.append(entry_from_bus(payload))
+            self.records.append(entry_from_bus(message))
             self._logged.set()
 
     def missing_pool_lines(self) -> list[str]:
@@ -254,7 +249,7 @@ class FeedWatch:
             self.refused = message
         self._progress.set()
 
-    async def until_ticked(self, backend: BackendEndpoints, key: str) -> None:
+    async def until_ticked(self, backend: Ready, key: str) -> None:
         """Connect to ``backend``; return once each entry has ticked and every request is
         answered."""
         self.client.connect_to(backend.ws, key)

@@ -23,14 +23,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from backend.brokers import BROKERS
-from backend.brokers.adapter import (
-    MAX_FRAME_BYTES,
-    BrokerConnectionError,
-    BrokerSocket,
-    open_websocket,
-)
 from backend.brokers.angel import protocol
 from backend.brokers.angel.adapter import SmartStreamAdapter
+from backend.brokers.errors import BrokerConnectionError
 from backend.brokers.zerodha.adapter import KiteAdapter, KiteCredentials
 from backend.feed import CONNECTED, HEALTH_TOPIC, QUOTE, RECONNECTING
 from backend.instruments.master import Instrument
@@ -38,6 +33,7 @@ from backend.logs.faults import FaultLog
 from backend.security.secret import Secret
 from backend.simulator import SimulatorCredentials
 from backend.wire.batch import send_batch
+from backend.wire.broker_socket import MAX_FRAME_BYTES, BrokerSocket, open_websocket
 from backend.wire.joiner import MessageJoiner, MessageTooBig
 from desktop.link import feed_socket
 
@@ -165,10 +161,10 @@ async def test_a_poison_tick_is_dropped_and_counted_and_the_connection_stays(
         outcomes = await pool.subscribe_many([("SBIN", "NSE"), ("INFY", "NSE")], QUOTE, "test")
         assert all(o.ok for o in outcomes)
         await reader.until(collect, WAIT)
-        (stats,) = pool.get_stats()["connections"]
+        (stats,) = pool.get_stats().connections
         assert len(connections) == 1 and states == [CONNECTED]
     assert ltps == {"NSE_SBIN_QUOTE": [800.01, 800.02, 800.03], "NSE_INFY_QUOTE": [1500.02]}
-    assert stats["ticks_dropped"] == 2 and stats["state"] == CONNECTED
+    assert stats.ticks_dropped == 2 and stats.state == CONNECTED
     (dropped,) = [r for r in fault_lines(caplog, "feedpool.angel") if "dropped" in r.getMessage()]
     assert "NSE_INFY_QUOTE: ValueError" in dropped.getMessage() and dropped.connection == 1
 
@@ -318,7 +314,7 @@ async def test_a_message_whose_handling_fails_is_dropped_and_the_socket_goes_on(
 
     async with serve(send, "127.0.0.1", 0) as server:
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-        socket = await open_websocket(url, "a test connection", BrokerSocket(on_message))
+        socket = await open_websocket(url, BrokerSocket(on_message))
         try:
             await eventually(lambda: messages == ["fine"], WAIT)
             assert socket.messages_dropped == 1 and not socket.closed
@@ -344,7 +340,7 @@ async def test_the_brokers_close_frame_is_told_in_words(close, reason):
     async with serve(send, "127.0.0.1", 0) as server:
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
         socket = BrokerSocket(on_lost=lambda _, why: lost.set_result(why))
-        await open_websocket(url, "a test connection", socket)
+        await open_websocket(url, socket)
         assert await asyncio.wait_for(lost, WAIT) == f"connection closed by the broker ({reason})"
 
 
@@ -356,8 +352,9 @@ async def test_a_broker_out_of_reach_is_reported_with_its_error_named(monkeypatc
         raise error
 
     monkeypatch.setattr(picows, "ws_connect", refuse)
+    credentials = BROKERS["angel"].simulator_credentials(SimulatorCredentials())
     with pytest.raises(BrokerConnectionError) as caught:
-        await open_websocket("ws://127.0.0.1:9/", "a test connection", BrokerSocket())
+        await SmartStreamAdapter.open("ws://127.0.0.1:9/", credentials, "a test connection")
     named = type(error).__name__
     assert str(caught.value) == f"cannot reach the broker at ws://127.0.0.1:9/: {named}"
 

@@ -20,7 +20,9 @@ import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
 from backend.bus.guard import REFRESH_SECONDS, BusGuard
+from backend.bus.messages import LogRecord
 from backend.bus.publisher import ZmqPublisher
+from backend.feed import LOG_TOPIC
 from desktop.link.bus_monitor import NO_HANDSHAKE, REFUSED, BusMonitor, CurveKeys
 
 #: Bounds on the waits below; none is a pause: each ends as soon as what it waits for happens.
@@ -57,7 +59,16 @@ class Bus:
         return keys
 
     def publish(self) -> None:
-        self.publisher.publish("SYS.PROBE", {})
+        """A log record, as the app's bus monitor takes one."""
+        probe = LogRecord(
+            time=time.time(),
+            level="INFO",
+            logger="probe",
+            connection=None,
+            sequence=None,
+            message="probe",
+        )
+        self.publisher.publish(LOG_TOPIC, probe)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from proxy_client import eventually
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from backend.brokers.adapter import BrokerConnectionError, ConnectionLimitError
+from backend.brokers.errors import BrokerConnectionError, ConnectionLimitError
 from backend.brokers.zerodha import protocol
 from backend.brokers.zerodha.adapter import KiteAdapter, KiteCredentials
 from backend.feed import CONNECTED, DEPTH, LTP, MAX_CAPACITY_REACHED, QUOTE, TICK_FIELDS, tick_topic
@@ -490,7 +490,7 @@ async def test_the_kite_simulator_streams_instruments_with_large_lots(make_simul
             f"the Kite simulator closed the connection (code {ws.close_code}) instead of sending "
             f"full packets for {len(set(tokens) - seen)} of {len(tokens)} instruments: their "
             "simulated volume / buy-sell quantity / OI exceed Kite's uint32 fields "
-            "(struct.error in KiteSession.packet)"
+            "(packed by KiteTickerConnection.encode)"
         )
 
 
@@ -502,7 +502,7 @@ def pairs(instruments: Iterable[Instrument]) -> list[tuple[str, str]]:
 
 
 def loads(pool) -> list[int]:
-    return [c["symbols"] for c in pool.get_stats()["connections"]]
+    return [c.symbols for c in pool.get_stats().connections]
 
 
 async def settled(pool, simulator, done, what: str) -> None:
@@ -556,15 +556,15 @@ async def test_the_pool_holds_9000_symbols_on_three_kite_connections(make_simula
     pool = make_pool(simulator, max_symbols=KITE_LIMIT)
     everything = await fill_three_connections(simulator, pool)
     stats = pool.get_stats()
-    assert stats["active_connections"] == 3 and stats["total_symbols"] == 9000
+    assert stats.active_connections == 3 and stats.total_symbols == 9000
     assert loads(pool) == [KITE_LIMIT] * 3
-    assert stats["utilisation_percent"] == 100.0
+    assert stats.utilisation_percent == 100.0
 
     extra = everything[3 * KITE_LIMIT]
     refused = await pool.subscribe(extra.symbol, extra.exchange, QUOTE, WATCHLIST)
     assert not refused.ok and refused.code == MAX_CAPACITY_REACHED
     assert "9000/9000" in refused.message
-    assert pool.get_stats()["total_symbols"] == 9000
+    assert pool.get_stats().total_symbols == 9000
     assert [c.token_count for c in simulator.connections] == [KITE_LIMIT] * 3
 
 
@@ -584,8 +584,8 @@ async def test_a_fourth_kite_connection_refused_with_429_loses_nothing(make_simu
     assert CREDENTIALS.access_token not in message and CREDENTIALS.api_key not in message
 
     stats = pool.get_stats()
-    assert stats["active_connections"] == 3 and stats["total_symbols"] == 9000
-    assert [c["state"] for c in stats["connections"]] == ["connected"] * 3
+    assert stats.active_connections == 3 and stats.total_symbols == 9000
+    assert [c.state for c in stats.connections] == ["connected"] * 3
     assert [c.token_count for c in simulator.connections] == [KITE_LIMIT] * 3
     held = {key for c in simulator.connections for key in c.tokens}
     assert held == {int(i.token) for i in everything[: 3 * KITE_LIMIT]}
@@ -609,7 +609,7 @@ async def test_max_symbols_above_kites_limit_spills_to_the_next_connection(
         assert all(o.ok for o in outcomes)
         assert [o.connection for o in outcomes[KITE_LIMIT - 1 : KITE_LIMIT + 1]] == [1, 2]
         assert loads(pool) == [KITE_LIMIT, 2000]
-        assert [c["capacity"] for c in pool.get_stats()["connections"]] == [KITE_LIMIT, 4000]
+        assert [c.capacity for c in pool.get_stats().connections] == [KITE_LIMIT, 4000]
         # Each symbol's LTP snapshot arrives on its route: the mode request followed the subscribe.
         await settled(
             pool,
@@ -622,7 +622,7 @@ async def test_max_symbols_above_kites_limit_spills_to_the_next_connection(
         )
     # The adapter never asked the broker past its limit, so the broker reported no error.
     assert not [r for r in caplog.records if "reports an error" in r.getMessage()]
-    assert pool.get_stats()["total_symbols"] == 5000
+    assert pool.get_stats().total_symbols == 5000
 
 
 # 6. Ticks on the bus, the same fields from either broker

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from backend.__main__ import STDERR_FORMAT
+from backend.bus.messages import LogRecord
 from backend.feed import LOG_TOPIC
 from backend.logs.bus_handler import BusLogHandler, number_records
 
@@ -16,10 +17,10 @@ class Recorder:
     """Stands in for the publisher: keeps what is published."""
 
     def __init__(self) -> None:
-        self.messages: list[tuple[str, dict]] = []
+        self.messages: list[tuple[str, LogRecord]] = []
 
-    def publish(self, topic: str, payload: dict) -> None:
-        self.messages.append((topic, payload))
+    def publish(self, topic: str, record: LogRecord) -> None:
+        self.messages.append((topic, record))
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_stderr_and_the_bus_carry_the_same_number(numbered):
         logger.removeHandler(stderr)
         logger.propagate = True
 
-    sequences = [payload["sequence"] for topic, payload in recorder.messages]
+    sequences = [record.sequence for topic, record in recorder.messages]
     assert [topic for topic, _ in recorder.messages] == [LOG_TOPIC, LOG_TOPIC]
     assert sequences[1] == sequences[0] + 1
     lines = written.getvalue().splitlines()

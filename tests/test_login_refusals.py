@@ -115,7 +115,7 @@ async def test_a_login_refused_for_its_settings_is_tried_once(
             assert problem.startswith("Angel One refused to log in: "), problem
             assert not session.can_renew
             await no_new_session(session, None)
-    assert simulator.logins.angel_login_requests == 1
+    assert simulator.logins.login_requests == 1
     told = [r for r in caplog.records if expected in r.getMessage()]
     assert len(told) == 1 and told[0].levelno == logging.ERROR, caplog.text
     for secret in SECRETS:
@@ -138,7 +138,7 @@ async def test_a_refused_pin_leaves_the_pasted_tokens_and_no_more_logins(make_si
             refused = asyncio.ensure_future(no_new_session(session, pasted))
             problem = await problem_with(problems, PIN_SETTINGS)
             await refused
-    assert simulator.logins.angel_login_requests == 1
+    assert simulator.logins.login_requests == 1
     assert len([r for r in caplog.records if PIN_SETTINGS in r.getMessage()]) == 1, caplog.text
     for secret in SECRETS:
         assert secret not in caplog.text + problem
@@ -191,7 +191,7 @@ async def test_a_login_that_fails_for_the_network_or_the_server_is_tried_again(
             session.root = simulator.rest_url
             await problem_with(problems, PIN_SETTINGS)
             await no_new_session(session, None)
-    assert simulator.logins.angel_login_requests == 1
+    assert simulator.logins.login_requests == 1
 
 
 async def test_renewed_sessions_leave_no_tls_context_to_the_garbage_collector(make_simulator):
@@ -215,5 +215,5 @@ async def test_renewed_sessions_leave_no_tls_context_to_the_garbage_collector(ma
         gc.garbage.clear()
         gc.enable()
         await session.close()
-    assert simulator.logins.angel_login_requests >= 1
+    assert simulator.logins.login_requests >= 1
     assert left == []

@@ -21,7 +21,7 @@ def now_ms() -> int:
 
 
 def loads(pool) -> list[int]:
-    return [c["symbols"] for c in pool.get_stats()["connections"]]
+    return [c.symbols for c in pool.get_stats().connections]
 
 
 async def test_fill_first_balancing_capacity_and_slot_reuse(make_simulator, make_pool, symbols):
@@ -39,7 +39,7 @@ async def test_fill_first_balancing_capacity_and_slot_reuse(make_simulator, make
     refused = await pool.subscribe(*extra, QUOTE, WATCHLIST)
     assert not refused.ok and refused.code == MAX_CAPACITY_REACHED
     assert "3000/3000" in refused.message
-    assert pool.get_stats()["total_symbols"] == 3000
+    assert pool.get_stats().total_symbols == 3000
 
     freed = symbols(1, 1500)[0]
     assert (await pool.unsubscribe(*freed, QUOTE, WATCHLIST)).ok
@@ -48,7 +48,7 @@ async def test_fill_first_balancing_capacity_and_slot_reuse(make_simulator, make
     assert reused.ok and reused.connection == 2
     assert loads(pool) == [1000, 1000, 1000]
     stats = pool.get_stats()
-    assert stats["peak_symbols"] == 3000 and stats["peak_connections"] == 3
+    assert stats.peak_symbols == 3000 and stats.peak_connections == 3
 
 
 async def test_pool_log_lines(make_simulator, make_pool, symbols, caplog):
@@ -77,7 +77,7 @@ async def test_shared_symbol_keeps_ticking_when_one_holder_leaves(
     assert (await pool.subscribe(symbol, exchange, QUOTE, WATCHLIST)).ok
     second = await pool.subscribe(symbol, exchange, QUOTE, SCRIPT)
     assert second.ok and second.connection == 1
-    assert pool.get_stats()["total_symbols"] == 1
+    assert pool.get_stats().total_symbols == 1
 
     assert (await pool.unsubscribe(symbol, exchange, QUOTE, SCRIPT)).ok
     after = now_ms()
@@ -86,7 +86,7 @@ async def test_shared_symbol_keeps_ticking_when_one_holder_leaves(
 
     assert not (await pool.unsubscribe(symbol, exchange, QUOTE, SCRIPT)).ok
     assert (await pool.unsubscribe(symbol, exchange, QUOTE, WATCHLIST)).ok
-    assert pool.get_stats()["total_symbols"] == 0
+    assert pool.get_stats().total_symbols == 0
     assert (
         simulator.connection_holding(SmartStreamAdapter.key(pool.master.get(symbol, exchange)))
         is None
@@ -175,7 +175,7 @@ async def test_broker_allowing_fewer_symbols_than_configured_loses_nothing(
     assert {o.code for o in refused} == {MAX_CAPACITY_REACHED}
     assert "3000/3000" in refused[0].message
     assert "Subscription Limit Exceeded" in refused[0].message
-    assert pool.get_stats()["total_symbols"] == 3000
+    assert pool.get_stats().total_symbols == 3000
     assert sum(c.token_count for c in simulator.connections) == 3000
 
 
@@ -223,7 +223,7 @@ async def test_dead_broker_is_a_clear_error_and_keeps_what_is_held(
     await simulator.stop()
     refused = await live.subscribe(*symbols(1, 10)[0], LTP, WATCHLIST)
     assert not refused.ok and refused.code == "BROKER_CONNECTION_ERROR"
-    assert live.get_stats()["total_symbols"] == 10
+    assert live.get_stats().total_symbols == 10
 
 
 async def test_credentials_never_reach_a_log_line(make_simulator, make_pool, symbols, caplog):

@@ -12,7 +12,7 @@ LATE_RACERS = 20
 
 
 def connection_loads(pool) -> list[int]:
-    return [c["symbols"] for c in pool.get_stats()["connections"]]
+    return [c.symbols for c in pool.get_stats().connections]
 
 
 async def subscribe_all(clients: list[Client], symbol: tuple[str, str]) -> list[dict]:

@@ -1,6 +1,6 @@
 """Clients come and go: what one leaves behind is freed when it leaves, even mid-request.
 
-A departed client's session must be freed by reference counting: the backend's collector runs
+The proxy's side of a departed client must be freed by reference counting: the collector runs
 its older generations seldom (:mod:`backend.runtime.collector`), so reference cycles would pile up.
 A client whose request the pool has not answered yet must still be read (its pings answered),
 and must be unlisted, and what it held released, once its connection is gone.
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from proxy_client import Client, eventually
 
+import backend.proxy.client
 from backend.pool.connection_pool import ConnectionPool, Outcome
 from backend.proxy import WebSocketProxy
-from backend.proxy.client import ClientSession
 
 SBIN, INFY = ("SBIN", "NSE"), ("INFY", "NSE")
 #: Growth allowed over 1,000 clients; before the fix they left about 15 KB each behind.
@@ -116,9 +116,9 @@ async def test_a_departed_session_is_freed_by_reference_counting(serve, min_inte
 
 async def gone_mid_request(
     proxy: WebSocketProxy, gate: Callable[[ConnectionPool], Gate]
-) -> tuple[Gate, weakref.ref[ClientSession]]:
+) -> tuple[Gate, weakref.ref[backend.proxy.client.Client]]:
     """A client that holds SBIN, asks for INFY, which a gate holds up, and goes away without a
-    closing handshake: the gate, and the client's session."""
+    closing handshake: the gate, and the proxy's side of the client."""
     client = await Client.open(proxy.url)
     assert (await client.subscribe([SBIN]))["status"] == "success"
     held = gate(proxy.pool)
@@ -136,7 +136,7 @@ async def test_a_client_gone_mid_request_is_unlisted_and_its_late_result_release
     with collector_off():
         held, gone = await gone_mid_request(proxy, gate)
         await eventually(lambda: not proxy.sessions and pool.total_symbols == 0, within=5)
-        assert proxy.stats()["clients"] == 0
+        assert proxy.stats().clients == 0
         assert gone() is not None  # its request in flight is carried out, not cancelled
 
         held.open()

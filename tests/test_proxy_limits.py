@@ -120,7 +120,7 @@ async def test_a_message_that_cannot_be_parsed_or_answered_gets_a_typed_error(
     no_tracebacks(caplog)
     assert len(proxy_lines(caplog)) <= 1  # one line; the count comes at the interval's end
     expected = 200 if code == "INVALID_JSON" else 0
-    assert served.stats()["malformed_messages"] == expected
+    assert served.stats().malformed_messages == expected
 
 
 async def test_the_bounds_are_exact_values_at_them_are_answered(proxy, clients):
@@ -170,7 +170,7 @@ async def test_an_unexpected_failure_is_one_server_error_reply_and_a_line_an_int
     first = proxy_lines(caplog)[0].getMessage()
     assert "request failed" in first and "KeyError: 'boom'" in first
     await reported(caplog, "request failed", 200)
-    assert served.stats()["server_errors"] == 200
+    assert served.stats().server_errors == 200
 
 
 async def test_wrong_keys_make_a_line_and_a_count_not_a_line_each(proxy, clients, caplog):
@@ -187,7 +187,7 @@ async def test_wrong_keys_make_a_line_and_a_count_not_a_line_each(proxy, clients
     no_tracebacks(caplog)
     await reported(caplog, "authentication failed", 200)
     assert "wrong" not in caplog.text
-    assert served.stats()["failed_authentications"] == 200
+    assert served.stats().failed_authentications == 200
 
 
 async def test_wrong_keys_from_one_address_slow_it_down_and_not_the_others(proxy, clients):
@@ -217,7 +217,7 @@ async def test_wrong_keys_from_one_address_slow_it_down_and_not_the_others(proxy
     reply = await guesser.request(wrong)
     assert (reply["message"], loop.time() - start < 1.0) == ("Invalid API key", True)
     stats = served.stats()
-    assert (stats["failed_authentications"], stats["delayed_authentications"]) == (4, 2)
+    assert (stats.failed_authentications, stats.delayed_authentications) == (4, 2)
 
 
 async def test_connections_past_the_limit_of_an_address_are_refused(proxy, clients, caplog):
@@ -236,7 +236,7 @@ async def test_connections_past_the_limit_of_an_address_are_refused(proxy, clien
     await eventually(lambda: len(served.sessions) == 3)
     await clients(served.url, source=ELSEWHERE)  # a place freed is taken
     await reported(caplog, "refused a connection", 5)
-    assert served.stats()["refused_connections"] == 5
+    assert served.stats().refused_connections == 5
 
 
 def test_the_limits_are_settings(tmp_path):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from backend.brokers.angel import protocol as angel
+from backend.brokers.angel import simulated_stream as smartstream
 from backend.brokers.zerodha import protocol as kite
-from backend.simulator import kite as kite_dialect
-from backend.simulator import smartstream
+from backend.brokers.zerodha import simulated_stream as kiteticker
 from backend.simulator.layouts import record
 from backend.wire.frames import FIN_BINARY, header
 
@@ -52,7 +52,7 @@ def test_angel_records_are_the_protocols_packets_behind_their_frame_header(mode)
     assert packet.tobytes() == header(FIN_BINARY, layout.size) + layout.pack(*values)
 
 
-@pytest.mark.parametrize("kind", list(kite_dialect.PACKETS.values()), ids=str)
+@pytest.mark.parametrize("kind", list(kiteticker.PACKETS.values()), ids=str)
 def test_kite_records_are_the_protocols_packets_behind_their_length(kind):
     layout = KITE_LAYOUTS[kind.itemsize - 2]
     packet, values = filled(kind, skip=1)

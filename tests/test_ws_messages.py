@@ -6,7 +6,7 @@ import asyncio
 
 from websockets.asyncio.server import serve
 
-from backend.brokers.adapter import BrokerSocket, open_websocket
+from backend.wire.broker_socket import BrokerSocket, open_websocket
 
 WAIT = 10.0
 
@@ -28,7 +28,7 @@ async def test_a_broker_socket_joins_fragments_and_keeps_text_and_binary_apart()
 
     async with serve(broker, "127.0.0.1", 0) as server:
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-        socket = await open_websocket(url, "a test connection", BrokerSocket(on_message))
+        socket = await open_websocket(url, BrokerSocket(on_message))
         try:
             await asyncio.wait_for(got_all.wait(), WAIT)
         finally:

@@ -13,6 +13,9 @@ subscribes what it held. A connection that was ticking and falls silent for
 ``stale_feed_seconds`` while holding instruments is healed: it subscribes everything again, then
 reconnects if the silence goes on.
 
+The connection reads its broker through a :class:`~backend.wire.broker_socket.BrokerSocket`;
+what the broker refuses or fails is raised as one of :mod:`backend.brokers.errors`.
+
 An adapter built by the pool is built inside :func:`pooled_creation`, a thread-local context that
 hands it the shared publisher; an adapter built alone opens a publisher of its own and closes it
 with itself.
@@ -27,17 +30,20 @@ import random
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Hashable, Iterator, Sequence
+from collections.abc import Coroutine, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import picows
-
+from backend.brokers.errors import (
+    BrokerConnectionError,
+    BrokerError,
+    ConnectionLimitError,
+    SessionExpiredError,
+)
 from backend.brokers.session import BrokerSession, FixedSession
+from backend.bus.messages import ConnectionHealth
 from backend.bus.publisher import ZmqPublisher
 from backend.feed import (
-    BROKER_CONNECTION_ERROR,
-    BROKER_ERROR,
     CONNECTED,
     CONNECTING,
     DOWN,
@@ -49,15 +55,14 @@ from backend.feed import (
 )
 from backend.instruments.master import Instrument
 from backend.logs.faults import FaultLog
-from backend.wire.joiner import MessageJoiner, MessageTooBig
+from backend.wire.broker_socket import (
+    OPEN_TIMEOUT,
+    BrokerSocket,
+    Unreachable,
+    UpgradeRefused,
+    open_websocket,
+)
 
-OPEN_TIMEOUT = 10.0
-#: A WebSocket ping goes out after this long without data from the broker ...
-KEEPALIVE_IDLE_SECONDS = 3.0
-#: ... and the connection is given up when its pong has not come this long after: a broker that
-#: froze with the connection open is found within about 6 s, ticking or not.
-KEEPALIVE_REPLY_SECONDS = 3.0
-MAX_FRAME_BYTES = 2**20
 #: Ticks in one read from a broker's socket past which the adapter is behind, and sheds: about
 #: 70 ms of a connection's ticks at 15,000/s (3,000 symbols x 5/s). A shorter hiccup of the
 #: machine, a read of a few hundred, is worked through: shedding at 256 cost the 45,000 ticks/s
@@ -71,11 +76,6 @@ STALE_FEED_SECONDS = 30.0
 MAX_SILENCE_STEPS = 5
 
 _creation = threading.local()
-
-#: picows's own records (a line per connection at INFO, the upgrade request below DEBUG) stay
-#: below the adapters'.
-WIRE_LOG = logging.getLogger("feedpool.broker.wire")
-WIRE_LOG.setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager
@@ -92,182 +92,6 @@ def pooled_creation(publisher: ZmqPublisher) -> Iterator[None]:
 def pooled_publisher() -> ZmqPublisher | None:
     """The publisher of the enclosing :func:`pooled_creation` block on this thread, if any."""
     return getattr(_creation, "publisher", None)
-
-
-class BrokerError(Exception):
-    """The broker refused or failed a request. ``code`` is the client API's error code."""
-
-    code = BROKER_ERROR
-
-
-class BrokerConnectionError(BrokerError):
-    """The broker could not be reached, or refused the connection."""
-
-    code = BROKER_CONNECTION_ERROR
-
-
-class ConnectionLimitError(BrokerConnectionError):
-    """The broker refused a connection because the account has as many as it allows."""
-
-
-class SessionExpiredError(BrokerConnectionError):
-    """The broker refused a connection because the account's session has ended."""
-
-
-def _ignore(*_: Any) -> None:
-    pass
-
-
-def close_details(received: Any) -> str:
-    """A broker's close frame (picows's ``WSCloseInfo``) in words: ``code 1008, Session
-    expired``, ``code 1000, no reason given``, or for an empty frame (code 0) ``no code or
-    reason given``."""
-    if not received.code:
-        return "no code or reason given"
-    return f"code {int(received.code)}, {(received.reason or '').strip() or 'no reason given'}"
-
-
-class BrokerSocket(picows.WSListener):
-    """One WebSocket to a broker: each message in to ``on_message``; text requests out.
-
-    picows calls :meth:`on_ws_frame` for every frame as it is parsed, so a tick goes from the
-    socket's buffer to the adapter without a queue or a task switch. ``on_read()`` is called
-    once the frames of one read from the socket are all handed over; ``on_lost(socket, reason)``
-    hears when the connection ends.
-
-    A message whose handling raises is dropped, counted in :attr:`messages_dropped` and reported
-    to ``faults``; the connection goes on. A message of continuation frames that passes
-    :data:`MAX_FRAME_BYTES` closes the connection with 1009 (message too big).
-    """
-
-    def __init__(
-        self,
-        on_message: Callable[[str | bytes], None] = _ignore,
-        on_lost: Callable[[BrokerSocket, str], None] = _ignore,
-        on_read: Callable[[], None] = _ignore,
-        faults: FaultLog | None = None,
-    ) -> None:
-        super().__init__()
-        self._on_message = on_message
-        self._on_lost = on_lost
-        self._on_read = on_read
-        self._faults = faults or FaultLog(logging.getLogger("feedpool.broker"))
-        self.transport: picows.WSTransport | None = None
-        self._writable = asyncio.Event()
-        self._writable.set()
-        self._joiner = MessageJoiner(MAX_FRAME_BYTES)
-        #: Messages dropped because handling them raised.
-        self.messages_dropped = 0
-        #: Why this end closed the connection, when it closed it for something the broker sent.
-        self._closed_for = ""
-        self.closed = False
-
-    def on_ws_connected(self, transport: picows.WSTransport) -> None:
-        self.transport = transport
-
-    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        joiner = self._joiner
-        try:
-            payload = joiner.take(frame)
-            if payload is not None:
-                self._on_message(payload if joiner.binary else payload.decode(errors="replace"))
-            elif frame.msg_type is picows.WSMsgType.CLOSE:
-                transport.send_close(frame.get_close_code(), frame.get_close_message())
-                transport.disconnect()
-        except MessageTooBig as exc:
-            self._closed_for = f"the broker sent {exc} (1009 message too big)"
-            transport.send_close(picows.WSCloseCode.MESSAGE_TOO_BIG, b"message too big")
-            transport.disconnect()
-        except Exception as exc:  # one message costs itself, never the connection
-            self.messages_dropped += 1
-            self._faults.report(
-                "dropped a message its handling failed on", "%s: %s", type(exc).__name__, exc
-            )
-        if frame.last_in_buffer:
-            self._on_read()
-
-    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
-        self.closed = True
-        self._writable.set()
-        received = transport.close_handshake and transport.close_handshake.recv
-        if self._closed_for:
-            reason = f"connection closed: {self._closed_for}"
-        elif received is not None:
-            reason = f"connection closed by the broker ({close_details(received)})"
-        else:
-            reason = "connection lost"
-        self._on_lost(self, reason)
-
-    def pause_writing(self) -> None:
-        self._writable.clear()
-
-    def resume_writing(self) -> None:
-        self._writable.set()
-
-    async def send(self, text: str) -> None:
-        """Send a text frame, waiting while the socket's buffer is full; :class:`ConnectionError`
-        if the connection is gone."""
-        await self._writable.wait()
-        if self.closed or self.transport is None:
-            raise ConnectionError("the connection is closed")
-        self.transport.send(picows.WSMsgType.TEXT, text.encode())
-
-    def abort(self) -> None:
-        """Drop the connection at once, without the closing handshake."""
-        if self.transport is not None and not self.closed:
-            self.transport.disconnect(graceful=False)
-
-    async def close(self) -> None:
-        """Close the connection with the closing handshake."""
-        if self.transport is not None and not self.closed:
-            self.transport.send_close(picows.WSCloseCode.OK)
-            self.transport.disconnect()
-            await self.transport.wait_disconnected()
-
-
-async def open_websocket(
-    url: str,
-    what: str,
-    socket: BrokerSocket,
-    *,
-    shown_url: str = "",
-    headers: dict[str, str] | None = None,
-    session_status: int = 0,
-) -> BrokerSocket:
-    """``socket``, connected to a broker at ``url`` with the upgrade request's ``headers``.
-
-    :class:`ConnectionLimitError` when the broker refuses it for the account's connection limit
-    (HTTP 429), :class:`SessionExpiredError` when it refuses the session (``session_status``),
-    :class:`BrokerConnectionError` when it refuses it otherwise or cannot be reached.
-    ``what`` names the connection and ``shown_url`` (default ``url``) the broker in those errors,
-    so a URL that carries credentials is never shown.
-    """
-    shown = shown_url or url
-    try:
-        await asyncio.wait_for(
-            picows.ws_connect(
-                lambda: socket,
-                url,
-                extra_headers=headers,
-                websocket_handshake_timeout=OPEN_TIMEOUT,
-                logger_name=WIRE_LOG,
-                enable_auto_ping=True,
-                auto_ping_idle_timeout=KEEPALIVE_IDLE_SECONDS,
-                auto_ping_reply_timeout=KEEPALIVE_REPLY_SECONDS,
-                max_frame_size=MAX_FRAME_BYTES,
-            ),
-            OPEN_TIMEOUT,
-        )
-    except picows.WSInvalidStatusError as exc:
-        status = exc.response.status
-        reason = exc.response.headers.get("x-error-message", "") or status.phrase
-        error = {HTTP_TOO_MANY_REQUESTS: ConnectionLimitError, session_status: SessionExpiredError}
-        error = error.get(int(status), BrokerConnectionError)
-        raise error(f"the broker at {shown} refused {what}: HTTP {int(status)} {reason}") from None
-    except (OSError, picows.WSError, TimeoutError) as exc:
-        problem = str(exc).strip() or type(exc).__name__  # a timeout or a reset may say nothing
-        raise BrokerConnectionError(f"cannot reach the broker at {shown}: {problem}") from None
-    return socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,17 +200,26 @@ class BrokerAdapter(ABC):
         cls, url: str, credentials: Any, what: str, socket: BrokerSocket | None = None
     ) -> BrokerSocket:
         """``socket`` (default: one that ignores what arrives) connected to the broker at ``url``
-        as the account; raises what :func:`open_websocket` raises."""
+        as the account.
+
+        :class:`ConnectionLimitError` when the broker refuses it for the account's connection
+        limit (HTTP 429), :class:`SessionExpiredError` when it refuses the session
+        (:attr:`session_status`), :class:`BrokerConnectionError` when it refuses it otherwise or
+        cannot be reached. ``what`` names the connection in those errors, and the broker is named
+        by the URL :meth:`handshake` gives to show, so a URL that carries credentials is never
+        shown.
+        """
         target, shown, headers = cls.handshake(url, credentials)
-        socket = socket or BrokerSocket()
-        return await open_websocket(
-            target,
-            what,
-            socket,
-            shown_url=shown,
-            headers=headers,
-            session_status=cls.session_status,
-        )
+        try:
+            return await open_websocket(target, socket or BrokerSocket(), headers)
+        except UpgradeRefused as exc:
+            error = {
+                HTTP_TOO_MANY_REQUESTS: ConnectionLimitError,
+                cls.session_status: SessionExpiredError,
+            }.get(exc.status, BrokerConnectionError)
+            raise error(f"the broker at {shown} refused {what}: {exc}") from None
+        except Unreachable as exc:
+            raise BrokerConnectionError(f"cannot reach the broker at {shown}: {exc}") from None
 
     @classmethod
     async def check(cls, url: str, credentials: Any) -> None:
@@ -486,14 +319,11 @@ class BrokerAdapter(ABC):
         for listener in self.state_listeners:
             listener(self, state, reason)
 
-    def health(self) -> dict[str, Any]:
-        return {
-            "component": "connection",
-            "connection": self.index,
-            "state": self.state,
-            "reason": self.state_reason,
-            "time": time.time(),
-        }
+    def health(self) -> ConnectionHealth:
+        """This connection's ``SYS.HEALTH`` message, as of now."""
+        return ConnectionHealth(
+            connection=self.index, state=self.state, reason=self.state_reason, time=time.time()
+        )
 
     # -- connection ---------------------------------------------------------------------------
 

@@ -3,18 +3,22 @@
 The rest of FeedPool reaches a broker only through this description: its real limits, the
 settings that hold its credentials, how it connects, where its instrument master is published and
 how that master reads. The bundled exchange simulator uses the same description to play the
-broker, so whatever works against the simulator runs the same code against the real one.
+broker, so whatever works against the simulator runs the same code against the real one; how it
+speaks the broker's protocol is the package's :class:`~backend.simulator.dialect.Dialect`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.brokers.adapter import BrokerAdapter
 from backend.brokers.session import BrokerSession
 from backend.instruments.master import Instrument
+
+if TYPE_CHECKING:
+    from backend.simulator.dialect import Dialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +75,7 @@ class Broker:
     read_master: Callable[[bytes, str], list[Instrument]]
     #: ``write_master(instruments)``: a master in the broker's format (the simulator serves it).
     write_master: Callable[[Iterable[Instrument]], bytes]
+    #: ``simulator_dialect()``: how the bundled simulator plays the broker. A function, so that
+    #: the simulator's modules (its numpy market among them) load only when a simulator is made,
+    #: and the registry does not import the simulator, which imports the registry.
+    simulator_dialect: Callable[[], Dialect]

@@ -1,7 +1,7 @@
 """A broker account's session: the day's credentials every pooled connection opens with.
 
 Broker sessions end every day, and a broker may end one at any time. A connection refused
-for its session (:class:`~backend.brokers.adapter.SessionExpiredError`) asks
+for its session (:class:`~backend.brokers.errors.SessionExpiredError`) asks
 :meth:`BrokerSession.renewed` for newer credentials. Every connection refused for the same
 session shares one renewal, so the broker sees one login however many connections were refused.
 A renewal that fails for the network or the broker's server is tried again after a capped,

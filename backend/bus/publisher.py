@@ -7,8 +7,8 @@ subscribers connect.
 Ticks take two roads from :meth:`ZmqPublisher.publish_tick`. Inside the process they go straight
 to the :attr:`~ZmqPublisher.tick_listener` (the client API), with no socket in between. On the
 socket they go out only to topics an outside subscriber asked for: an XPUB socket hears every
-subscription, so a tick nobody outside wants costs no send. Payloads are serialised once, with
-orjson.
+subscription, so a tick nobody outside wants costs no send. Payloads are serialised once: a tick's
+dict with orjson, a monitoring message (a :mod:`backend.bus.messages` type) with msgspec.
 
 Socket options, chosen on purpose:
 
@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import msgspec
 import orjson
 import zmq
 
@@ -117,9 +118,10 @@ class ZmqPublisher:
     def port(self) -> int:
         return int(self.endpoint.rsplit(":", 1)[1])
 
-    def publish(self, topic: str, data: Any) -> None:
-        """Send ``data`` as JSON on ``topic``. Thread-safe; never blocks on a slow subscriber."""
-        self._send(topic.encode(), orjson.dumps(data))
+    def publish(self, topic: str, message: Any) -> None:
+        """Send ``message`` (a :mod:`backend.bus.messages` type, or any data msgspec encodes) as
+        JSON on ``topic``. Thread-safe; never blocks on a slow subscriber."""
+        self._send(topic.encode(), msgspec.json.encode(message))
 
     def publish_tick(self, topic: bytes, tick: dict[str, Any]) -> None:
         """Hand a tick to the process's listener, and send it if someone outside wants it."""

@@ -1,6 +1,6 @@
 """The logging handler that puts every backend log record on the bus, topic ``SYS.LOG``.
 
-Each record becomes one message::
+Each record becomes one :class:`~backend.bus.messages.LogRecord`::
 
     {"time": 1764069731.25, "level": "INFO", "logger": "feedpool.pool", "connection": 2,
      "sequence": 17, "message": "[POOL] Connection 2 started"}
@@ -23,6 +23,7 @@ import logging
 import threading
 from typing import Any
 
+from backend.bus.messages import LogRecord
 from backend.bus.publisher import ZmqPublisher
 from backend.feed import LOG_TOPIC
 
@@ -64,7 +65,7 @@ class BusLogHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def entry(self, record: logging.LogRecord) -> dict[str, Any]:
+    def entry(self, record: logging.LogRecord) -> LogRecord:
         """The ``SYS.LOG`` message for ``record``."""
         message = record.getMessage()
         if record.exc_info:
@@ -72,11 +73,11 @@ class BusLogHandler(logging.Handler):
         if record.exc_text:
             message = f"{message}\n{record.exc_text}"
         connection = getattr(record, "connection", None)
-        return {
-            "time": record.created,
-            "level": record.levelname,
-            "logger": record.name,
-            "connection": connection if isinstance(connection, int) else None,
-            "sequence": getattr(record, "sequence", None),
-            "message": message,
-        }
+        return LogRecord(
+            time=record.created,
+            level=record.levelname,
+            logger=record.name,
+            connection=connection if isinstance(connection, int) else None,
+            sequence=getattr(record, "sequence", None),
+            message=message,
+        )

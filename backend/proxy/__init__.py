@@ -1,4 +1,7 @@
-"""FeedPool's client API: an OpenAlgo-compatible WebSocket server fed by the bus.
+"""FeedPool's client API: an OpenAlgo-compatible WebSocket server of the ticks the adapters publish.
+
+The bus publisher hands each tick to the API in the process, with no socket in between
+(:attr:`~backend.bus.publisher.ZmqPublisher.tick_listener`).
 
 Modules, one concept each:
 
@@ -10,9 +13,9 @@ Modules, one concept each:
 - :mod:`~backend.proxy.client`: one client, its outbox and its writer;
 - :mod:`~backend.proxy.outbox`: the bounded, conflating outbox;
 - :mod:`~backend.proxy.throttle`: the optional per-client rate limit;
-- :mod:`~backend.proxy.index`: which clients take each bus topic;
-- :mod:`~backend.proxy.ticks`: the bus reader feeding the clients;
-- :mod:`~backend.proxy.frames`: ``market_data`` frames built from bus payloads.
+- :mod:`~backend.proxy.index`: which clients take each tick topic;
+- :mod:`~backend.proxy.ticks`: the tick router, the publisher's tick listener, feeding the clients;
+- :mod:`~backend.proxy.frames`: ``market_data`` frames built from the ticks' payloads.
 """
 
 from backend.proxy.server import WebSocketProxy

@@ -9,9 +9,9 @@ reply cannot be encoded) are each counted and reported to a
 client can fill the log. Authentications from an address that gave too many wrong keys wait
 first (:class:`~backend.proxy.limits.AuthBackoff`).
 
-Subscriptions go through the pool with the session as the holder, so the pool's reference
+Subscriptions go through the pool with the client as the holder, so the pool's reference
 counting is per client; the :class:`~backend.proxy.index.SubscriptionIndex` mirrors what the pool
-granted, and so does the session's own set, which says what to let go when it leaves.
+granted, and so does the client's own set, which says what to let go when it leaves.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from backend.feed import (
 from backend.logs.faults import FaultLog
 from backend.pool.connection_pool import ConnectionPool, Outcome
 from backend.proxy import replies
-from backend.proxy.client import ClientSession
+from backend.proxy.client import Client
 from backend.proxy.errors import RequestError
 from backend.proxy.index import SubscriptionIndex
 from backend.proxy.limits import AuthBackoff
@@ -50,7 +50,7 @@ from backend.security.secret import Secret
 
 log = logging.getLogger("feedpool.proxy")
 
-Handler = Callable[[ClientSession, Message], Awaitable[replies.Reply]]
+Handler = Callable[[Client, Message], Awaitable[replies.Reply]]
 
 
 class Actions:
@@ -87,108 +87,108 @@ class Actions:
     def broker(self) -> str:
         return self.pool.broker
 
-    async def handle(self, session: ClientSession, frame: str | bytes) -> None:
-        """Carry out one message from ``session`` and send it the reply."""
+    async def handle(self, client: Client, frame: str | bytes) -> None:
+        """Carry out one message from ``client`` and send it the reply."""
         echoed = None
         try:
             message = decode(frame)
             echoed = request_id(message)
             action = action_of(message)
-            if not session.authenticated and action != "authenticate":
+            if not client.authenticated and action != "authenticate":
                 raise RequestError(NOT_AUTHENTICATED, "Authenticate first")
             handler = self._handlers.get(action)
             if handler is None:
                 raise RequestError(INVALID_ACTION, f"Unknown action {action[:40]!r}")
-            reply = replies.encode(await handler(session, message))
+            reply = replies.encode(await handler(client, message))
         except RequestError as exc:
             if exc.code == INVALID_JSON:
                 self.malformed += 1
                 self.faults.report(
-                    "malformed message", "client %d (%s): %s", *_who(session), exc.message
+                    "malformed message", "client %d (%s): %s", *_who(client), exc.message
                 )
             reply = replies.encode(replies.error(exc.code, exc.message, echoed))
         except Exception as exc:
             self.server_errors += 1
             self.faults.report(
-                "request failed", "client %d (%s): %s", *_who(session), _described(exc)
+                "request failed", "client %d (%s): %s", *_who(client), _described(exc)
             )
             reply = replies.encode(replies.error(SERVER_ERROR, "Internal server error", echoed))
-        await session.reply(reply)
+        await client.reply(reply)
 
-    async def authenticate(self, session: ClientSession, message: Message) -> replies.Reply:
-        waited = await self.backoff.wait(session.address)
+    async def authenticate(self, client: Client, message: Message) -> replies.Reply:
+        waited = await self.backoff.wait(client.address)
         if waited:
             self.faults.report(
                 "slowed an authentication",
                 "client %d (%s) waited %g s: too many wrong keys from its address",
-                *_who(session),
+                *_who(client),
                 waited,
             )
         key = message.get("api_key", message.get("apikey"))
         if not isinstance(key, str) or not hmac.compare_digest(key.encode(), self._api_key):
-            self.backoff.failed(session.address)
-            self.faults.report("authentication failed", "client %d (%s)", *_who(session))
-            delay = self.backoff.delay(session.address)
+            self.backoff.failed(client.address)
+            self.faults.report("authentication failed", "client %d (%s)", *_who(client))
+            delay = self.backoff.delay(client.address)
             slowed = (
                 f"; too many failed authentications from this address: each now waits {delay:g} s"
                 if delay
                 else ""
             )
             raise RequestError(AUTHENTICATION_ERROR, f"Invalid API key{slowed}")
-        self.backoff.succeeded(session.address)
-        if not session.authenticated:
-            session.authenticated = True
-            log.info("Client %d (%s) authenticated", session.number, session.peer)
+        self.backoff.succeeded(client.address)
+        if not client.authenticated:
+            client.authenticated = True
+            log.info("Client %d (%s) authenticated", client.number, client.peer)
         return replies.authenticated(self.broker, self.pool.user_id)
 
-    async def subscribe(self, session: ClientSession, message: Message) -> replies.Reply:
+    async def subscribe(self, client: Client, message: Message) -> replies.Reply:
         request = parse_subscribe(message)
         # Routed before the pool subscribes, so the snapshot tick that follows a subscription
         # reaches the client; what the pool refuses is unrouted after.
         added = [
             (symbol, exchange, request.mode)
             for symbol, exchange in request.symbols
-            if (symbol, exchange, request.mode) not in session.subscriptions
+            if (symbol, exchange, request.mode) not in client.subscriptions
         ]
         for key in added:
-            self.subscription_index.add(session, *key)
-        outcomes = await self.pool.subscribe_many(request.symbols, request.mode, session)
+            self.subscription_index.add(client, *key)
+        outcomes = await self.pool.subscribe_many(request.symbols, request.mode, client)
         for outcome in outcomes:
             key = (outcome.symbol, outcome.exchange, outcome.mode)
             if outcome.ok:
-                session.subscriptions.add(key)
+                client.subscriptions.add(key)
             elif key in added:
-                self.subscription_index.discard(session, *key)
+                self.subscription_index.discard(client, *key)
         return replies.subscribed(outcomes, self.broker, request.depth, request_id(message))
 
-    async def unsubscribe(self, session: ClientSession, message: Message) -> replies.Reply:
+    async def unsubscribe(self, client: Client, message: Message) -> replies.Reply:
         request = parse_unsubscribe(message)
-        outcomes = await self.release(session, request.subscriptions)
+        outcomes = await self.release(client, request.subscriptions)
         return replies.unsubscribed(outcomes, self.broker, request_id(message))
 
-    async def unsubscribe_all(self, session: ClientSession, message: Message) -> replies.Reply:
-        outcomes = await self.release(session, sorted(session.subscriptions))
+    async def unsubscribe_all(self, client: Client, message: Message) -> replies.Reply:
+        outcomes = await self.release(client, sorted(client.subscriptions))
         return replies.unsubscribed(outcomes, self.broker, request_id(message))
 
     async def release(
-        self, session: ClientSession, subscriptions: list[tuple[str, str, int]]
+        self, client: Client, subscriptions: list[tuple[str, str, int]]
     ) -> list[Outcome]:
-        """Let go of ``subscriptions`` for ``session``: its ticks stop, then the pool is told."""
+        """Let go of ``subscriptions`` for ``client``: its ticks stop, then the pool is told."""
         for key in subscriptions:
-            if key in session.subscriptions:
-                session.subscriptions.discard(key)
-                self.subscription_index.discard(session, *key)
+            if key in client.subscriptions:
+                client.subscriptions.discard(key)
+                self.subscription_index.discard(client, *key)
         if not subscriptions:
             return []
-        return await self.pool.unsubscribe_many(subscriptions, session)
+        return await self.pool.unsubscribe_many(subscriptions, client)
 
-    async def ping(self, session: ClientSession, message: Message) -> replies.Reply:
+    async def ping(self, client: Client, message: Message) -> replies.Reply:
         return replies.pong(message.get("timestamp"))
 
-    async def broker_info(self, session: ClientSession, message: Message) -> replies.Reply:
+    async def broker_info(self, client: Client, message: Message) -> replies.Reply:
         return replies.broker_info(self.broker, self.adapter_status(), self.pool.user_id)
 
-    async def supported_brokers(self, session: ClientSession, message: Message) -> replies.Reply:
+    async def supported_brokers(self, client: Client, message: Message) -> replies.Reply:
         return replies.supported_brokers((SIMULATOR, *BROKERS))
 
     def adapter_status(self) -> str:
@@ -200,9 +200,9 @@ class Actions:
         return next((state for state in states if state != CONNECTED), CONNECTED)
 
 
-def _who(session: ClientSession) -> tuple[int, str]:
+def _who(client: Client) -> tuple[int, str]:
     """The client's number and address, as log lines name it."""
-    return session.number, session.peer
+    return client.number, client.peer
 
 
 def _described(exc: Exception) -> str:

@@ -6,15 +6,16 @@ carries them out one at a time, in order, and sends each reply, waiting while th
 not take it. So a request the pool is slow to answer holds up the client's later requests but
 not the reading: the connection's keepalive goes on, and its closing is seen at once.
 
-Ticks reach a session through :meth:`ClientSession.push`, called by the bus reader: through the
+Ticks reach a client through :meth:`Client.push`, called by the
+:class:`~backend.proxy.ticks.TickRouter` (the bus publisher's in-process tick listener): through the
 optional :class:`~backend.proxy.throttle.Throttle` into the :class:`~backend.proxy.outbox.Outbox`,
 never waiting. A writer task takes the outbox's frames in batches and sends them, so only that
 task ever waits on the client's socket for ticks.
 
-When the client leaves, :meth:`ClientSession.leave` stops the ticks and the tasks and lets go of
-everything that refers back to the session, so reference counting frees the session as soon as
-the proxy is done with it, without waiting for a pass of the garbage collector. A request in
-flight is carried out to the end (:meth:`ClientSession.finished`): a pool left mid-way might keep
+When the client leaves, :meth:`Client.leave` stops the ticks and the tasks and lets go of
+everything that refers back to the client, so reference counting frees the client as soon as the
+proxy is done with it, without waiting for a pass of the garbage collector. A request in flight
+is carried out to the end (:meth:`Client.finished`): a pool left mid-way might keep
 symbols busy, and the proxy lets go of what the request got once it is done.
 """
 
@@ -49,20 +50,20 @@ Frame = str | bytes
 
 
 def _ignore(key: Key, frame: bytes, now: float) -> None:
-    """What a session that has left does with a tick still routed to it."""
+    """What a client that has left does with a tick still routed to it."""
 
 
-class ClientSession:
+class Client:
     """A connected client; ``number`` names it in logs and statistics.
 
-    ``handle(session, frame)`` carries out one message and sends its reply.
+    ``handle(client, frame)`` carries out one message and sends its reply.
     """
 
     def __init__(
         self,
         number: int,
         websocket: ServerConnection,
-        handle: Callable[[ClientSession, Frame], Awaitable[None]],
+        handle: Callable[[Client, Frame], Awaitable[None]],
         *,
         min_interval: float = 0.0,
         outbox_limit: int = OUTBOX_LIMIT,
@@ -93,7 +94,7 @@ class ClientSession:
         self._worker = asyncio.get_running_loop().create_task(self._carry_out(handle))
 
     def __repr__(self) -> str:
-        return f"<ClientSession {self.number} {self.peer}>"
+        return f"<Client {self.number} {self.peer}>"
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -105,15 +106,17 @@ class ClientSession:
             async for frame in self.websocket:
                 await self._requests.put(frame)
 
-    async def _carry_out(self, handle: Callable[[ClientSession, Frame], Awaitable[None]]) -> None:
+    async def _carry_out(self, handle: Callable[[Client, Frame], Awaitable[None]]) -> None:
         while (frame := await self._requests.get()) is not None:
             with contextlib.suppress(ConnectionClosed):  # the reader sees it too
                 await handle(self, frame)
 
     async def _write(self) -> None:
-        """Write the outbox out a batch at a time, each batch in one write (:mod:`ws_batch`).
+        """Write the outbox out a batch at a time, each batch in one write
+        (:mod:`backend.wire.batch`).
 
-        That costs a fifth of a ``send`` per frame, which is most of the proxy's work per tick.
+        A batched frame costs about a thirtieth of a ``send`` (``docs/architecture.md``, "Three
+        WebSocket libraries"), and sending is most of the proxy's work per tick.
         """
         with contextlib.suppress(OSError):  # the connection is lost; the reader sees it too
             while True:
@@ -162,7 +165,7 @@ class ClientSession:
         out, cancel every task but the worker, which stops after the request in flight.
 
         The tasks, the outbox's callback and the throttle's timers all refer back to the
-        session; once they are gone nothing does. The connection's parser goes too (see
+        client; once they are gone nothing does. The connection's parser goes too (see
         :func:`~backend.wire.batch.release_parser`).
         """
         release_parser(self.websocket)

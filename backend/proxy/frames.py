@@ -1,9 +1,9 @@
-"""``market_data`` frames, built from the bus's tick payloads with as little work as possible.
+"""``market_data`` frames, built from the publisher's tick payloads with as little work as possible.
 
 A frame is ``{"type": "market_data", "symbol": S, "exchange": E, "mode": m, "data": {...},
 "broker": B}``. Everything but ``data`` is fixed for one subscription, so it is serialised once,
 as a prefix and a suffix (:class:`FrameParts`). A tick of the subscription's own mode becomes a
-frame by joining the prefix, the bus payload as it arrived, and the suffix: no JSON is parsed or
+frame by joining the prefix, the tick's payload as it arrived, and the suffix: no JSON is parsed or
 written. A tick of a higher mode serving a lower-mode subscription is cut down to the lower mode's
 fields (:func:`trimmed`), once per mode, whatever the number of clients.
 

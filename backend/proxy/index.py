@@ -4,7 +4,7 @@ Clients hold ``(symbol, exchange, mode)`` subscriptions. The adapters publish a 
 one topic, at the highest mode anyone holds (``NSE_SBIN_QUOTE``), and a tick of mode m serves
 every subscription of that symbol at a mode <= m. The index therefore keeps, for every topic that
 someone can use, a :class:`Route`: the tick mode and the :class:`Target` of each served mode with
-its holders and its frame parts. The bus reader looks a topic up as the raw bytes it received,
+its holders and its frame parts. The tick router looks a topic up as the raw bytes it is handed,
 and a route is recomputed only when a mode of its symbol gains its first holder or loses its last.
 """
 
@@ -20,7 +20,7 @@ Key = tuple[str, str, int]  # (symbol, exchange, mode)
 
 
 class Subscriber(Protocol):
-    """What the index delivers to: a client session."""
+    """What the index delivers to: a client (:class:`~backend.proxy.client.Client`)."""
 
     def push(self, key: Key, frame: bytes, now: float) -> None:
         """Take one frame for ``key``; never blocks."""
@@ -48,11 +48,11 @@ class Route:
 
 
 class SubscriptionIndex:
-    """``(symbol, exchange, mode) -> holders``, and ``topic -> route`` for the bus reader."""
+    """``(symbol, exchange, mode) -> holders``, and ``topic -> route`` for the tick router."""
 
     def __init__(self, broker: str) -> None:
         self.broker = broker
-        #: Topic (as bytes on the wire) -> route; read by the bus reader for every tick.
+        #: Topic (as bytes on the wire) -> route; read by the tick router for every tick.
         self.routes: dict[bytes, Route] = {}
         self._targets: dict[Key, Target] = {}
 

@@ -1,14 +1,14 @@
 """A client's outbox: the ticks waiting for its socket, bounded, conflating when full.
 
-The bus reader puts frames in and never waits; the client's writer takes them out in batches.
+The tick router puts frames in and never waits; the client's writer takes them out in batches.
 Up to :data:`OUTBOX_LIMIT` frames queue in arrival order and every one is sent. Past that, the
 outbox conflates: it keeps only the newest frame per subscription (symbol, exchange and mode) and
 counts each frame a newer one replaced in :attr:`Outbox.conflated`. The conflated frames follow
 the queued ones, so a client always ends up with the newest price of every subscription.
 
 An outbox that stays full for :data:`STALL_SECONDS` (the writer has not finished sending the
-batch it took before the outbox filled) calls its ``on_stalled`` callback once: the session then
-closes the connection, since its client is not reading. :meth:`Outbox.close` drops the frames
+batch it took before the outbox filled) calls its ``on_stalled`` callback once: the client's
+connection is then closed, since the client is not reading. :meth:`Outbox.close` drops the frames
 and the callback once the client has left.
 """
 
@@ -81,7 +81,7 @@ class Outbox:
         return frames
 
     def close(self) -> None:
-        """Drop the frames waiting and the stall callback, which refers back to the session."""
+        """Drop the frames waiting and the stall callback, which refers back to the client."""
         self._queue.clear()
         self._latest = {}
         self._on_stalled = _unheard

@@ -1,4 +1,4 @@
-"""The proxy's replies, shaped as README's "The backend process and its client API" documents them.
+"""The proxy's replies, shaped as ``docs/client-api.md`` documents them.
 
 Each function returns the reply as a dict; :func:`encode` turns one into the UTF-8 JSON of a text
 frame. A ``request_id`` the client gave is echoed; none is added when it gave none.

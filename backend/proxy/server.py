@@ -3,9 +3,10 @@
 Given an SSL context, it serves ``wss://`` instead (see :mod:`backend.security.certificate`); the
 clients authenticate with the API key all the same.
 
-Each connection is a :class:`~backend.proxy.client.ClientSession`; its messages are carried out
-one at a time by :class:`~backend.proxy.actions.Actions`; ticks reach it from the bus through the
-:class:`~backend.proxy.ticks.TickRouter`. The URL path is ignored.
+Each connection is a :class:`~backend.proxy.client.Client`; its messages are carried out
+one at a time by :class:`~backend.proxy.actions.Actions`; ticks reach it through the
+:class:`~backend.proxy.ticks.TickRouter`, which the bus publisher calls in the process with each
+tick (its ``tick_listener``). The URL path is ignored.
 
 - A connection past ``max_clients_per_address`` open from one address is closed at once with
   code 1013 (try again later), reason ``too many connections from ADDRESS (limit N)``; wrong
@@ -35,17 +36,17 @@ import itertools
 import logging
 import ssl
 from collections.abc import Hashable
-from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.frames import CloseCode
 
+from backend.bus.messages import ClientApiStats, ClientStats
 from backend.feed import BROKER_CONNECTION_ERROR
 from backend.logs.faults import INTERVAL_SECONDS, FaultLog
 from backend.pool.connection_pool import ConnectionPool
 from backend.proxy import replies
 from backend.proxy.actions import Actions
-from backend.proxy.client import ClientSession
+from backend.proxy.client import Client
 from backend.proxy.index import SubscriptionIndex
 from backend.proxy.limits import (
     AUTH_FAILURES_BEFORE_DELAY,
@@ -121,9 +122,9 @@ class WebSocketProxy:
             self.faults,
         )
         #: Connected clients by number.
-        self.sessions: dict[int, ClientSession] = {}
+        self.sessions: dict[int, Client] = {}
         #: Clients gone and not yet forgotten: their request in flight is carried out first.
-        self._leaving: set[ClientSession] = set()
+        self._leaving: set[Client] = set()
         self._numbers = itertools.count(1)
         self._server: Server | None = None
         self._router: TickRouter | None = None
@@ -169,7 +170,7 @@ class WebSocketProxy:
             await websocket.close(CloseCode.TRY_AGAIN_LATER, reason)
             release_parser(websocket)
             return
-        session = ClientSession(
+        client = Client(
             next(self._numbers),
             websocket,
             self.actions.handle,
@@ -177,16 +178,14 @@ class WebSocketProxy:
             outbox_limit=self.outbox_limit,
             stall_seconds=self.stall_seconds,
         )
-        self.sessions[session.number] = session
-        log.info("Client %d connected from %s", session.number, session.peer)
-        timer = asyncio.get_running_loop().call_later(
-            self.auth_timeout, self._auth_expired, session
-        )
+        self.sessions[client.number] = client
+        log.info("Client %d connected from %s", client.number, client.peer)
+        timer = asyncio.get_running_loop().call_later(self.auth_timeout, self._auth_expired, client)
         try:
             await websocket.wait_closed()
         finally:
             timer.cancel()
-            await self._forget(session)
+            await self._forget(client)
 
     def _feed_down(self, connection: int, reason: str, holders: set[Hashable]) -> None:
         """Tell each client holding symbols on a connection that went down, once."""
@@ -195,75 +194,75 @@ class WebSocketProxy:
             f"broker connection {connection} is down ({reason}); "
             "its symbols tick again once it is back",
         )
-        told = [session for session in self.sessions.values() if session in holders]
-        for session in told:
-            session.notify(notice)
+        told = [client for client in self.sessions.values() if client in holders]
+        for client in told:
+            client.notify(notice)
         if told:
             log.warning("Told %d clients that broker connection %d is down", len(told), connection)
 
-    def _auth_expired(self, session: ClientSession) -> None:
-        if not session.authenticated:
+    def _auth_expired(self, client: Client) -> None:
+        if not client.authenticated:
             self.faults.report(
                 "closed a client not authenticated in time",
                 "client %d (%s), after %g s",
-                session.number,
-                session.peer,
+                client.number,
+                client.peer,
                 self.auth_timeout,
             )
-            session.close_soon(CLOSE_AUTH_TIMEOUT, "auth timeout")
+            client.close_soon(CLOSE_AUTH_TIMEOUT, "auth timeout")
 
-    async def _forget(self, session: ClientSession) -> None:
+    async def _forget(self, client: Client) -> None:
         """A client left: unlist it, stop its ticks and let the pool go of what it held, then of
         what its request in flight got once that is done."""
-        del self.sessions[session.number]
-        self.connection_limit.release(session.address)
-        session.leave()
-        self._leaving.add(session)
+        del self.sessions[client.number]
+        self.connection_limit.release(client.address)
+        client.leave()
+        self._leaving.add(client)
         if self._closing:
-            session.abandon()
-        held = await self._release(session)
-        await session.finished()
-        held += await self._release(session)
-        self._leaving.discard(session)
-        code, reason = session.websocket.close_code, session.websocket.close_reason
+            client.abandon()
+        held = await self._release(client)
+        await client.finished()
+        held += await self._release(client)
+        self._leaving.discard(client)
+        code, reason = client.websocket.close_code, client.websocket.close_reason
         log.info(
             "Client %d (%s) disconnected (%s): released %d subscriptions; "
             "%d ticks sent, %d conflated, %d throttled",
-            session.number,
-            session.peer,
+            client.number,
+            client.peer,
             f"{code} {reason}".strip() if code else "connection lost",
             held,
-            session.sent,
-            session.outbox.conflated,
-            session.throttle.superseded if session.throttle else 0,
+            client.sent,
+            client.outbox.conflated,
+            client.throttle.superseded if client.throttle else 0,
         )
 
-    async def _release(self, session: ClientSession) -> int:
-        """Stop the ticks of what ``session`` holds and let the pool go of it; how many."""
-        held = len(session.subscriptions)
-        for key in session.subscriptions:
-            self.subscription_index.discard(session, *key)
-        session.subscriptions.clear()
+    async def _release(self, client: Client) -> int:
+        """Stop the ticks of what ``client`` holds and let the pool go of it; how many."""
+        held = len(client.subscriptions)
+        for key in client.subscriptions:
+            self.subscription_index.discard(client, *key)
+        client.subscriptions.clear()
         if held and not self._closing:
-            await self.pool.release(session)
+            await self.pool.release(client)
         return held
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ClientApiStats:
         """Clients, what they hold, what was sent to them, and what the limits refused."""
         backoff = self.actions.backoff
-        return {
-            "url": self.url,
-            "clients": len(self.sessions),
-            "subscriptions": len(self.subscription_index),
-            "ticks_received": self._router.received if self._router else 0,
-            "ticks_malformed": self._router.malformed if self._router else 0,
-            "refused_connections": self.connection_limit.refused,
-            "failed_authentications": backoff.failures,
-            "delayed_authentications": backoff.delayed,
-            "malformed_messages": self.actions.malformed,
-            "server_errors": self.actions.server_errors,
-            "sessions": [session.stats() for session in self.sessions.values()],
-        }
+        return ClientApiStats(
+            url=self.url,
+            clients=len(self.sessions),
+            subscriptions=len(self.subscription_index),
+            ticks_received=self._router.received if self._router else 0,
+            ticks_malformed=self._router.malformed if self._router else 0,
+            refused_connections=self.connection_limit.refused,
+            failed_authentications=backoff.failures,
+            delayed_authentications=backoff.delayed,
+            malformed_messages=self.actions.malformed,
+            server_errors=self.actions.server_errors,
+            sessions=[ClientStats(**session.stats()) for session in self.sessions.values()],
+        )
 
     async def close(self, grace: float = SHUTDOWN_CLOSE_TIMEOUT) -> None:
         """Stop listening, close every client with 1001 (cut after ``grace`` s), stop reading.
@@ -272,14 +271,14 @@ class WebSocketProxy:
         in flight are abandoned.
         """
         self._closing = True
-        for session in self._leaving:
-            session.abandon()
+        for client in self._leaving:
+            client.abandon()
         if self._server is not None:
             self._server.close(close_connections=False)
             await asyncio.gather(
                 *(
-                    session.close(CloseCode.GOING_AWAY, "server shutting down", grace)
-                    for session in list(self.sessions.values())
+                    client.close(CloseCode.GOING_AWAY, "server shutting down", grace)
+                    for client in list(self.sessions.values())
                 )
             )
             await self._server.wait_closed()

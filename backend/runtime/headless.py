@@ -39,16 +39,16 @@ def read_symbols(path: Path) -> dict[int, list[tuple[str, str]]]:
 
 
 def stats_line(pool: ConnectionPool) -> str:
+    """One line of the pool's statistics (:class:`~backend.bus.messages.PoolStats`)."""
     stats = pool.get_stats()
     parts = [
         time.strftime("%H:%M:%S"),
-        f"{stats['total_symbols']:,}/{stats['capacity']:,} symbols "
-        f"({stats['utilisation_percent']:.0f}%), peak {stats['peak_symbols']:,}",
+        f"{stats.total_symbols:,}/{stats.capacity:,} symbols "
+        f"({stats.utilisation_percent:.0f}%), peak {stats.peak_symbols:,}",
     ]
-    for c in stats["connections"]:
+    for c in stats.connections:
         parts.append(
-            f"#{c['index']} {c['state']} {c['symbols']}/{c['capacity']} "
-            f"{c['ticks_per_second']:.0f} ticks/s"
+            f"#{c.index} {c.state} {c.symbols}/{c.capacity} {c.ticks_per_second:.0f} ticks/s"
         )
     return " | ".join(parts)
 

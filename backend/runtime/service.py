@@ -3,14 +3,15 @@
 With ``BROKER=simulator`` the bundled exchange simulator runs in a child process
 (:class:`~backend.simulator.child.SimulatorProcess`).
 
-Once started, the backend publishes on the bus:
+Once started, the backend publishes on the bus (the types are in :mod:`backend.bus.messages`):
 
 - ``SYS.POOL``: the pool's statistics, on every change (by the pool) and every second;
 - ``SYS.CLIENTS``: the client API's statistics (clients, what each holds, ticks sent and
   conflated) and the process's count of asyncio tasks (``tasks``), every second;
 - ``SYS.LOG``: every log record of the process, through
   :class:`~backend.logs.bus_handler.BusLogHandler`;
-- ``SYS.HEALTH``: the backend's state (``ready``, ``down``) and each connection's.
+- ``SYS.HEALTH``: the backend's state (``ready``, ``down``) and where it serves, and each
+  connection's state.
 
 Before it binds anything, the backend refuses to serve other machines in the clear
 (``INSECURE_REMOTE``, see :mod:`backend.security.exposure`) and loads its API key, TLS certificate
@@ -28,14 +29,15 @@ import logging
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
+import msgspec
 import zmq
 
-from backend.brokers.adapter import BrokerConnectionError
+from backend.brokers.errors import BrokerConnectionError
 from backend.brokers.session import BrokerSession, LoginError
 from backend.bus.guard import BusGuard
 from backend.bus.keys import KeyPair, allowed_clients_dir, server_keys
+from backend.bus.messages import BackendHealth, ClientsStats
 from backend.bus.publisher import BusBindError, SharedZmqPublisher
 from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC
 from backend.instruments.master import InstrumentMaster, MasterFormatError
@@ -215,17 +217,18 @@ class Backend:
                 self.bus_guard.directory,
             )
 
-    def endpoints(self) -> dict[str, Any]:
-        """Where clients on this machine connect, and what they trust: ``ws`` and ``zmq`` (once
-        listening), ``tls_fingerprint`` and ``bus_public_key`` (None when off)."""
-        found: dict[str, Any] = {}
-        if self.proxy is not None:
-            found["ws"] = self.proxy.url
-        if self.publisher is not None:
-            found["zmq"] = local_url("tcp", self.settings.ZMQ_HOST, self.publisher.port)
-        found["tls_fingerprint"] = self.certificate.fingerprint if self.certificate else None
-        found["bus_public_key"] = self.bus_keys.public.decode() if self.bus_keys else None
-        return found
+    def endpoints(self) -> dict[str, str | None]:
+        """Where clients on this machine connect, and what they trust: ``ws`` and ``zmq`` (None
+        until listening), ``tls_fingerprint`` and ``bus_public_key`` (None when off); the fields
+        of :class:`~backend.bus.messages.Ready` and :class:`~backend.bus.messages.BackendHealth`
+        of the same names."""
+        publisher = self.publisher
+        return {
+            "ws": self.proxy.url if self.proxy is not None else None,
+            "zmq": local_url("tcp", self.settings.ZMQ_HOST, publisher.port) if publisher else None,
+            "tls_fingerprint": self.certificate.fingerprint if self.certificate else None,
+            "bus_public_key": self.bus_keys.public.decode() if self.bus_keys else None,
+        }
 
     async def _broker(self) -> tuple[str, BrokerSession, InstrumentMaster]:
         """The broker's URL, session and master: the simulator's, or the real broker's."""
@@ -285,22 +288,17 @@ class Backend:
             raise StartupError(MASTER_ERROR, str(exc)) from None
 
     def _health(self, state: str, reason: str = "") -> None:
-        health: dict[str, Any] = {
-            "component": "backend",
-            "state": state,
-            "reason": reason,
-            "time": time.time(),
-            **self.endpoints(),
-        }
         if self.publisher is not None:
+            health = BackendHealth(state=state, reason=reason, time=time.time(), **self.endpoints())
             self.publisher.publish(HEALTH_TOPIC, health)
 
     async def _publish_stats(self) -> None:
         while True:
             await asyncio.sleep(STATS_INTERVAL)
             self.pool.publish_stats()
+            stats = msgspec.structs.asdict(self.proxy.stats())
             tasks = len(asyncio.all_tasks())
-            self.publisher.publish(CLIENTS_TOPIC, {**self.proxy.stats(), "tasks": tasks})
+            self.publisher.publish(CLIENTS_TOPIC, ClientsStats(**stats, tasks=tasks))
 
     async def stop(self) -> None:
         """Close the clients (1001), the broker connections, the simulator and the bus."""

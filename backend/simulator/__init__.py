@@ -1,4 +1,5 @@
-"""The bundled exchange simulator: a local broker speaking Angel One's or Zerodha's protocol.
+"""The bundled exchange simulator: a local broker speaking the protocol of any broker FeedPool
+pools, through the dialect the broker's package provides.
 
 :class:`ExchangeSimulator` serves simulated ticks for any instrument of the master over a real
 WebSocket server, with the broker's authentication, connection and token limits, and serves the

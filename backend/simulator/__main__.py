@@ -41,8 +41,10 @@ import os
 import signal
 import stat
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from backend.brokers import BROKERS, Broker
 from backend.instruments.master import MasterFormatError, load_master
 from backend.runtime import collector, event_loop
 from backend.runtime.resources import resource_path
@@ -51,24 +53,29 @@ from backend.simulator.credentials import (
     SimulatorCredentials,
     is_totp_secret,
 )
-from backend.simulator.dialects import DIALECTS
 from backend.simulator.server import ExchangeSimulator
 
 DEFAULTS = SimulatorCredentials()
 
 
+def each_broker(figure: Callable[[Broker], object]) -> str:
+    """Each broker's name and ``figure``, for the help: ``angel 1000, zerodha 3000``."""
+    return ", ".join(f"{name} {figure(broker)}" for name, broker in BROKERS.items())
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m backend.simulator",
-        description="A local broker with simulated prices: Angel One's SmartStream 2.0 or "
-        "Zerodha's KiteTicker.",
+        description="A local broker with simulated prices: "
+        + " or ".join(broker.label for broker in BROKERS.values())
+        + ".",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--broker",
-        choices=sorted(DIALECTS),
+        choices=sorted(BROKERS),
         default="angel",
-        help="the protocol to speak: angel (SmartStream 2.0) or zerodha (KiteTicker)",
+        help=f"the broker to play: {each_broker(lambda broker: f'({broker.label})')}",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
@@ -111,13 +118,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-connections",
         type=int,
         default=None,
-        help="concurrent connections per account (default: the broker's, 3)",
+        help="concurrent connections per account (default: the broker's, "
+        f"{each_broker(lambda broker: broker.max_connections)})",
     )
     parser.add_argument(
         "--max-tokens",
         type=int,
         default=None,
-        help="tokens per connection (default: the broker's, Angel 1000, Kite 3000)",
+        help="tokens per connection (default: the broker's, "
+        f"{each_broker(lambda broker: broker.max_symbols)})",
     )
     args = parser.parse_args(argv)
     if args.ticks_per_second < 0:

@@ -37,7 +37,8 @@ def now_ms() -> int:
 
 
 class Subscriber(Protocol):
-    """What the clock needs of a connection (a :class:`~backend.simulator.connection.Session`)."""
+    """What the clock needs of a connection (a
+    :class:`~backend.simulator.connection.SimulatedConnection`)."""
 
     muted: bool
 

@@ -1,15 +1,15 @@
 """One simulated broker connection: its subscriptions, its requests and its packets.
 
-A :class:`Session` reads requests over one WebSocket (an aiohttp server's) and answers them
-strictly in arrival order, through the broker dialect's :meth:`Session.answer`. What it holds is
-a bit per mode per market row; the market's :class:`~backend.simulator.clock.MarketClock` trades
-the rows and asks each session for its packets: the snapshot of each newly held (token, mode),
-then its share of each slot's trades (:meth:`Session.ticks`). The dialect packs them
-(:meth:`Session.encode`), a batch of rows of one mode at a time, and writes them
-(:meth:`Session.write`).
+A :class:`SimulatedConnection` reads requests over one WebSocket (an aiohttp server's) and
+answers them strictly in arrival order, through the broker dialect's
+:meth:`SimulatedConnection.answer`. What it holds is a bit per mode per market row; the market's
+:class:`~backend.simulator.clock.MarketClock` trades the rows and asks each connection for its
+packets: the snapshot of each newly held (token, mode), then its share of each slot's trades
+(:meth:`SimulatedConnection.ticks`). The dialect packs them (:meth:`SimulatedConnection.encode`),
+a batch of rows of one mode at a time, and writes them (:meth:`SimulatedConnection.write`).
 
-A muted session (:meth:`Session.mute`) goes on answering requests, and aiohttp answers its
-WebSocket pings, but it sends no more ticks.
+A muted connection (:meth:`SimulatedConnection.mute`) goes on answering requests, and aiohttp
+answers its WebSocket pings, but it sends no more ticks.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class ConnectionInfo:
     backlogged: bool
 
 
-class Session:
+class SimulatedConnection:
     """The state and requests of one accepted connection; :meth:`run` serves it until it closes.
 
     ``websocket`` is the prepared connection and ``request`` its handshake; ``account`` is who

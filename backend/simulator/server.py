@@ -1,19 +1,19 @@
 """The exchange simulator: a broker's market-data WebSocket, its instrument master and its
 REST logins, on one aiohttp server.
 
-It plays one broker (Angel One's SmartStream 2.0 by default, or Zerodha's KiteTicker) through
-that broker's :class:`~backend.simulator.dialects.Dialect`. The opening handshake is checked the
-way the broker checks it: its credentials (HTTP 401 or 403 naming what is wrong, with
-``x-error-message``), the connections per account (HTTP 429), and the path (HTTP 404). Each
-accepted connection is a dialect's :class:`~backend.simulator.connection.Session`.
+It plays one broker of :data:`~backend.brokers.BROKERS` (Angel One's SmartStream 2.0 by
+default) through the :class:`~backend.simulator.dialect.Dialect` its package provides. The opening
+handshake is checked the way the broker checks it: its credentials (HTTP 401 or 403 naming what is
+wrong, with ``x-error-message``), the connections per account (HTTP 429), and the path (HTTP 404).
+Each accepted connection is a dialect's
+:class:`~backend.simulator.connection.SimulatedConnection`.
 
 A plain HTTP ``GET`` of the broker's master path (e.g. ``/instruments``) answers with the
 simulator's instruments in the broker's published format, so downloading, caching and reading a
-broker's master run for real against it. The broker's REST logins (``angel_rest``,
-``kite_rest``) share the port and issue the sessions (:class:`~backend.simulator.logins.Logins`)
-whose tokens the WebSocket accepts. Nothing logs a request's query or credential headers
-unmasked: aiohttp's access log is off, and the handshake's debug lines go through
-:class:`~backend.logs.handshakes.MaskedLogger`.
+broker's master run for real against it. The broker's REST logins (the dialect's) share the port
+and issue the sessions (:class:`~backend.simulator.logins.Logins`) whose tokens the WebSocket
+accepts. Nothing logs a request's query or credential headers unmasked: aiohttp's access log is
+off, and the handshake's debug lines go through :class:`~backend.logs.handshakes.MaskedLogger`.
 """
 
 from __future__ import annotations
@@ -33,10 +33,8 @@ from backend.brokers import BROKERS
 from backend.instruments.master import Instrument, InstrumentMaster
 from backend.logs.handshakes import MaskedLogger
 from backend.simulator.clock import MarketClock
-from backend.simulator.connection import ConnectionInfo, Session
+from backend.simulator.connection import ConnectionInfo, SimulatedConnection
 from backend.simulator.credentials import SimulatorCredentials
-from backend.simulator.dialects import DIALECTS
-from backend.simulator.logins import Logins
 from backend.simulator.market import Market
 
 log = logging.getLogger("feedpool.simulator")
@@ -65,7 +63,7 @@ class ExchangeSimulator:
     Args:
         master: The instruments whose prices it simulates, in the bundled format; other tokens
             get synthetic prices.
-        broker: The broker it plays: ``angel`` (SmartStream 2.0) or ``zerodha`` (KiteTicker).
+        broker: The broker it plays, by its name in :data:`~backend.brokers.BROKERS`.
         credentials: The account it accepts; :obj:`None` for :class:`SimulatorCredentials`'s
             defaults.
         ticks_per_second: Mean ticks per second of each subscribed token, spaced at random;
@@ -88,19 +86,19 @@ class ExchangeSimulator:
         max_connections: int | None = None,
         max_tokens: int | None = None,
     ) -> None:
-        if broker not in DIALECTS:
-            raise ValueError(f"no simulated broker {broker!r}; known: {', '.join(DIALECTS)}")
+        if broker not in BROKERS:
+            raise ValueError(f"no simulated broker {broker!r}; known: {', '.join(BROKERS)}")
         if ticks_per_second < 0:
             raise ValueError(f"ticks_per_second must be 0 or more, not {ticks_per_second}")
         self.broker = BROKERS[broker]
-        self.dialect = DIALECTS[broker]
+        self.dialect = self.broker.simulator_dialect()
         self.max_connections = max_connections or self.broker.max_connections
         self.max_tokens = max_tokens or self.broker.max_symbols
         if self.max_connections < 1 or self.max_tokens < 1:
             raise ValueError("max_connections and max_tokens must be at least 1")
         self.credentials = credentials or SimulatorCredentials()
         #: The sessions the REST logins issued, and which tokens are still good.
-        self.logins = Logins(self.credentials)
+        self.logins = self.dialect.logins(self.credentials)
         self.ticks_per_second = ticks_per_second
         #: The master as the broker publishes it, and the instruments it names, by wire key.
         self.master_document = self.broker.write_master(master)
@@ -114,7 +112,7 @@ class ExchangeSimulator:
         self._ids = itertools.count(1)
         # Connections holding a slot, from an accepted handshake until they start closing.
         self._slots: dict[str, set[web.WebSocketResponse]] = {}
-        self._sessions: dict[int, Session] = {}
+        self._connections: dict[int, SimulatedConnection] = {}
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen on ``host`` and ``port`` (0: a free port, see :attr:`url`)."""
@@ -203,15 +201,15 @@ class ExchangeSimulator:
     @property
     def connections(self) -> list[ConnectionInfo]:
         """The open connections, oldest first."""
-        return [session.info for session in self._sessions.values()]
+        return [connection.info for connection in self._connections.values()]
 
     def connection_holding(self, key: Hashable) -> int | None:
         """The id of the (oldest) connection holding the token ``key``, or :obj:`None`."""
-        return next((s.id for s in self._sessions.values() if s.holds(key)), None)
+        return next((c.id for c in self._connections.values() if c.holds(key)), None)
 
-    def _session(self, connection_id: int) -> Session:
+    def _connection(self, connection_id: int) -> SimulatedConnection:
         try:
-            return self._sessions[connection_id]
+            return self._connections[connection_id]
         except KeyError:
             raise KeyError(f"no open connection {connection_id}") from None
 
@@ -220,17 +218,17 @@ class ExchangeSimulator:
 
         Returns once the connection's slot is free. :exc:`KeyError` if no such connection is open.
         """
-        session = self._session(connection_id)
+        connection = self._connection(connection_id)
         log.info("connection %d: dropping on command", connection_id)
-        session.transport.abort()
-        await session.finished.wait()
+        connection.transport.abort()
+        await connection.finished.wait()
 
     def mute(self, connection_id: int) -> None:
         """Send no more ticks on a connection, which stays open and answers requests and pings.
 
         :exc:`KeyError` if no such connection is open.
         """
-        self._session(connection_id).mute()
+        self._connection(connection_id).mute()
         log.info("connection %d: muted on command", connection_id)
 
     def set_rate(self, ticks_per_second: float) -> None:
@@ -259,11 +257,11 @@ class ExchangeSimulator:
         await self._close_all(WSCloseCode.POLICY_VIOLATION, "session expired")
 
     async def _close_all(self, code: int, reason: str) -> None:
-        sessions = list(self._sessions.values())
+        connections = list(self._connections.values())
         await asyncio.gather(
-            *(s.websocket.close(code=code, message=reason.encode()) for s in sessions)
+            *(c.websocket.close(code=code, message=reason.encode()) for c in connections)
         )
-        await asyncio.gather(*(s.finished.wait() for s in sessions))
+        await asyncio.gather(*(c.finished.wait() for c in connections))
 
     # Handshake, master and connections
 
@@ -302,7 +300,7 @@ class ExchangeSimulator:
         self._slots[client_code] = slots
         try:
             await websocket.prepare(request)
-            await self._run_session(websocket, request, client_code, peer)
+            await self._run_connection(websocket, request, client_code, peer)
         finally:
             slots.discard(websocket)
         return websocket
@@ -313,7 +311,7 @@ class ExchangeSimulator:
         log.info("served the instrument master (%d bytes)", len(body))
         return web.Response(body=body, content_type=kind)
 
-    async def _run_session(
+    async def _run_connection(
         self,
         websocket: web.WebSocketResponse,
         request: web.Request,
@@ -321,7 +319,7 @@ class ExchangeSimulator:
         peer: object,
     ) -> None:
         connection_id = next(self._ids)
-        session: Session = self.dialect.session(
+        connection = self.dialect.connection(
             connection_id,
             client_code,
             websocket,
@@ -329,11 +327,11 @@ class ExchangeSimulator:
             self._clock,
             max_tokens=self.max_tokens,
         )
-        self._sessions[session.id] = session
-        log.info("connection %d: accepted for %s from %s", session.id, client_code, peer)
+        self._connections[connection.id] = connection
+        log.info("connection %d: accepted for %s from %s", connection.id, client_code, peer)
         try:
-            await session.run()
+            await connection.run()
         finally:
-            del self._sessions[session.id]
-            session.finished.set()
-            log.info("connection %d: closed (code %s)", session.id, websocket.close_code)
+            del self._connections[connection.id]
+            connection.finished.set()
+            log.info("connection %d: closed (code %s)", connection.id, websocket.close_code)

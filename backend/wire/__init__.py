@@ -1,2 +1,2 @@
 """WebSocket framing below the libraries' public APIs: frames written in batches, messages joined
-from fragments."""
+from fragments, and the picows socket a broker connection reads."""

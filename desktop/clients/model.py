@@ -1,6 +1,6 @@
 """The Clients table: one row per client of the backend's WebSocket API, from ``SYS.CLIENTS``.
 
-Each second's payload replaces the rows: a client that left is removed, one that came is added
+Each second's message replaces the rows: a client that left is removed, one that came is added
 at the end (client numbers only grow), and the others' cells are refreshed in place, so a
 selection stays on its client.
 """
@@ -13,8 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex
 
+from backend.bus.messages import ClientStats
 from desktop.colours import STATE_COLOURS
-from desktop.stats.clients import ClientStats
 from desktop.tables.column_model import ColumnTableModel
 from desktop.tables.columns import Column
 
@@ -30,7 +30,7 @@ class ClientRow:
 
     @property
     def name(self) -> str:
-        return f"{self.stats.number} ({OWN_MARK})" if self.own else str(self.stats.number)
+        return f"{self.stats.client} ({OWN_MARK})" if self.own else str(self.stats.client)
 
 
 def _count(number: int) -> str:
@@ -61,7 +61,7 @@ CLIENT_COLUMNS = (
 
 
 class ClientsModel(ColumnTableModel):
-    """The clients of the last ``SYS.CLIENTS`` payload, in number order."""
+    """The clients of the last ``SYS.CLIENTS`` message, in number order."""
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(CLIENT_COLUMNS, parent)
@@ -78,14 +78,14 @@ class ClientsModel(ColumnTableModel):
 
     def update_clients(self, clients: list[ClientStats], own_peer: str = "") -> None:
         """Show ``clients``; the one connected from ``own_peer`` is this app's feed."""
-        latest = {c.number: ClientRow(c, bool(own_peer) and c.peer == own_peer) for c in clients}
+        latest = {c.client: ClientRow(c, bool(own_peer) and c.peer == own_peer) for c in clients}
         for row in reversed(range(len(self._rows))):
-            if self._rows[row].stats.number not in latest:
+            if self._rows[row].stats.client not in latest:
                 self.beginRemoveRows(QModelIndex(), row, row)
                 del self._rows[row]
                 self.endRemoveRows()
-        shown = {row.stats.number for row in self._rows}
-        self._rows = [latest[row.stats.number] for row in self._rows]
+        shown = {row.stats.client for row in self._rows}
+        self._rows = [latest[row.stats.client] for row in self._rows]
         if self._rows:
             last = self.index(len(self._rows) - 1, len(self.columns) - 1)
             self.dataChanged.emit(self.index(0, 0), last)

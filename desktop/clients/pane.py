@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import QStringListModel, Qt
 from PySide6.QtWidgets import (
@@ -16,12 +15,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backend.bus.messages import ClientsStats
 from backend.instruments.symbol_lists import MODE_NAMES
 from desktop.clients.model import ClientsModel
-from desktop.stats.clients import Holding, parse_clients
 from desktop.tables.view_setup import setup_table_view
 
 NO_SELECTION = "Select a client to list what it holds."
+
+Holding = tuple[str, str, int]  # symbol, exchange, mode
 
 
 def holding_text(holding: Holding) -> str:
@@ -31,7 +32,7 @@ def holding_text(holding: Holding) -> str:
 
 
 class ClientsPane(QWidget):
-    """Fed by ``SYS.CLIENTS`` payloads through :meth:`update_clients`."""
+    """Fed by ``SYS.CLIENTS`` messages through :meth:`update_clients`."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,8 +50,8 @@ class ClientsPane(QWidget):
         self.holdings_view = QListView(self)
         self.holdings_view.setModel(self.holdings)
         self.holdings_view.setUniformItemSizes(True)
-        #: The holdings listed, as the payload gave them (``None`` while none are).
-        self._listed: tuple[Holding, ...] | None = None
+        #: The holdings listed, as the message gave them (``None`` while none are).
+        self._listed: list[Holding] | None = None
 
         side = QWidget(self)
         side_layout = QVBoxLayout(side)
@@ -68,9 +69,9 @@ class ClientsPane(QWidget):
         self.view.selectionModel().selectionChanged.connect(self._show_holdings)
         self.model.rowsRemoved.connect(self._show_holdings)
 
-    def update_clients(self, payload: Mapping[str, Any]) -> None:
-        """Show a ``SYS.CLIENTS`` payload; ``ValueError`` if a number in it is not a number."""
-        self.model.update_clients(parse_clients(payload), self.own_address())
+    def update_clients(self, stats: ClientsStats) -> None:
+        """Show a ``SYS.CLIENTS`` message."""
+        self.model.update_clients(stats.sessions, self.own_address())
         self._show_holdings()
 
     def selected_row(self) -> int | None:

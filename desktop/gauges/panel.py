@@ -1,22 +1,19 @@
 """The gauges panel: one total gauge for the pool and one gauge per pooled connection.
 
-Fed by ``SYS.POOL`` payloads through :meth:`ConnectionGauges.update_stats`; a connection's gauge
+Fed by ``SYS.POOL`` messages through :meth:`ConnectionGauges.update_stats`; a connection's gauge
 appears when the pool opens that connection and goes when the pool no longer lists it. When the
 broker has ended the account's session a **Log in again** button shows under the gauges.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from typing import Any
-
+import msgspec
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
+from backend.bus.messages import ConnectionStats, PoolStats
 from desktop.gauges.gauge import Gauge
-from desktop.gauges.readings import connection_reading, pool_reading
-from desktop.stats.pool import ConnectionStats, parse_pool_stats
+from desktop.gauges.readings import connection_reading, needs_login, pool_reading
 
 
 class ConnectionGauges(QWidget):
@@ -52,11 +49,10 @@ class ConnectionGauges(QWidget):
         """The connection gauges by connection index."""
         return dict(self._gauges)
 
-    def update_stats(self, stats: Mapping[str, Any]) -> None:
-        """Show a ``SYS.POOL`` payload; ``ValueError`` if a number in it is not a number."""
-        pool = parse_pool_stats(stats)
+    def update_stats(self, pool: PoolStats) -> None:
+        """Show a ``SYS.POOL`` message."""
         self.total.set_reading(pool_reading(pool))
-        self.log_in_button.setVisible(pool.needs_login)
+        self.log_in_button.setVisible(needs_login(pool))
         listed = {connection.index: connection for connection in pool.connections}
         for index in set(self._gauges) - set(listed):
             gauge = self._gauges.pop(index)
@@ -69,7 +65,7 @@ class ConnectionGauges(QWidget):
     def set_connection_state(self, index: int, state: str) -> None:
         """Recolour a connection's gauge at once (from ``SYS.HEALTH``), before the next stats."""
         if index in self._connections:
-            self._show_connection(dataclasses.replace(self._connections[index], state=state))
+            self._show_connection(msgspec.structs.replace(self._connections[index], state=state))
 
     def _show_connection(self, connection: ConnectionStats) -> None:
         self._connections[connection.index] = connection

@@ -1,12 +1,13 @@
-"""What each gauge shows, worked out from pool statistics: texts, fill and colour, without Qt."""
+"""What each gauge shows, worked out from the pool's statistics (``SYS.POOL``): texts, fill and
+colour, without Qt."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from backend.bus.messages import ConnectionStats, PoolStats
 from backend.feed import SESSION_EXPIRED
 from desktop.colours import state_colour, utilisation_colour
-from desktop.stats.pool import ConnectionStats, PoolStats
 
 LOG_IN_AGAIN = "session expired: log in again"
 #: Characters of a broker's reason shown on a gauge; the tooltip has all of it.
@@ -43,6 +44,11 @@ EMPTY_POOL = GaugeReading(
     colour=utilisation_colour(0.0),
     badge="no pool yet",
 )
+
+
+def needs_login(pool: PoolStats) -> bool:
+    """Whether the trader must log in again: the broker ended the session."""
+    return bool(pool.session_problem) or any(c.state == SESSION_EXPIRED for c in pool.connections)
 
 
 def tick_age_text(age_ms: int | None) -> str:

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
+from backend.bus.messages import PoolStats
 from desktop.colours import STATE_COLOURS
 from desktop.history.feed_lag import FeedLag
 from desktop.history.samples import CAPACITY, Event, PoolHistory, Series
-from desktop.stats.pool import PoolStats, parse_pool_stats
 
 SAMPLE_MS = 1000
 #: Statistics older than this are not sampled: the backend is not publishing.
@@ -88,9 +87,9 @@ class HistoryPane(QWidget):
         self._timer.timeout.connect(self.sample)
         self._timer.start()
 
-    def update_stats(self, payload: Mapping[str, Any]) -> None:
-        """Keep a ``SYS.POOL`` payload for the next sample; ``ValueError`` if it is malformed."""
-        self._stats = parse_pool_stats(payload)
+    def update_stats(self, pool: PoolStats) -> None:
+        """Keep a ``SYS.POOL`` message for the next sample."""
+        self._stats = pool
         self._stats_at = self._clock()
 
     def note_health(self, connection: int, state: str) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from backend.bus.messages import PoolStats
 from backend.feed import RECONNECTING, SESSION_EXPIRED
-from desktop.stats.pool import PoolStats
 
 CAPACITY = 15 * 60  # 15 minutes of one sample a second
 #: The health states that mark an event on the history, and how the marker reads.

@@ -33,9 +33,11 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import zmq.auth
+from msgspec import Struct
 from PySide6.QtCore import QObject, Signal
 
 from backend.bus.keys import KeyPair, allow_client
+from backend.bus.messages import Ready
 from backend.feed import LOG_TOPIC
 from backend.runtime.settings import CURVE_ON, SettingsError, load_settings
 from backend.security.api_key import api_key
@@ -44,7 +46,6 @@ from desktop.link.bus_monitor import BusDeliver, BusMonitor, CurveKeys
 from desktop.link.feed_client import FeedClient, FeedDeliver
 from desktop.link.log_merge import LogMerge
 from desktop.link.process import READY, STARTING, BackendProcess
-from desktop.link.ready_line import BackendEndpoints
 from desktop.logs.entry import LogEntry, entry_from_output
 from desktop.watchlist.model import WatchlistModel
 
@@ -71,7 +72,7 @@ class BackendLink(QObject):
     """Keeps ``watchlist`` subscribed on a backend and hands on what it says: on a backend it
     runs (with ``environment`` added to this process's), or on ``attachment``.
 
-    ``deliver_bus`` takes each monitoring message (topic, payload), ``deliver_feed`` each WebSocket
+    ``deliver_bus`` takes each monitoring message (topic, message), ``deliver_feed`` each WebSocket
     API message but the ticks ``watchlist`` takes as they come (``WatchlistModel.push_frame``), and
     ``show_record`` each log record read from the backend's stderr.
     """
@@ -202,22 +203,21 @@ class BackendLink(QObject):
             log.error("Cannot allow the app on the backend's CURVE bus: %s", exc)
             return None
 
-    def _ready(self, endpoints: BackendEndpoints) -> None:
+    def _ready(self, ready: Ready) -> None:
         try:
             key = client_api_key(self.process.environ())
         except SettingsError as exc:
             log.error("Cannot read the API key to connect to the backend: %s", exc)
             return
-        pair, server_key = self._own_bus_pair, endpoints.bus_public_key.encode()
-        self.bus.start(endpoints.zmq, CurveKeys(server_key, *pair) if pair and server_key else None)
-        self.feed.connect_to(endpoints.ws, key, pin=endpoints.tls_fingerprint)
+        pair, server_key = self._own_bus_pair, ready.bus_public_key
+        keys = CurveKeys(server_key.encode(), *pair) if pair and server_key else None
+        self.bus.start(ready.zmq, keys)
+        self.feed.connect_to(ready.ws, key, pin=ready.tls_fingerprint or "")
 
-    def _bus_message(self, topic: str, payload: dict[str, Any]) -> None:
-        if topic == LOG_TOPIC:
-            sequence = payload.get("sequence")
-            if not self._log_merge.from_bus(sequence if isinstance(sequence, int) else None):
-                return
-        self._deliver_bus(topic, payload)
+    def _bus_message(self, topic: str, message: Struct) -> None:
+        if topic == LOG_TOPIC and not self._log_merge.from_bus(message.sequence):
+            return
+        self._deliver_bus(topic, message)
 
     def _output(self, line: str) -> None:
         entry = entry_from_output(line)

@@ -1,8 +1,11 @@
 """The app's view of the bus: a ZeroMQ SUB to the backend's monitoring topics (``SYS.``).
 
 It runs on the app's asyncio loop (qasync) through :mod:`zmq.asyncio` and hands each message,
-decoded, to ``deliver(topic, payload)``. No tick reaches it: it subscribes to the ``SYS.`` prefix
-only, and the publisher filters by prefix before sending.
+decoded to its type (:func:`backend.bus.messages.decode`), to ``deliver(topic, message)``. A
+message that does not match its type is logged as an error naming the topic and the field, and
+not delivered, so what it would have changed stays as it was; a topic the app does not know is
+skipped. No tick reaches it: it subscribes to the ``SYS.`` prefix only, and the publisher filters
+by prefix before sending.
 
 ZeroMQ keeps the socket connected: after a drop it dials again, waiting longer after each failed
 attempt (:data:`RECONNECT_MS` doubling up to :data:`RECONNECT_MAX_MS`), and subscribes again.
@@ -25,18 +28,19 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-import orjson
 import zmq
 import zmq.asyncio
+from msgspec import Struct
 from zmq.utils.monitor import recv_monitor_message
 
+from backend.bus.messages import MalformedMessage, decode
 from backend.feed import SYSTEM_PREFIX
 
 log = logging.getLogger("feedpool.desktop.bus")
 
-BusDeliver = Callable[[str, dict[str, Any]], None]
+#: Takes each monitoring message: its topic, and the message as its type.
+BusDeliver = Callable[[str, Struct], None]
 #: Told why the bus does not serve the app, and ``""`` once it does again.
 BusReport = Callable[[str], None]
 
@@ -167,15 +171,18 @@ class BusMonitor:
         while True:
             frames = await socket.recv_multipart()
             try:
-                topic, payload = frames[0].decode(), orjson.loads(frames[1])
-            except (IndexError, UnicodeDecodeError, ValueError):
-                log.warning("Ignored a malformed bus message")
+                topic = frames[0].decode()
+                message = decode(topic, frames[1])
+            except (IndexError, UnicodeDecodeError):
+                log.error("Ignored a bus message that is not [topic, payload]")
                 continue
-            if not isinstance(payload, dict):
-                log.warning("Ignored a %s message that is not a JSON object", topic)
+            except MalformedMessage as exc:
+                log.error("Ignored a %s", exc)
+                continue
+            if message is None:
                 continue
             self.delivering = True
             try:
-                self._deliver(topic, payload)
+                self._deliver(topic, message)
             except Exception:  # one bad message must not stop the monitoring
                 log.exception("Could not show a %s message", topic)

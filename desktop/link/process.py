@@ -1,9 +1,11 @@
 """The backend subprocess: started, watched until ready, restarted when it dies, stopped on quit.
 
 :func:`desktop.link.command.backend_command` decides the command line. A run is *starting* until the
-backend prints its ready line (``{"event": "ready", "ws", "zmq", "pid", ...}``) on stdout, then
-*ready*. When a run ends unasked (an ``{"event": "error", "code", "message"}`` line and its exit,
-no ready line within :data:`READY_TIMEOUT_MS`, a crash, a kill), the state is *restarting* and a
+backend prints its ready line (a :class:`~backend.bus.messages.Ready`) on stdout, then *ready*; an
+event line that does not match its type (:func:`~backend.bus.messages.decode_line`) ends a run
+that is starting. When a run ends unasked (an error line, a
+:class:`~backend.bus.messages.StartupFailure`, and its exit, no ready line within
+:data:`READY_TIMEOUT_MS`, a crash, a kill), the state is *restarting* and a
 new run starts after a backoff (:data:`BACKOFF_MS`); it is *failed*, with no retry, when the
 cause cannot go away by itself: a bad setting (exit status 2) or a program that cannot be run.
 :meth:`BackendProcess.stop` terminates the backend and kills it if it has not exited within
@@ -25,14 +27,8 @@ from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from backend.bus.messages import MalformedMessage, Ready, StartupFailure, decode_line
 from desktop.link.command import backend_command
-from desktop.link.ready_line import (
-    ERROR_EVENT,
-    READY_EVENT,
-    endpoints_of,
-    event_of,
-    start_failure,
-)
 
 log = logging.getLogger("feedpool.desktop.backend")
 
@@ -82,7 +78,7 @@ class BackendProcess(QObject):
 
     #: The state (starting, ready, restarting, failed, stopping, stopped) and why, for people.
     state_changed = Signal(str, str)
-    #: The run is ready: its :class:`~desktop.link.ready_line.BackendEndpoints`.
+    #: The run is ready: its ready line, a :class:`~backend.bus.messages.Ready`.
     ready = Signal(object)
     #: A line the backend wrote on stderr (or a stdout line that is not an event).
     output_line = Signal(str)
@@ -194,24 +190,26 @@ class BackendProcess(QObject):
             self.output_line.emit(line)
 
     def _stdout_line(self, line: str) -> None:
-        event = event_of(line)
+        try:
+            event = decode_line(line)
+        except MalformedMessage as exc:
+            self._output(line)
+            if self.state == STARTING:
+                self._ready_timer.stop()
+                self._end_run(f"it printed a {exc}")
+            return
         if event is None:
             self._output(line)
-        elif event["event"] == ERROR_EVENT:
-            self._failure = start_failure(event)
-        elif event["event"] == READY_EVENT and self.state == STARTING:
+        elif isinstance(event, StartupFailure):
+            self._failure = f"{event.message} ({event.code})"
+        elif isinstance(event, Ready) and self.state == STARTING:
             self._ready(event)
 
-    def _ready(self, event: dict) -> None:
+    def _ready(self, ready: Ready) -> None:
         self._ready_timer.stop()
-        try:
-            endpoints = endpoints_of(event)
-        except ValueError as exc:
-            self._end_run(str(exc))
-            return
         self._ready_since = time.monotonic()
-        self._set_state(READY, f"{endpoints.broker or 'broker'}, {endpoints.ws}")
-        self.ready.emit(endpoints)
+        self._set_state(READY, f"{ready.broker}, {ready.ws}")
+        self.ready.emit(ready)
 
     def _ready_timed_out(self) -> None:
         self._end_run(f"it did not report ready within {READY_TIMEOUT_MS / 1000:g} s")

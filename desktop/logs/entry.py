@@ -1,6 +1,7 @@
 """One log record as the log panes show it: time, level, source, message.
 
-Records come from the bus topic ``SYS.LOG`` (the backend's loggers), from the backend's stderr
+Records come from the bus topic ``SYS.LOG`` (the backend's loggers, each a
+:class:`~backend.bus.messages.LogRecord`), from the backend's stderr
 (the records the bus did not deliver) and from the app's own Python logging. The source is what a
 trader filters by: ``pool``, ``proxy``, ``connection N``, ``simulator``, ``app``; it is derived
 from the logger name and the connection index.
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from backend.bus.messages import LogRecord
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 _LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
@@ -81,21 +83,16 @@ def source_of(logger: str, connection: int | None) -> str:
     return parts[0]
 
 
-def entry_from_bus(payload: Mapping[str, Any]) -> LogEntry:
-    """A ``SYS.LOG`` payload as an entry; missing fields get harmless defaults."""
-    logger = str(payload.get("logger") or "")
-    connection = payload.get("connection")
-    connection = None if connection is None else int(connection)
-    sequence = payload.get("sequence")
-    stamp = payload.get("time")
+def entry_from_bus(record: LogRecord) -> LogEntry:
+    """A ``SYS.LOG`` message as an entry."""
     return LogEntry(
-        time=time.time() if stamp is None else float(stamp),
-        level=normalise_level(payload.get("level")),
-        source=source_of(logger, connection),
-        message=str(payload.get("message") or ""),
-        logger=logger,
-        connection=connection,
-        sequence=None if sequence is None else int(sequence),
+        time=record.time,
+        level=normalise_level(record.level),
+        source=source_of(record.logger, record.connection),
+        message=record.message,
+        logger=record.logger,
+        connection=record.connection,
+        sequence=record.sequence,
     )
 
 

@@ -14,8 +14,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from backend_process import BackendProcess
+from msgspec import Struct
 from PySide6.QtCore import QEventLoop
 
+from backend.bus.messages import PoolStats
+from backend.feed import POOL_TOPIC
 from backend.instruments.symbol_lists import WatchEntry
 from desktop.app import link_window, serve
 from desktop.link.backend_link import BackendLink
@@ -76,7 +79,7 @@ class AttachedApp:
     serving: asyncio.Task
     #: When each ``SYS.POOL`` reached the window (ms), and the last one.
     pools: list[float]
-    pool: dict
+    pool: PoolStats | None
 
     def ticked_since(self, since_ms: float) -> bool:
         rows = self.window.watchlist_model.rows()
@@ -87,7 +90,7 @@ class AttachedApp:
 
     def connections(self) -> list[tuple[int, int]]:
         """The last ``SYS.POOL``'s connections: index and symbols held."""
-        return [(c["index"], c["symbols"]) for c in self.pool.get("connections", [])]
+        return [(c.index, c.symbols) for c in self.pool.connections] if self.pool else []
 
     def close(self, qapp) -> None:
         """Quit the app, unless it has quit."""
@@ -100,15 +103,15 @@ def attached_app(window: MainWindow, attachment, loop) -> AttachedApp:
     """``window`` linked to ``attachment`` and served, each ``SYS.POOL`` it is shown noted."""
     show = window.handle_bus_message
 
-    def note(topic: str, payload: dict) -> None:
-        if topic == "SYS.POOL":
+    def note(topic: str, message: Struct) -> None:
+        if topic == POOL_TOPIC:
             app.pools.append(time.time() * 1000)
-            app.pool = payload
-        show(topic, payload)
+            app.pool = message
+        show(topic, message)
 
     window.handle_bus_message = note
     link = link_window(window, attachment=attachment)
-    app = AttachedApp(window, link, loop.create_task(serve(window, link)), [], {})
+    app = AttachedApp(window, link, loop.create_task(serve(window, link)), [], None)
     return app
 
 

@@ -82,6 +82,21 @@ def test_no_ready_line_in_time_is_a_failed_start(process, qtbot, run_instead, mo
     assert details[-1] == "it did not report ready within 0.3 s; starting again in 0.5 s"
 
 
+def test_a_ready_line_that_does_not_match_its_type_is_a_failed_start(process, qtbot, run_instead):
+    run_instead(
+        'import time; print(\'{"event": "ready", "zmq": "tcp://127.0.0.1:1"}\', flush=True);'
+        " time.sleep(60)"
+    )
+    details = []
+    process.state_changed.connect(lambda state, detail: details.append(detail))
+    process.start()
+    qtbot.waitUntil(lambda: process.state == RESTARTING, timeout=WAIT_MS)
+    assert details[-1] == (
+        "it printed a malformed 'ready' line: Object missing required field `ws`;"
+        " starting again in 0.5 s"
+    )
+
+
 def test_stop_kills_a_backend_that_ignores_terminate(
     process, qtbot, qt_event_loop, run_instead, monkeypatch
 ):

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
+from bus_messages import connection_stats, pool_stats
+from msgspec.structs import replace
 
+from backend.bus.messages import PoolStats
 from desktop.history.feed_lag import FeedLag
 from desktop.history.pane import AXIS_STEP_SECONDS, HistoryPane
 from desktop.history.samples import CAPACITY, PoolHistory
-from desktop.stats.pool import parse_pool_stats
 
 
-def pool(shed: int, rates: tuple[float, ...] = (100.0, 50.0)) -> dict:
-    return {
-        "connections": [
-            {"index": n, "ticks_per_second": rate, "ticks_shed": shed if n == 1 else 0}
+def pool(shed: int, rates: tuple[float, ...] = (100.0, 50.0)) -> PoolStats:
+    return pool_stats(
+        *(
+            connection_stats(n, ticks_per_second=rate, ticks_shed=shed if n == 1 else 0)
             for n, rate in enumerate(rates, start=1)
-        ]
-    }
+        )
+    )
 
 
 def test_samples_are_bounded_and_shed_ticks_counted_per_second():
     history = PoolHistory(capacity=3)
     for second, shed in enumerate((10, 15, 15, 40, 2)):  # 2: the backend restarted
-        history.sample(float(second), parse_pool_stats(pool(shed)), 5.0)
+        history.sample(float(second), pool(shed), 5.0)
     assert list(history.shed.values) == [0, 25, 0]
     assert list(history.total.values) == [150.0, 150.0, 150.0]
     assert list(history.rates[2].times) == [2.0, 3.0, 4.0]
@@ -31,12 +33,12 @@ def test_samples_are_bounded_and_shed_ticks_counted_per_second():
 
 def test_each_healed_silent_feed_is_an_event():
     history = PoolHistory()
-    healed = pool(0)
-    assert history.sample(1.0, parse_pool_stats(healed), None) == []
-    healed["connections"][1]["feeds_healed"] = 1
-    [event] = history.sample(2.0, parse_pool_stats(healed), None)
+    first, second = pool(0).connections
+    assert history.sample(1.0, pool(0), None) == []
+    healed = pool_stats(first, replace(second, feeds_healed=1))
+    [event] = history.sample(2.0, healed, None)
     assert (event.time, event.label) == (2.0, "#2 silent feed healed")
-    assert history.sample(3.0, parse_pool_stats(healed), None) == []
+    assert history.sample(3.0, healed, None) == []
     assert list(history.events) == [event]
 
 

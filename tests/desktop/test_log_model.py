@@ -8,6 +8,7 @@ import threading
 from datetime import datetime
 
 import pytest
+from bus_messages import log_record
 
 from desktop.logs.entry import LogEntry, entry_from_bus, entry_from_output, source_of
 from desktop.logs.handler import LogModelHandler
@@ -123,16 +124,12 @@ def test_source_of(logger, connection, source):
 
 def test_entry_from_bus_payload():
     record = entry_from_bus(
-        {
-            "time": 1764060000.123,
-            "level": "warn",
-            "logger": "feedpool.pool",
-            "connection": 2,
-            "message": "[POOL] connection 2 full",
-        }
+        log_record(
+            "[POOL] connection 2 full", time=1764060000.123, level="warn", connection=2, sequence=7
+        )
     )
     assert record == LogEntry(
-        1764060000.123, "WARNING", "connection 2", "[POOL] connection 2 full", "feedpool.pool", 2
+        1764060000.123, "WARNING", "connection 2", "[POOL] connection 2 full", "feedpool.pool", 2, 7
     )
 
 

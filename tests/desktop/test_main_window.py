@@ -5,37 +5,25 @@ from __future__ import annotations
 import json
 import logging
 
+import msgspec
 import pytest
+from bus_messages import NOW, connection_stats, log_record, pool_stats
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
+from backend.bus.messages import BackendHealth, ConnectionHealth
+from backend.bus.publisher import ZmqPublisher
+from backend.feed import HEALTH_TOPIC, LOG_TOPIC, POOL_TOPIC
 from backend.instruments.symbol_lists import WatchEntry
+from desktop.link.bus_monitor import BusMonitor
 from desktop.main_window import APPLICATION, DEFAULT_SIZE, ORGANISATION, STATE_KEY, MainWindow
 
-POOL = {
-    "broker": "simulator",
-    "user_id": "FEEDPOOL",
-    "max_connections": 3,
-    "max_symbols_per_connection": 1000,
-    "capacity": 3000,
-    "total_symbols": 1,
-    "active_connections": 1,
-    "peak_symbols": 1,
-    "peak_connections": 1,
-    "utilisation_percent": 0.03,
-    "connections": [
-        {
-            "index": 1,
-            "symbols": 1,
-            "capacity": 1000,
-            "state": "connected",
-            "ticks_per_second": 1.0,
-            "last_tick_age_ms": 20,
-            "peak_symbols": 1,
-        }
-    ],
-}
+POOL = pool_stats(
+    connection_stats(1, symbols=1, ticks_per_second=1.0, last_tick_age_ms=20, peak_symbols=1),
+    peak_symbols=1,
+    utilisation_percent=0.03,
+)
 
 
 @pytest.fixture
@@ -105,48 +93,56 @@ def test_settings_action_opens_the_dialog_and_relays_applied(qtbot, window, tmp_
 
 
 def test_bus_messages_reach_gauges_logs_and_status(qtbot, window):
-    window.handle_bus_message("SYS.POOL", POOL)
+    window.handle_bus_message(POOL_TOPIC, POOL)
     assert window.gauges.gauges[1].reading.headline == "1 / 1,000"
 
-    window.handle_bus_message(
-        "SYS.LOG",
-        {
-            "time": 1764060000.5,
-            "level": "INFO",
-            "logger": "feedpool.pool",
-            "connection": None,
-            "message": "[POOL] pool created",
-        },
-    )
+    window.handle_bus_message(LOG_TOPIC, log_record("[POOL] pool created"))
     qtbot.waitUntil(lambda: window.log_model.rowCount() == 1)
     assert window.log_model.entry(0).source == "pool"
 
-    window.handle_bus_message(
-        "SYS.HEALTH",
-        {
-            "component": "connection",
-            "connection": 1,
-            "state": "reconnecting",
-            "reason": "socket closed",
-        },
-    )
+    reconnecting = ConnectionHealth(connection=1, state="reconnecting", reason="closed", time=NOW)
+    window.handle_bus_message(HEALTH_TOPIC, reconnecting)
     assert window.gauges.gauges[1].reading.badge == "reconnecting"
-    window.handle_bus_message(
-        "SYS.HEALTH",
-        {
-            "component": "backend",
-            "connection": None,
-            "state": "down",
-            "reason": "broker refused login",
-        },
+    down = BackendHealth(
+        state="down",
+        reason="stopped",
+        time=NOW,
+        ws=None,
+        zmq="tcp://127.0.0.1:5555",
+        tls_fingerprint=None,
+        bus_public_key=None,
     )
-    assert window.backend_label.text() == "Backend: down (broker refused login)"
+    window.handle_bus_message(HEALTH_TOPIC, down)
+    assert window.backend_label.text() == "Backend: down (stopped)"
 
 
-def test_malformed_bus_message_is_logged_not_raised(window, caplog):
-    with caplog.at_level(logging.WARNING, logger="feedpool.desktop"):
-        window.handle_bus_message("SYS.POOL", {**POOL, "capacity": "many"})
-    assert "malformed SYS.POOL" in caplog.text
+def test_a_malformed_bus_message_is_an_error_line_and_the_view_keeps_its_state(
+    qt_event_loop, qtbot, window, caplog
+):
+    """Over a real bus: the app's monitor names the topic and the field, the gauges keep the last
+    good statistics, and the messages after it are shown."""
+    publisher = ZmqPublisher(port=0)
+    monitor = BusMonitor(window.handle_bus_message)
+    monitor.start(publisher.endpoint)
+    try:
+        # A SUB socket joins asynchronously: publish until the window has shown one.
+        qtbot.waitUntil(lambda: publisher.publish(POOL_TOPIC, POOL) or bool(window.gauges.gauges))
+        malformed = msgspec.to_builtins(POOL)
+        malformed["connections"][0].update(symbols="many", state="down")
+        with caplog.at_level(logging.ERROR, logger="feedpool.desktop.bus"):
+            publisher.publish(POOL_TOPIC, malformed)
+            publisher.publish(LOG_TOPIC, log_record("[POOL] after the malformed one"))
+            qtbot.waitUntil(lambda: window.log_model.rowCount() == 1)
+    finally:
+        monitor.stop()
+        publisher.close()
+    assert caplog.messages == [
+        "Ignored a malformed SYS.POOL message: Expected `int`, got `str`"
+        " - at `$.connections[0].symbols`"
+    ]
+    reading = window.gauges.gauges[1].reading
+    assert (reading.headline, reading.badge) == ("1 / 1,000", "connected")
+    assert window.log_model.entry(0).message == "[POOL] after the malformed one"
 
 
 def test_feed_messages_update_the_watchlist(qtbot, window):

@@ -1,15 +1,21 @@
-"""Angel One: SmartAPI's WebSocket 2.0 (SmartStream), its login, limits and scrip master."""
+"""Angel One: SmartAPI's WebSocket 2.0 (SmartStream), its login, limits and scrip master, and
+how the bundled simulator plays them."""
 
 from __future__ import annotations
 
+import http
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.brokers.angel import master
 from backend.brokers.angel.adapter import SmartStreamAdapter, SmartStreamCredentials
 from backend.brokers.angel.login import AngelSession
+from backend.brokers.angel.protocol import HTTP_CONNECTION_LIMIT
 from backend.brokers.broker import Broker, BrokerSetting
 from backend.security.secret import Secret
+
+if TYPE_CHECKING:
+    from backend.simulator.dialect import Dialect
 
 LOGIN = ("ANGEL_PIN", "ANGEL_TOTP_SECRET")
 
@@ -53,6 +59,25 @@ def simulator_credentials(account: Any) -> SmartStreamCredentials:
     )
 
 
+def simulator_dialect() -> Dialect:
+    """SmartStream 2.0 and SmartAPI's logins as the simulator plays them."""
+    from backend.brokers.angel import simulated_logins, simulated_stream
+    from backend.simulator.dialect import Dialect
+
+    return Dialect(
+        path=simulated_stream.PATH,
+        refusal_status=http.HTTPStatus.UNAUTHORIZED,
+        refused=simulated_stream.refused,
+        account=simulated_stream.account,
+        connection_limit=HTTP_CONNECTION_LIMIT,
+        key=SmartStreamAdapter.key,
+        exchange_of=simulated_stream.exchange_of,
+        connection=simulated_stream.SmartStreamConnection,
+        logins=simulated_logins.AngelLogins,
+        rest_routes=simulated_logins.routes,
+    )
+
+
 BROKER = Broker(
     name="angel",
     label="Angel One",
@@ -91,4 +116,5 @@ BROKER = Broker(
     master_path=master.PATH,
     read_master=master.read_master,
     write_master=master.write_master,
+    simulator_dialect=simulator_dialect,
 )

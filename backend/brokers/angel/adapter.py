@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
-from backend.brokers.adapter import BrokerAdapter, BrokerError, BrokerSocket, Refusal
+from backend.brokers.adapter import BrokerAdapter, Refusal
 from backend.brokers.angel import protocol
+from backend.brokers.errors import BrokerError
 from backend.instruments.master import Instrument
 from backend.security.secret import Secret
+from backend.wire.broker_socket import BrokerSocket
 
 #: Tokens per subscribe request. The broker refuses a request that would pass its limit whole, so
 #: smaller requests waste less of a connection's room when one is refused.

@@ -1,15 +1,20 @@
-"""Zerodha Kite Connect: the KiteTicker feed, its login, limits and instruments CSV."""
+"""Zerodha Kite Connect: the KiteTicker feed, its login, limits and instruments CSV, and how the
+bundled simulator plays them."""
 
 from __future__ import annotations
 
+import http
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.brokers.broker import Broker, BrokerSetting
 from backend.brokers.session import FixedSession
 from backend.brokers.zerodha import login, master
 from backend.brokers.zerodha.adapter import MAX_INSTRUMENTS, KiteAdapter, KiteCredentials
 from backend.security.secret import Secret
+
+if TYPE_CHECKING:
+    from backend.simulator.dialect import Dialect
 
 
 def session(values: Mapping[str, Any]) -> FixedSession:
@@ -32,6 +37,25 @@ def simulator_settings(account: Any, rest: str) -> dict[str, str]:
 def simulator_credentials(account: Any) -> KiteCredentials:
     return KiteCredentials(
         Secret(account.api_key), Secret(account.access_token), account.client_code
+    )
+
+
+def simulator_dialect() -> Dialect:
+    """KiteTicker and Kite Connect's logins as the simulator plays them."""
+    from backend.brokers.zerodha import simulated_logins, simulated_stream
+    from backend.simulator.dialect import Dialect
+
+    return Dialect(
+        path=simulated_stream.PATH,
+        refusal_status=http.HTTPStatus.FORBIDDEN,
+        refused=simulated_stream.refused,
+        account=simulated_stream.account,
+        connection_limit="Too many connections",
+        key=KiteAdapter.key,
+        exchange_of=simulated_stream.exchange_of,
+        connection=simulated_stream.KiteTickerConnection,
+        logins=simulated_logins.KiteLogins,
+        rest_routes=simulated_logins.routes,
     )
 
 
@@ -68,4 +92,5 @@ BROKER = Broker(
     master_path=master.PATH,
     read_master=master.read_master,
     write_master=master.write_master,
+    simulator_dialect=simulator_dialect,
 )

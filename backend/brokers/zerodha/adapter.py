@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from backend.brokers.adapter import BrokerAdapter, BrokerSocket, Refusal
+from backend.brokers.adapter import BrokerAdapter, Refusal
 from backend.brokers.zerodha import protocol
 from backend.feed import QUOTE
 from backend.instruments.master import Instrument
 from backend.security.secret import Secret
+from backend.wire.broker_socket import BrokerSocket
 
 #: Instruments per connection, as Kite documents it.
 MAX_INSTRUMENTS = 3000

@@ -1,4 +1,4 @@
-"""The simulator's KiteTicker side: Zerodha's handshake, requests and tick messages.
+"""Zerodha's KiteTicker as the bundled simulator plays it: handshake, requests, tick messages.
 
 Where Kite's documentation is silent, the simulator does this:
 
@@ -42,13 +42,12 @@ from backend.brokers.zerodha.protocol import (
     parse_request,
     segment_of,
 )
+from backend.brokers.zerodha.simulated_logins import KiteLogins
 from backend.feed import DEPTH, DEPTH_LEVELS, LTP, QUOTE
-from backend.instruments.master import Instrument
 from backend.simulator.batch import write_frames
-from backend.simulator.connection import Session
+from backend.simulator.connection import SimulatedConnection
 from backend.simulator.credentials import SimulatorCredentials, same_token
 from backend.simulator.layouts import record, shared_fields
-from backend.simulator.logins import Logins
 from backend.simulator.market import COLUMN, QUOTE_FIGURES
 from backend.wire.frames import FIN_BINARY, frame
 
@@ -100,16 +99,12 @@ def _message(packets: list[bytes], count: int) -> bytes:
     return frame(FIN_BINARY, _COUNT.pack(count) + b"".join(packets))
 
 
-def key(instrument: Instrument) -> int:
-    return int(instrument.token)
-
-
 def exchange_of(key: Hashable) -> str:
     """The exchange of a token the master does not hold, from its segment."""
     return _EXCHANGES.get(segment_of(key), "")
 
 
-def refused(logins: Logins, request: web.Request) -> str | None:
+def refused(logins: KiteLogins, request: web.Request) -> str | None:
     """Kite's message when the query's ``api_key`` or ``access_token`` is missing or not good."""
     api_key = logins.credentials.api_key
     for name, good in (
@@ -127,7 +122,7 @@ def account(credentials: SimulatorCredentials, request: web.Request) -> str:
     return credentials.client_code
 
 
-class KiteSession(Session):
+class KiteTickerConnection(SimulatedConnection):
     """One simulated KiteTicker connection. Kite holds each token in one mode."""
 
     MODES = (LTP, QUOTE, DEPTH)

@@ -1,8 +1,9 @@
-"""The simulator's SmartStream 2.0 side: Angel One's handshake, requests and tick packets.
+"""Angel One's SmartStream 2.0 as the bundled simulator plays it: handshake, requests, packets.
 
 - The handshake is checked the way the broker checks it: the four credential headers (HTTP 401
   with ``x-error-message`` naming the bad one), at ``/smart-stream``. The JWT and the feed token
-  are good while their session is (:class:`~backend.simulator.logins.Logins`).
+  are good while their session is
+  (:class:`~backend.brokers.angel.simulated_logins.AngelLogins`).
 - Requests are answered in order: subscribe and unsubscribe, the text ``ping`` (``pong``), E1001
   for a malformed request and E1002 for a subscription past the token limit, which refuses the
   whole request while the tokens already held keep streaming.
@@ -35,13 +36,12 @@ from backend.brokers.angel.protocol import (
     error_frame,
     parse_request,
 )
+from backend.brokers.angel.simulated_logins import AngelLogins
 from backend.feed import DEPTH_LEVELS
-from backend.instruments.master import Instrument
 from backend.simulator.batch import write_frames
-from backend.simulator.connection import Session
+from backend.simulator.connection import SimulatedConnection
 from backend.simulator.credentials import SimulatorCredentials, same_token
 from backend.simulator.layouts import record, shared_fields
-from backend.simulator.logins import Logins
 from backend.simulator.market import COLUMN, QUOTE_FIGURES
 from backend.wire.frames import FIN_BINARY, header
 
@@ -79,16 +79,12 @@ TRADE_FIELDS = {mode: shared_fields(kind, COLUMN) for mode, (kind, _) in FRAMES.
 BOOK_SIDES = np.repeat([1, 0], DEPTH_LEVELS)
 
 
-def key(instrument: Instrument) -> tuple[int, str]:
-    return EXCHANGE_TYPES[instrument.exchange], instrument.token
-
-
 def exchange_of(key: Hashable) -> str:
     """The exchange of an ``(exchangeType, token)`` key, for a token the master does not hold."""
     return _EXCHANGES.get(key[0], "")
 
 
-def refused(logins: Logins, request: web.Request) -> str | None:
+def refused(logins: AngelLogins, request: web.Request) -> str | None:
     """The broker's ``x-error-message`` for the first credential header missing or wrong.
 
     ``Authorization`` may carry the JWT with or without a ``Bearer`` prefix, on either side. A
@@ -123,7 +119,7 @@ def _correlation_id(text: str) -> str:
     return correlation_id if isinstance(correlation_id, str) else ""
 
 
-class SmartStreamSession(Session):
+class SmartStreamConnection(SimulatedConnection):
     """One simulated SmartStream connection."""
 
     async def answer(self, message: str | bytes) -> None:

@@ -1,4 +1,9 @@
-"""The simulator's Angel One SmartAPI logins: the REST routes of ``SmartConnect``.
+"""Angel One's SmartAPI logins as the bundled simulator plays them: the sessions they issue
+(:class:`AngelLogins`) and the REST routes of ``SmartConnect``.
+
+Each login issues a JWT, a refresh token and a feed token. The refresh token renews the JWT and
+the feed token until the sessions expire; a new login replaces the session, and the older one's
+tokens are no longer good.
 
 - ``POST /rest/auth/angelbroking/user/v1/loginByPassword`` takes ``{"clientcode", "password"
   (the PIN), "totp"}`` with the API key in ``X-PrivateKey``. The TOTP code is checked against
@@ -19,20 +24,22 @@ good. The API gateway's refusals have another envelope, ``{"success": false, "me
 ``AG8001`` "Invalid Token" or ``AG8003`` "Token missing" with HTTP 401. A body the simulator
 cannot read gets HTTP 400 with ``AB1004`` and a message naming what was wrong.
 
-Every ``loginByPassword`` request is counted (``Logins.angel_login_requests``), refused or not.
+Every ``loginByPassword`` request is counted (:attr:`AngelLogins.login_requests`), refused or
+not.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyotp
 from aiohttp import web
 
-from backend.simulator.credentials import same_token
-from backend.simulator.logins import AngelSession, Logins
+from backend.simulator.credentials import SimulatorCredentials, same_token
+from backend.simulator.logins import Logins, new_token
 
 log = logging.getLogger("feedpool.simulator")
 
@@ -47,6 +54,51 @@ BAD_REQUEST = "AB1004"
 BAD_API_KEY = ("AG8004", "Invalid API Key")
 BAD_JWT = ("AG8001", "Invalid Token")
 NO_JWT = ("AG8003", "Token missing")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTokens:
+    """The tokens of one login, or of its renewal."""
+
+    jwt: str = field(default_factory=new_token, repr=False)
+    refresh_token: str = field(default_factory=new_token, repr=False)
+    feed_token: str = field(default_factory=new_token, repr=False)
+
+
+class AngelLogins(Logins):
+    """The account's Angel One sessions: the newest login's tokens, and how many were asked for."""
+
+    def __init__(self, credentials: SimulatorCredentials) -> None:
+        super().__init__(credentials)
+        #: How many logins were asked for, refused ones included.
+        self.login_requests = 0
+        self._session: SessionTokens | None = None
+
+    def log_in(self) -> SessionTokens:
+        """A new session, replacing the one before."""
+        self._session = SessionTokens()
+        return self._session
+
+    def renew(self, refresh_token: str) -> SessionTokens | None:
+        """A new JWT and feed token for the session of ``refresh_token``; None if not good."""
+        session = self._session
+        if session is None or not same_token(refresh_token, session.refresh_token):
+            return None
+        self._session = SessionTokens(refresh_token=session.refresh_token)
+        return self._session
+
+    def good_jwt(self, sent: str) -> bool:
+        """Whether ``sent`` is a good JWT, with or without its ``Bearer`` prefix."""
+        issued = self._session.jwt if self._session else None
+        return self.good(sent, issued, self.credentials.auth_token, bearer=True)
+
+    def good_feed_token(self, sent: str) -> bool:
+        issued = self._session.feed_token if self._session else None
+        return self.good(sent, issued, self.credentials.feed_token)
+
+    def expire(self) -> None:
+        super().expire()
+        self._session = None
 
 
 def refusal(code_and_message: tuple[str, str]) -> web.Response:
@@ -66,7 +118,7 @@ def success(data: dict[str, Any]) -> web.Response:
     return web.json_response({"status": True, "message": "SUCCESS", "errorcode": "", "data": data})
 
 
-def session_data(session: AngelSession) -> dict[str, Any]:
+def session_data(session: SessionTokens) -> dict[str, Any]:
     return {
         "jwtToken": session.jwt,
         "refreshToken": session.refresh_token,
@@ -93,7 +145,7 @@ async def _fields(request: web.Request, *names: str) -> dict[str, str]:
     return {name: body[name] for name in names}
 
 
-def routes(logins: Logins) -> list[web.RouteDef]:
+def routes(logins: AngelLogins) -> list[web.RouteDef]:
     """The Angel One REST routes, issuing and checking the sessions of ``logins``."""
     credentials = logins.credentials
 
@@ -114,7 +166,7 @@ def routes(logins: Logins) -> list[web.RouteDef]:
             return web.json_response({**body, "data": None}, status=400)
 
     async def log_in(request: web.Request) -> web.Response:
-        logins.angel_login_requests += 1
+        logins.login_requests += 1
         fields = await read(request, "clientcode", "password", "totp")
         if isinstance(fields, web.Response):
             return fields
@@ -129,13 +181,13 @@ def routes(logins: Logins) -> list[web.RouteDef]:
             log.info("Angel One login for %s: refused, wrong TOTP code", client_code)
             return refusal(BAD_TOTP)
         log.info("Angel One login for %s: new session", client_code)
-        return success(session_data(logins.log_in_angel()))
+        return success(session_data(logins.log_in()))
 
     async def renew(request: web.Request) -> web.Response:
         fields = await read(request, "refreshToken")
         if isinstance(fields, web.Response):
             return fields
-        session = logins.renew_angel(fields["refreshToken"])
+        session = logins.renew(fields["refreshToken"])
         if session is None:
             log.info("Angel One token renewal: refused, the refresh token is not good")
             return refusal(BAD_REFRESH_TOKEN)

@@ -1,5 +1,5 @@
-"""The brokers the simulator plays: for each, its handshake, its keys, its sessions and its
-REST logins."""
+"""How the simulator plays one broker: its :class:`Dialect`, which the broker's package provides
+(:attr:`~backend.brokers.broker.Broker.simulator_dialect`)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from backend.brokers.angel.protocol import HTTP_CONNECTION_LIMIT
 from backend.instruments.master import Instrument
-from backend.simulator import angel_rest, kite, kite_rest, smartstream
-from backend.simulator.connection import Session
+from backend.simulator.connection import SimulatedConnection
 from backend.simulator.credentials import SimulatorCredentials
 from backend.simulator.logins import Logins
 
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
-    """How the simulator speaks one broker's protocol."""
+    """How the simulator speaks one broker's protocol: its handshake, its keys, its connections
+    and its REST logins."""
 
     #: The WebSocket's path.
     path: str
@@ -33,32 +32,8 @@ class Dialect:
     #: The broker's key for a token on the wire, and the exchange of a key not in the master.
     key: Callable[[Instrument], Hashable]
     exchange_of: Callable[[Hashable], str]
-    session: type[Session]
-    #: The broker's REST login routes, issuing and checking sessions.
+    connection: type[SimulatedConnection]
+    #: The sessions the broker's logins issue, for the simulator's account...
+    logins: Callable[[SimulatorCredentials], Logins]
+    #: ... and the broker's REST login routes, issuing and checking them.
     rest_routes: Callable[[Logins], list[web.RouteDef]]
-
-
-DIALECTS = {
-    "angel": Dialect(
-        smartstream.PATH,
-        http.HTTPStatus.UNAUTHORIZED,
-        smartstream.refused,
-        smartstream.account,
-        HTTP_CONNECTION_LIMIT,
-        smartstream.key,
-        smartstream.exchange_of,
-        smartstream.SmartStreamSession,
-        angel_rest.routes,
-    ),
-    "zerodha": Dialect(
-        kite.PATH,
-        http.HTTPStatus.FORBIDDEN,
-        kite.refused,
-        kite.account,
-        "Too many connections",
-        kite.key,
-        kite.exchange_of,
-        kite.KiteSession,
-        kite_rest.routes,
-    ),
-}

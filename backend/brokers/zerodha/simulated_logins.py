@@ -1,4 +1,8 @@
-"""The simulator's Zerodha Kite Connect logins: the login page and the token exchange.
+"""Zerodha Kite Connect's logins as the bundled simulator plays them: the sessions they issue
+(:class:`KiteLogins`), the login page and the token exchange.
+
+Each login issues a request token, good for one exchange for an access token; the newest access
+token is good.
 
 - ``GET /connect/login?api_key=K&v=3`` stands for Kite's login page with the user logged in:
   it redirects (HTTP 302) to the app's registered redirect URL with a new
@@ -25,7 +29,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from backend.simulator.credentials import same_token
+from backend.simulator.credentials import SimulatorCredentials, same_token
 from backend.simulator.logins import Logins, new_token
 
 log = logging.getLogger("feedpool.simulator")
@@ -38,6 +42,39 @@ BAD_CHECKSUM = "Invalid `checksum`."
 BAD_REQUEST_TOKEN = "Token is invalid or has expired."
 TOKEN_EXCEPTION = "TokenException"
 INPUT_EXCEPTION = "InputException"
+
+
+class KiteLogins(Logins):
+    """The account's Kite sessions: the request tokens not yet exchanged, and the newest access
+    token."""
+
+    def __init__(self, credentials: SimulatorCredentials) -> None:
+        super().__init__(credentials)
+        self._request_tokens: set[str] = set()
+        self._access_token: str | None = None
+
+    def log_in(self) -> str:
+        """A new request token, good for one :meth:`redeem`."""
+        token = new_token()
+        self._request_tokens.add(token)
+        return token
+
+    def redeem(self, request_token: str) -> str | None:
+        """The access token of a new session for ``request_token``; None if it is not good."""
+        for token in self._request_tokens:
+            if same_token(request_token, token):
+                self._request_tokens.discard(token)
+                self._access_token = new_token()
+                return self._access_token
+        return None
+
+    def good_access_token(self, sent: str) -> bool:
+        return self.good(sent, self._access_token, self.credentials.access_token)
+
+    def expire(self) -> None:
+        super().expire()
+        self._request_tokens.clear()
+        self._access_token = None
 
 
 def error(status: int, error_type: str, message: str) -> web.Response:
@@ -55,7 +92,7 @@ def with_query(url: str, query: dict[str, str]) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(query)
 
 
-def routes(logins: Logins) -> list[web.RouteDef]:
+def routes(logins: KiteLogins) -> list[web.RouteDef]:
     """The Kite Connect REST routes, issuing and checking the sessions of ``logins``."""
     credentials = logins.credentials
 
@@ -69,7 +106,7 @@ def routes(logins: Logins) -> list[web.RouteDef]:
                 content_type="text/html",
             )
         query = {
-            "request_token": logins.log_in_kite(),
+            "request_token": logins.log_in(),
             "action": "login",
             "type": "login",
             "status": "success",

@@ -1,1 +1,0 @@
-"""The bus's monitoring payloads as typed values."""
