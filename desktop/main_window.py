@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWi
 from backend.bus.messages import ConnectionHealth, Health
 from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC, LOG_TOPIC, POOL_TOPIC
 from backend.instruments.master import InstrumentMaster
+from backend.runtime.settings import Settings, SettingsError
 from desktop.clients.pane import ClientsPane
 from desktop.colours import state_colour
 from desktop.detail.pane import DetailPane
@@ -40,9 +41,14 @@ from desktop.logs.model import LogModel
 from desktop.logs.pane import LogPane
 from desktop.settings.attach_dialog import AttachDialog
 from desktop.settings.attachments import load_attachment, saved_names
+from desktop.settings.broker_login import (
+    BrokerLogin,
+    BrokerLoginDialog,
+    browser_broker,
+    saved_settings,
+)
 from desktop.settings.dialog import SettingsDialog
 from desktop.settings.file import current_values, validate
-from desktop.settings.kite_login import KiteLogin, KiteLoginDialog
 from desktop.watchlist.file import (
     WatchlistFileError,
     default_watchlist_path,
@@ -123,9 +129,9 @@ class MainWindow(QMainWindow):
 
         self.settings_dialog = SettingsDialog(settings_path, self)
         self.settings_dialog.applied.connect(self.settings_applied)
-        self.kite_login = KiteLogin(self.settings_dialog.path, parent=self)
-        self.kite_login.logged_in.connect(self._logged_in_to_kite)
-        self.kite_login_dialog = KiteLoginDialog(self.kite_login, self)
+        self.broker_login = BrokerLogin(self.settings_dialog.path, parent=self)
+        self.broker_login.logged_in.connect(self._logged_in)
+        self.broker_login_dialog = BrokerLoginDialog(self.broker_login, self)
         self.attach_dialog = AttachDialog(attachments_path, self)
         self.attach_dialog.attach.connect(self.attach_requested)
         self.gauges.log_in_requested.connect(self.log_in)
@@ -185,7 +191,9 @@ class MainWindow(QMainWindow):
         self.settings_action = self._action(
             "&Settings...", self.settings_dialog.open, QKeySequence("Ctrl+,")
         )
-        self.kite_login_action = self._action("Log in to &Kite...", self.kite_login_dialog.begin)
+        self.broker_login_action = self._action("", self.broker_login_dialog.begin)
+        self.show_broker_login()
+        self.settings_dialog.applied.connect(self.show_broker_login)
         self.attach_action = self._action("&Attach to a backend...", self.attach_dialog.open)
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.reset_layout_action = self._action("&Reset layout", self.reset_layout)
@@ -195,7 +203,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.export_logs_action)
         file_menu.addSeparator()
         file_menu.addAction(self.settings_action)
-        file_menu.addAction(self.kite_login_action)
+        file_menu.addAction(self.broker_login_action)
         file_menu.addSeparator()
         file_menu.addAction(self.attach_action)
         self.saved_attachments_menu = file_menu.addMenu("Attach to a &saved backend")
@@ -329,15 +337,32 @@ class MainWindow(QMainWindow):
             return
         self.attach_requested.emit(attachment)
 
+    def show_broker_login(self, settings: Settings | None = None) -> None:
+        """Name the configured broker in File > Log in to ..., enabled where the trader logs in
+        to it in the browser (never with the bundled simulator)."""
+        if settings is None:
+            settings = self._saved_settings()
+        label = settings.broker.label.replace("&", "&&")
+        self.broker_login_action.setText(f"Lo&g in to {label}...")
+        self.broker_login_action.setEnabled(browser_broker(settings) is not None)
+
     def log_in(self) -> None:
-        """Log in to the broker again: Kite's login, or the settings that hold Angel One's."""
-        if current_values(self.settings_dialog.path)["BROKER"] == "zerodha":
-            self.kite_login_dialog.begin()
+        """Log in to the broker again: in the browser where that is its login, else in the
+        settings that hold its credentials."""
+        if browser_broker(self._saved_settings()) is not None:
+            self.broker_login_dialog.begin()
         else:
             self.settings_dialog.open()
 
-    def _logged_in_to_kite(self, user_id: str) -> None:
-        self._tell(f"Logged in to Kite as {user_id or 'your account'}; restarting the backend")
+    def _saved_settings(self) -> Settings:
+        try:
+            return saved_settings(self.settings_dialog.path)
+        except SettingsError:
+            return Settings()  # the settings dialog names what is wrong
+
+    def _logged_in(self, user_id: str) -> None:
+        broker = self.broker_login.broker.label
+        self._tell(f"Logged in to {broker} as {user_id or 'your account'}; restarting the backend")
         self.settings_applied.emit(validate(current_values(self.settings_dialog.path)))
 
     def _tell(self, message: str) -> None:

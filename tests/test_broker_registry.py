@@ -83,10 +83,19 @@ def is_set(value: object) -> bool:
 def test_every_broker_describes_itself_in_full(name):
     broker = BROKERS[name]
     assert isinstance(broker, Broker) and broker.name == name
-    missing = [f.name for f in dataclasses.fields(Broker) if not is_set(getattr(broker, f.name))]
-    assert missing == []
+    optional = {"browser_login"}
+    fields = [f.name for f in dataclasses.fields(Broker) if f.name not in optional]
+    assert [name for name in fields if not is_set(getattr(broker, name))] == []
     assert broker.max_connections > 0 and broker.max_symbols > 0
-    assert broker.url_setting in {setting.name for setting in broker.settings}
+    own = {setting.name for setting in broker.settings}
+    assert broker.url_setting in own
+    login = broker.browser_login
+    saved_by_login = {setting.name for setting in broker.settings if setting.from_login}
+    if login is None:
+        assert not saved_by_login, "settings saved by a login the broker does not have"
+    else:
+        assert login.redirect_setting in own and set(login.required) <= own
+        assert saved_by_login, "a browser login that saves none of the broker's settings"
 
 
 @pytest.mark.parametrize("name", sorted(BROKERS))

@@ -65,6 +65,9 @@ async def test_every_action_and_reply_shape(serve, clients):
         "brokers": ["simulator", "angel", "zerodha"],
         "count": 3,
     }
+    for action in ("ping", "get_broker_info", "get_supported_brokers"):
+        reply = await client.request({"action": action, "request_id": action})
+        assert reply["status"] == "success" and reply["request_id"] == action
 
     # The single form, as OpenAlgo's SDK sends it: no request_id, none echoed.
     single = {"action": "subscribe", "symbol": "SBIN", "exchange": "NSE", "mode": 1, "depth": 5}

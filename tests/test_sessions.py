@@ -18,10 +18,13 @@ import pytest
 from proxy_client import BusMonitor, Client, now_ms
 from simulator_process import StandaloneSimulator
 
+from backend.brokers import BROKERS
 from backend.brokers.session import CredentialError
 from backend.brokers.zerodha import login as kite_login
+from backend.runtime.settings import Settings
 from backend.security.secret import Secret
 from backend.simulator import SimulatorCredentials
+from desktop.settings.redirect_catcher import RedirectCatcher
 
 ACCOUNT = SimulatorCredentials()
 
@@ -235,21 +238,29 @@ async def test_a_muted_connection_is_healed(simulators, backends):
 
 
 async def test_the_kite_login_through_the_login_page_and_the_local_callback(simulators, backends):
-    catcher = kite_login.RedirectCatcher("http://127.0.0.1:0/kite")
-    await catcher.start()
-    try:
+    login = BROKERS["zerodha"].browser_login
+    redirects: asyncio.Queue[str] = asyncio.Queue()
+    async with RedirectCatcher("http://127.0.0.1:0/kite", redirects.put_nowait) as catcher:
         simulator = await simulators("--broker", "zerodha", "--redirect-url", catcher.url)
         rest = simulator.ready["rest"]
-        api_key, api_secret = Secret(ACCOUNT.api_key), Secret(ACCOUNT.api_secret)
-        page = kite_login.login_page(api_key, f"{rest}/connect/login")
+        values = (
+            Settings()
+            .replace(
+                KITE_API_KEY=ACCOUNT.api_key,
+                KITE_API_SECRET=ACCOUNT.api_secret,
+                KITE_LOGIN_URL=f"{rest}/connect/login",
+                KITE_API_URL=rest,
+            )
+            .broker_values
+        )
         async with httpx.AsyncClient(follow_redirects=True) as browser:
-            assert (await browser.get(page)).status_code == 200
-        token = await catcher.request_token(10)
-    finally:
-        await catcher.stop()
-    session = await kite_login.exchange(api_key, api_secret, token, rest)
+            assert (await browser.get(await login.page(values))).status_code == 200
+        redirect = await asyncio.wait_for(redirects.get(), 10)
+    result = await login.finish(values, redirect)
+    assert result.user_id == ACCOUNT.client_code
+    access_token = result.saved["KITE_ACCESS_TOKEN"]
 
-    backend, ready = await backends(**kite(simulator, session.access_token.reveal()))
+    backend, ready = await backends(**kite(simulator, access_token))
     assert ready["event"] == "ready", ready
     client = await Client.open(ready["ws"])
     try:
@@ -258,7 +269,7 @@ async def test_the_kite_login_through_the_login_page_and_the_local_callback(simu
     finally:
         await client.close()
     text = backend.stderr.read_text()
-    for secret in (session.access_token.reveal(), ACCOUNT.api_key, ACCOUNT.api_secret):
+    for secret in (access_token, ACCOUNT.api_key, ACCOUNT.api_secret):
         assert secret not in text
 
 

@@ -9,7 +9,7 @@ speaks the broker's protocol is the package's :class:`~backend.simulator.dialect
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +34,39 @@ class BrokerSetting:
     required: bool = True
     #: ... unless every one of these settings is set.
     required_unless: tuple[str, ...] = ()
+    #: The broker's browser login saves it (the day's token): the settings may be saved
+    #: without it, and the backend asks for the login.
+    from_login: bool = False
 
 
 #: Builds a pooled connection: ``(index, url, credentials, **options)``.
 AdapterFactory = Callable[..., BrokerAdapter]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """What a browser login gives: the settings to save (the day's token) and who logged in."""
+
+    saved: dict[str, str]
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserLogin:
+    """A login the trader completes in the browser, which the broker then redirects to the
+    redirect URL of the trader's broker app, on this machine (the app catches it) or pasted.
+
+    ``values`` are the current settings, ``{setting name: value}``.
+    """
+
+    #: The setting holding the redirect URL the broker's app is registered with.
+    redirect_setting: str
+    #: The settings the login needs before it starts, e.g. the app's API key and secret.
+    required: tuple[str, ...]
+    #: ``page(values)``: the login page to open, after what the broker asks first (if anything).
+    page: Callable[[Mapping[str, Any]], Awaitable[str]]
+    #: ``finish(values, redirect)``: the session traded for the redirect URL the browser reached.
+    finish: Callable[[Mapping[str, Any], str], Awaitable[LoginResult]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +108,7 @@ class Broker:
     #: the simulator's modules (its numpy market among them) load only when a simulator is made,
     #: and the registry does not import the simulator, which imports the registry.
     simulator_dialect: Callable[[], Dialect]
+    #: The login in the browser that gives the day's session, for a broker without an
+    #: unattended one (the desktop offers it in its File menu); None where the stored
+    #: credentials log in by themselves.
+    browser_login: BrowserLogin | None = None

@@ -99,7 +99,7 @@ class Actions:
             handler = self._handlers.get(action)
             if handler is None:
                 raise RequestError(INVALID_ACTION, f"Unknown action {action[:40]!r}")
-            reply = replies.encode(await handler(client, message))
+            reply = replies.encode(replies.with_request_id(await handler(client, message), echoed))
         except RequestError as exc:
             if exc.code == INVALID_JSON:
                 self.malformed += 1
@@ -159,16 +159,16 @@ class Actions:
                 client.subscriptions.add(key)
             elif key in added:
                 self.subscription_index.discard(client, *key)
-        return replies.subscribed(outcomes, self.broker, request.depth, request_id(message))
+        return replies.subscribed(outcomes, self.broker, request.depth)
 
     async def unsubscribe(self, client: Client, message: Message) -> replies.Reply:
         request = parse_unsubscribe(message)
         outcomes = await self.release(client, request.subscriptions)
-        return replies.unsubscribed(outcomes, self.broker, request_id(message))
+        return replies.unsubscribed(outcomes, self.broker)
 
     async def unsubscribe_all(self, client: Client, message: Message) -> replies.Reply:
         outcomes = await self.release(client, sorted(client.subscriptions))
-        return replies.unsubscribed(outcomes, self.broker, request_id(message))
+        return replies.unsubscribed(outcomes, self.broker)
 
     async def release(
         self, client: Client, subscriptions: list[tuple[str, str, int]]

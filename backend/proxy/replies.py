@@ -23,7 +23,8 @@ def encode(reply: Reply) -> bytes:
     return json.dumps(reply, separators=(",", ":")).encode()
 
 
-def _with_request_id(reply: Reply, request_id: Any) -> Reply:
+def with_request_id(reply: Reply, request_id: Any) -> Reply:
+    """``reply`` with the client's ``request_id``, when its message had one."""
     if request_id is not None:
         reply["request_id"] = request_id
     return reply
@@ -36,7 +37,7 @@ def _status(succeeded: int, failed: int) -> str:
 
 
 def error(code: str, message: str, request_id: Any = None) -> Reply:
-    return _with_request_id(
+    return with_request_id(
         {"type": "error", "status": "error", "code": code, "message": message}, request_id
     )
 
@@ -52,9 +53,7 @@ def authenticated(broker: str, user_id: str) -> Reply:
     }
 
 
-def subscribed(
-    outcomes: Iterable[Outcome], broker: str, depth: int = DEPTH_LEVELS, request_id: Any = None
-) -> Reply:
+def subscribed(outcomes: Iterable[Outcome], broker: str, depth: int = DEPTH_LEVELS) -> Reply:
     """The reply to a subscribe request; success entries name the pooled connection."""
     entries = []
     for o in outcomes:
@@ -82,19 +81,16 @@ def subscribed(
                 }
             )
     succeeded = sum(entry["status"] == "success" for entry in entries)
-    return _with_request_id(
-        {
-            "type": "subscribe",
-            "status": _status(succeeded, len(entries) - succeeded),
-            "subscriptions": entries,
-            "message": "Subscription processing complete",
-            "broker": broker,
-        },
-        request_id,
-    )
+    return {
+        "type": "subscribe",
+        "status": _status(succeeded, len(entries) - succeeded),
+        "subscriptions": entries,
+        "message": "Subscription processing complete",
+        "broker": broker,
+    }
 
 
-def unsubscribed(outcomes: Iterable[Outcome], broker: str, request_id: Any = None) -> Reply:
+def unsubscribed(outcomes: Iterable[Outcome], broker: str) -> Reply:
     """The reply to unsubscribe and unsubscribe_all."""
     successful, failed = [], []
     for o in outcomes:
@@ -105,17 +101,14 @@ def unsubscribed(outcomes: Iterable[Outcome], broker: str, request_id: Any = Non
             failed.append(
                 {**entry, "status": "error", "code": o.code, "message": o.message, "broker": broker}
             )
-    return _with_request_id(
-        {
-            "type": "unsubscribe",
-            "status": _status(len(successful), len(failed)),
-            "message": "Unsubscription processing complete",
-            "successful": successful,
-            "failed": failed,
-            "broker": broker,
-        },
-        request_id,
-    )
+    return {
+        "type": "unsubscribe",
+        "status": _status(len(successful), len(failed)),
+        "message": "Unsubscription processing complete",
+        "successful": successful,
+        "failed": failed,
+        "broker": broker,
+    }
 
 
 def pong(client_timestamp: Any) -> Reply:

@@ -344,8 +344,9 @@ class Settings:
             if value is not None and value > limit
         ]
 
-    def check_credentials(self) -> None:
-        """:class:`SettingsError` naming the first credential a real broker needs and lacks."""
+    def check_credentials(self, before_login: bool = False) -> None:
+        """:class:`SettingsError` naming the first credential a real broker needs and lacks;
+        ``before_login``, not those the broker's browser login saves."""
         if self.BROKER == SIMULATOR:
             return
         for setting in self.broker.settings:
@@ -353,12 +354,14 @@ class Settings:
                 continue
             if setting.required_unless and all(getattr(self, n) for n in setting.required_unless):
                 continue
-            unless = f" unless {' and '.join(setting.required_unless)} are set"
-            raise SettingsError(
-                setting.name,
-                "",
-                f"required when BROKER={self.BROKER}{unless if setting.required_unless else ''}",
-            )
+            if setting.from_login and before_login:
+                continue
+            reason = f"required when BROKER={self.BROKER}"
+            if setting.required_unless:
+                reason += f" unless {' and '.join(setting.required_unless)} are set"
+            if setting.from_login:
+                reason += f": log in to {self.broker.label} (File > Log in to {self.broker.label})"
+            raise SettingsError(setting.name, "", reason)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed, each validated like a loaded value."""

@@ -62,11 +62,12 @@ def _text(value: object) -> str:
 def validate(values: Mapping[str, str]) -> Settings:
     """The settings ``values`` describe, or :class:`SettingsError` for the first bad one.
 
-    Beyond each value's own check: a real broker needs its credentials, and the bus and the
-    WebSocket API cannot share a port.
+    Beyond each value's own check: a real broker needs its credentials (but for those its
+    browser login saves, which the login after saving gives), and the bus and the WebSocket API
+    cannot share a port.
     """
     settings = Settings().replace(**values)
-    settings.check_credentials()
+    settings.check_credentials(before_login=True)
     if settings.ZMQ_PORT and settings.ZMQ_PORT == settings.WEBSOCKET_PORT:
         raise SettingsError("WEBSOCKET_PORT", settings.WEBSOCKET_PORT, "must differ from ZMQ_PORT")
     return settings

@@ -64,7 +64,7 @@ def test_panes_and_menus(window):
         "Export &watchlist...",
         "Export &logs...",
         "&Settings...",
-        "Log in to &Kite...",
+        "Lo&g in to Angel One...",
         "&Attach to a backend...",
         "Attach to a &saved backend",
         "&Quit",

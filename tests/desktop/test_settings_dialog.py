@@ -9,7 +9,7 @@ import stat
 import pytest
 from PySide6.QtWidgets import QLineEdit
 
-from backend.runtime.settings import load_settings
+from backend.runtime.settings import SettingsError, load_settings
 from desktop.settings.dialog import SettingsDialog
 
 
@@ -36,10 +36,10 @@ def test_zerodha_shows_its_fields_and_its_limit(dialog):
     assert not dialog.broker_groups["angel"].isVisible()
     assert dialog.fields["KITE_ACCESS_TOKEN"].echoMode() == QLineEdit.EchoMode.Password
     assert dialog.fields["MAX_SYMBOLS_PER_WEBSOCKET"].placeholderText().startswith("3,000 ")
-    dialog.fields["KITE_API_KEY"].setText("kite-key")
+    dialog.fields["KITE_ACCESS_TOKEN"].setText("kite-token")
     assert dialog.save() is False
-    assert "KITE_ACCESS_TOKEN" in dialog.error_label.text()
-    assert "kite-key" not in dialog.error_label.text()
+    assert "KITE_API_KEY" in dialog.error_label.text()
+    assert "kite-token" not in dialog.error_label.text()
 
 
 def test_bad_port_is_refused_with_a_message_naming_it(qtbot, dialog):
@@ -82,6 +82,18 @@ def test_angel_one_needs_credentials_which_are_masked_in_errors(dialog):
     assert dialog.save() is False
     assert "ANGEL_FEED_TOKEN" in dialog.error_label.text()
     assert "key-secret" not in dialog.error_label.text()
+
+
+def test_kite_saves_without_the_token_its_login_brings_but_the_backend_asks_for_it(qtbot, dialog):
+    dialog.broker_combo.setCurrentIndex(dialog.broker_combo.findData("zerodha"))
+    dialog.fields["KITE_API_KEY"].setText("kite-key")
+    with qtbot.waitSignal(dialog.applied) as applied:
+        assert dialog.save() is True  # the login, offered once saved, brings the token
+    with pytest.raises(SettingsError) as caught:
+        applied.args[0].check_credentials()
+    message = str(caught.value)
+    assert "KITE_ACCESS_TOKEN" in message and "log in to Zerodha Kite" in message
+    assert "kite-key" not in message
 
 
 def test_credentials_are_password_fields_saved_but_never_logged(qtbot, dialog, caplog):

@@ -67,7 +67,7 @@ BROKER = Broker(
     settings=(
         BrokerSetting("KITE_API_KEY", "API key", "secret"),
         BrokerSetting("KITE_API_SECRET", "API secret", "secret", required=False),
-        BrokerSetting("KITE_ACCESS_TOKEN", "Access token", "secret"),
+        BrokerSetting("KITE_ACCESS_TOKEN", "Access token", "secret", from_login=True),
         BrokerSetting(
             "KITE_REDIRECT_URL",
             "Redirect URL",
@@ -93,4 +93,5 @@ BROKER = Broker(
     read_master=master.read_master,
     write_master=master.write_master,
     simulator_dialect=simulator_dialect,
+    browser_login=login.BROWSER_LOGIN,
 )
