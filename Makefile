@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench soak package system-packages clean
+.PHONY: run test lint bench soak screenshots package system-packages clean
 
 # Debian packages that the tests and the build need: the libraries Qt loads, even offscreen,
 # binutils (PyInstaller's objdump and strip) and the Python library the app bundles.
@@ -28,7 +28,7 @@ run: $(STAMP) system-packages
 
 test: $(STAMP) system-packages
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 	$(MAKE) package
 	dist/FeedPool/FeedPool --self-test
 
@@ -54,6 +54,10 @@ bench: $(STAMP)
 # The soak: faults on a schedule at the open's load, 3 minutes (SOAK_ARGS="--minutes 30").
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
+# The README's screenshots (resources/screenshots/), the app offscreen on the simulator.
+screenshots: $(STAMP) system-packages
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m desktop.screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

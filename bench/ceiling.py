@@ -1,9 +1,9 @@
 """The host's ceiling: how many ticks a second this machine can put through to a benchmark client.
 
-``python bench/ceiling.py`` serves the client API's handshake (``authenticate``, one bulk
-``subscribe``) and then nothing but Quote ``market_data`` frames, built once per symbol in the
-proxy's own format with only the timestamp written per batch, as fast as the client's socket
-takes them. It prints ``{"event": "ready", "ws": URL}`` and serves until stopped. What
+``python bench/ceiling.py`` serves the client API's handshake (``authenticate``, bulk
+``subscribe`` requests) and then nothing but Quote ``market_data`` frames, built once per symbol
+in the proxy's own format with only the timestamp written per batch, as fast as the client's
+socket takes them. It prints ``{"event": "ready", "ws": URL}`` and serves until stopped. What
 ``bench/client.py`` receives from it is the most any server could deliver to that client on this
 machine in that run: the backend's figures read as a fraction of it.
 """
@@ -49,6 +49,8 @@ class Pusher(picows.WSListener):
         self._writable = asyncio.Event()
         self._writable.set()
         self._task: asyncio.Task[None] | None = None
+        #: Every subscribed symbol's frame, cut where its timestamp goes.
+        self._parts: list[tuple[bytes, bytes]] = []
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
         if frame.msg_type is not picows.WSMsgType.TEXT:
@@ -56,7 +58,7 @@ class Pusher(picows.WSListener):
         request = json.loads(frame.get_payload_as_bytes())
         if request.get("action") == "authenticate":
             self._reply(transport, {"type": "auth", "status": "success"})
-        elif request.get("action") == "subscribe" and self._task is None:
+        elif request.get("action") == "subscribe":
             symbols = [(s["symbol"], s["exchange"]) for s in request["symbols"]]
             subscriptions = [
                 {"symbol": s, "exchange": e, "status": "success", "mode": QUOTE} for s, e in symbols
@@ -65,15 +67,17 @@ class Pusher(picows.WSListener):
                 transport,
                 {"type": "subscribe", "status": "success", "subscriptions": subscriptions},
             )
-            parts = [frame_parts(s, e) for s, e in symbols]
-            self._task = asyncio.get_running_loop().create_task(self._push(transport, parts))
+            self._parts += [frame_parts(s, e) for s, e in symbols]
+            if self._task is None:
+                self._task = asyncio.get_running_loop().create_task(self._push(transport))
 
     @staticmethod
     def _reply(transport: picows.WSTransport, message: dict) -> None:
         transport.send(picows.WSMsgType.TEXT, json.dumps(message).encode())
 
-    async def _push(self, transport: picows.WSTransport, parts: list[tuple[bytes, bytes]]) -> None:
+    async def _push(self, transport: picows.WSTransport) -> None:
         send, text, socket = transport.send, picows.WSMsgType.TEXT, transport.underlying_transport
+        parts = self._parts
         while True:
             for start in range(0, len(parts), BATCH):
                 await self._writable.wait()

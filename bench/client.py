@@ -4,12 +4,12 @@ Usage: ``python bench/client.py WS_URL API_KEY MODE SYMBOLS_JSON [FINGERPRINT]``
 ``SYMBOLS_JSON`` is a file holding ``[[symbol, exchange], ...]``. With ``FINGERPRINT`` the URL is
 a ``wss://`` one, and the client checks that the server's certificate has that fingerprint
 before it sends anything (:func:`backend.security.tls.check_pinned`). The client authenticates,
-subscribes everything in one bulk request and prints ``{"event": "subscribed", ...}``. It then
-reads one line from stdin, ``{"start_ms": T0, "end_ms": T1, "grace_s": G, "watch": ["NSE_SBIN",
-...]}``, counts the ticks whose exchange timestamp falls in ``[T0, T1)``, reading until
-``T1 + G`` so that ticks in flight at ``T1`` count too, prints ``{"event": "result", "received":
-N, "histogram": {...}, "sampled": {"NSE_SBIN": n, ...}}`` (the ticks of each watched
-subscription) and exits.
+subscribes everything in bulk requests (as many symbols each as the API takes) and prints
+``{"event": "subscribed", ...}``. It then reads one line from stdin, ``{"start_ms": T0,
+"end_ms": T1, "grace_s": G, "watch": ["NSE_SBIN", ...]}``, counts the ticks whose exchange
+timestamp falls in ``[T0, T1)``, reading until ``T1 + G`` so that ticks in flight at ``T1`` count
+too, prints ``{"event": "result", "received": N, "histogram": {...}, "sampled": {"NSE_SBIN": n,
+...}}`` (the ticks of each watched subscription) and exits.
 
 ``histogram`` maps half-millisecond buckets of latency (receipt time minus the simulator's
 exchange timestamp) to counts, so that several clients' latencies merge exactly. A window with
@@ -32,6 +32,7 @@ import time
 
 import picows
 
+from backend.proxy.messages import MAX_SYMBOLS_PER_REQUEST
 from backend.security.tls import check_pinned, pinned_client_context
 
 TIMESTAMP = re.compile(rb'"timestamp":(\d+)')
@@ -93,25 +94,31 @@ class Client(picows.WSListener):
         self.transport.send(picows.WSMsgType.TEXT, json.dumps(message).encode())
 
 
-async def subscribe(client: Client, api_key: str, mode: int, symbols: list) -> dict:
-    """Authenticate and subscribe; the subscribe reply."""
+async def subscribe(client: Client, api_key: str, mode: int, symbols: list) -> list[dict]:
+    """Authenticate and subscribe, in requests of as many symbols as the API takes; the
+    subscribe replies."""
     client.send({"action": "authenticate", "api_key": api_key})
     auth = await client.replies.get()
     if auth.get("status") != "success":
         raise SystemExit(f"authentication failed: {auth}")
-    client.send(
-        {
-            "action": "subscribe",
-            "symbols": [{"symbol": s, "exchange": e} for s, e in symbols],
-            "mode": mode,
-        }
-    )
-    while True:
-        reply = await client.replies.get()
-        if reply.get("type") == "subscribe":
-            return reply
-        if reply.get("status") == "error":
-            raise SystemExit(f"the subscription was refused: {reply}")
+    replies = []
+    for start in range(0, len(symbols), MAX_SYMBOLS_PER_REQUEST):
+        request = symbols[start : start + MAX_SYMBOLS_PER_REQUEST]
+        client.send(
+            {
+                "action": "subscribe",
+                "symbols": [{"symbol": s, "exchange": e} for s, e in request],
+                "mode": mode,
+            }
+        )
+        while True:
+            reply = await client.replies.get()
+            if reply.get("type") == "subscribe":
+                replies.append(reply)
+                break
+            if reply.get("status") == "error":
+                raise SystemExit(f"the subscription was refused: {reply}")
+    return replies
 
 
 def tally(samples: list[Sample], start_ms: int, end_ms: int) -> tuple[int, dict[int, int]]:
@@ -142,9 +149,10 @@ async def run(url: str, api_key: str, mode: int, symbols: list, fingerprint: str
     transport, client = await picows.ws_connect(Client, url, max_frame_size=2**24, **tls)
     if fingerprint is not None:
         check_pinned(transport.underlying_transport.get_extra_info("ssl_object"), fingerprint)
-    reply = await subscribe(client, api_key, mode, symbols)
-    failed = sum(entry["status"] != "success" for entry in reply["subscriptions"])
-    emit({"event": "subscribed", "status": reply["status"], "failed": failed})
+    replies = await subscribe(client, api_key, mode, symbols)
+    failed = sum(e["status"] != "success" for reply in replies for e in reply["subscriptions"])
+    status = "success" if all(reply["status"] == "success" for reply in replies) else "error"
+    emit({"event": "subscribed", "status": status, "failed": failed})
     line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     window = json.loads(line)
     client.watched.update(key.encode() for key in window["watch"])

@@ -107,7 +107,7 @@ class Scenario:
     clients: int = 1
     split: bool = False  # True: the clients share the symbols out; False: each takes them all
     tls: bool = False  # True: the clients connect over wss://
-    broker: str = "angel"  # whose protocol the simulator speaks: zerodha holds 3 x 3,000
+    broker: str = "angel"  # the simulator's protocol: zerodha holds 3 x 3,000, dhan 5 x 5,000
     floor: Floor | None = None
 
 
@@ -504,7 +504,8 @@ def table(results: list[Result], ceiling: float) -> str:
 
 def suite(symbols: int, rate: float) -> list[Scenario]:
     """The opening peak with 1 client (over ws and wss) and 10, one client at rising rates, and
-    the headroom: what three Zerodha connections carry (9,000 symbols x 5/s) to one client."""
+    the headroom: what three Zerodha connections carry (9,000 symbols x 5/s) to one client, and
+    what five Dhan connections carry (25,000 symbols x 2/s, and x 4/s)."""
     peak, offered = f"{symbols} x {rate:g}/s", symbols * rate
     return [
         Scenario(f"1 client, {peak}", symbols, rate, floor=Floor(offered, FLOOR_P99_MS)),
@@ -519,6 +520,14 @@ def suite(symbols: int, rate: float) -> list[Scenario]:
             broker="zerodha",
             floor=Floor(45_000, 50),
         ),
+        Scenario(
+            "headroom: 1 client, 25000 x 2/s (Dhan)",
+            25000,
+            2.0,
+            broker="dhan",
+            floor=Floor(50_000, 50),
+        ),
+        Scenario("headroom: 1 client, 25000 x 4/s (Dhan)", 25000, 4.0, broker="dhan"),
     ]
 
 
@@ -544,7 +553,9 @@ def main() -> int:
     parser.add_argument("--split", action="store_true", help="clients share the symbols out")
     parser.add_argument("--tls", action="store_true", help="clients connect over wss://")
     parser.add_argument(
-        "--broker", default="angel", help="the simulator's protocol: zerodha holds 3 x 3,000"
+        "--broker",
+        default="angel",
+        help="the simulator's protocol: zerodha holds 3 x 3,000, dhan 5 x 5,000",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()

@@ -36,7 +36,9 @@ from desktop.command_line import parse_command_line
 from desktop.link.attachment import Attachment
 from desktop.link.backend_link import BackendLink
 from desktop.logs.handler import LogModelHandler
-from desktop.main_window import APPLICATION, ORGANISATION, MainWindow
+from desktop.main_window import MainWindow
+from desktop.preferences import APPLICATION, ORGANISATION
+from desktop.strategy.access import follow_link
 
 logger = logging.getLogger("feedpool.desktop")
 
@@ -89,8 +91,8 @@ def link_window(
     """A link that feeds ``window`` from a backend it runs (with ``environment`` added) or from
     ``attachment``: its watchlist subscribed, bus and feed messages shown, its own feed marked
     among the API's clients, the backend's state (and attachment, and a bus that refuses the
-    app) in the status bar, a restart when settings are applied, and an attachment when one is
-    chosen."""
+    app) in the status bar, a restart when settings are applied, an attachment when one is
+    chosen, and the API's URL and key in File > Connect a strategy."""
     link = BackendLink(
         window.watchlist_model,
         window.handle_bus_message,
@@ -105,6 +107,7 @@ def link_window(
     link.attached.connect(window.show_attachment)
     window.settings_applied.connect(link.restart)
     window.attach_requested.connect(link.attach)
+    follow_link(link, window.strategy_dialog.set_access)
     return link
 
 

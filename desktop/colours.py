@@ -18,6 +18,8 @@ STATE_COLOURS = {
     "failed": "#dc2626",
 }
 UNKNOWN_STATE_COLOUR = "#6b7280"
+#: A connection at its capacity: healthy, but the pool places new symbols elsewhere.
+FULL_COLOUR = "#7c3aed"  # violet
 
 LEVEL_COLOURS = {
     "DEBUG": "#6b7280",

@@ -1,5 +1,6 @@
 """FeedPool's main window: the gauges and the pool's history on top, the watchlist in the centre
-with its selected symbol in detail on the right, logs and the API's clients at the bottom.
+under a banner of alarms, its selected symbol in detail on the right (the window's full height),
+logs and the API's clients at the bottom.
 
 It assembles the panes and owns the menus, the status bar and the saved layout. It starts no
 backend: a :class:`desktop.link.backend_link.BackendLink`, wired by
@@ -9,8 +10,16 @@ backend: a :class:`desktop.link.backend_link.BackendLink`, wired by
 (WebSocket API messages; the watchlist model takes its ticks itself), reports the backend's state
 with :meth:`MainWindow.set_backend_state` (and the backend it is attached to with
 :meth:`MainWindow.show_attachment`), subscribes on ``watchlist_model.symbols_added`` and
-``symbols_removed``, restarts the backend on :attr:`MainWindow.settings_applied` and attaches on
-:attr:`MainWindow.attach_requested`.
+``symbols_removed``, restarts the backend on :attr:`MainWindow.settings_applied`, attaches on
+:attr:`MainWindow.attach_requested` and tells File > Connect a strategy where the API is
+(:func:`desktop.strategy.access.follow_link`).
+
+The backend's state, the pool's statistics and health changes also go to an
+:class:`~desktop.alarms.board.AlarmBoard`, whose alarms the banner over the watchlist shows until
+what went down is back; the gauges say the backend's state too.
+
+The window starts at a size that fits the screen, its docks in proportion to it
+(:meth:`MainWindow.lay_out_docks`).
 """
 
 from __future__ import annotations
@@ -21,14 +30,23 @@ from pathlib import Path
 from typing import Any
 
 from msgspec import Struct
-from PySide6.QtCore import QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QVBoxLayout,
+    QWidget,
+)
 
 from backend.bus.messages import ConnectionHealth, Health
 from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC, LOG_TOPIC, POOL_TOPIC
 from backend.instruments.master import InstrumentMaster
 from backend.runtime.settings import Settings, SettingsError
+from desktop.alarms.banner import AlarmBanner
+from desktop.alarms.board import NOT_STARTED, AlarmBoard
 from desktop.clients.pane import ClientsPane
 from desktop.colours import state_colour
 from desktop.detail.pane import DetailPane
@@ -39,6 +57,7 @@ from desktop.logs.entry import entry_from_bus
 from desktop.logs.export_dialog import LogExportDialog
 from desktop.logs.model import LogModel
 from desktop.logs.pane import LogPane
+from desktop.preferences import export_folder, preferences, remember_export_folder
 from desktop.settings.attach_dialog import AttachDialog
 from desktop.settings.attachments import load_attachment, saved_names
 from desktop.settings.broker_login import (
@@ -49,6 +68,7 @@ from desktop.settings.broker_login import (
 )
 from desktop.settings.dialog import SettingsDialog
 from desktop.settings.file import current_values, validate
+from desktop.strategy.dialog import ConnectStrategyDialog
 from desktop.watchlist.file import (
     WatchlistFileError,
     default_watchlist_path,
@@ -60,11 +80,18 @@ from desktop.watchlist.first_run import bundled_lists_dir
 from desktop.watchlist.model import WatchlistModel
 from desktop.watchlist.pane import WatchlistPane
 
-ORGANISATION = "FeedPool"
-APPLICATION = "FeedPool"
-DEFAULT_SIZE = QSize(1280, 860)
-GAUGES_WIDTH, HISTORY_WIDTH, DETAIL_WIDTH = 760, 520, 320
-GAUGES_HEIGHT = 290  # room for every line of a gauge
+#: The window's size where the screen has room for it.
+LARGEST_SIZE = QSize(1600, 1000)
+#: The docks' shares of the window: the top's height, the detail's width (within its bounds),
+#: the bottom's height, and the gauges' share of the top and the logs' of the bottom.
+TOP_SHARE, DETAIL_SHARE, BOTTOM_SHARE = 0.3, 0.2, 0.25
+DETAIL_WIDTHS = (300, 340)
+GAUGES_SHARE = 0.55
+#: Least room for the gauges' lines.
+GAUGES_MIN_HEIGHT = 230
+#: The logs' least width beside the clients (which take what shows all their columns): in a
+#: window with less room, the two share the bottom as tabs.
+LOGS_MIN_WIDTH = 600
 GEOMETRY_KEY = "main_window/geometry"
 STATE_KEY = "main_window/state"
 IMPORT_FOLDER_KEY = "import/folder"
@@ -105,7 +132,50 @@ class MainWindow(QMainWindow):
         self.watchlist_model.observe_tick = self.history_pane.feed_lag.observe
         self.detail_pane = DetailPane(self.watchlist_model, self)
         self.watchlist_pane.view.current_symbol_changed.connect(self.detail_pane.show_symbol)
-        self.setCentralWidget(self.watchlist_pane)
+        self.alarm_board = AlarmBoard()
+        self.alarm_banner = AlarmBanner(self)
+        self.setCentralWidget(self._centre())
+        self._place_docks()
+
+        self.attached_label, self.backend_label, self.bus_label = self._status_labels()
+        self.set_backend_state(NOT_STARTED)
+
+        self.settings_dialog = SettingsDialog(settings_path, self)
+        self.settings_dialog.applied.connect(self.settings_applied)
+        self.broker_login = BrokerLogin(self.settings_dialog.path, parent=self)
+        self.broker_login.logged_in.connect(self._logged_in)
+        self.broker_login_dialog = BrokerLoginDialog(self.broker_login, self)
+        self.attach_dialog = AttachDialog(attachments_path, self)
+        self.attach_dialog.attach.connect(self.attach_requested)
+        self.gauges.log_in_requested.connect(self.log_in)
+        self.alarm_banner.log_in_requested.connect(self.log_in)
+        self.strategy_dialog = ConnectStrategyDialog(self)
+        self.log_export_dialog = LogExportDialog(self.log_pane.proxy, parent=self)
+        self.log_export_dialog.exported.connect(
+            lambda path, count: self._tell(f"Exported {count:,} log records to {path}")
+        )
+        self._create_menus()
+
+        self._restore_watchlist()
+        self.watchlist_model.symbols_added.connect(self.save_watchlist)
+        self.watchlist_model.symbols_removed.connect(self.save_watchlist)
+
+        self.resize(self.default_size())
+        self.lay_out_docks()
+        self._default_state = self.saveState()
+        self._restore_layout()
+
+    def _centre(self) -> QWidget:
+        """The main area: the alarm banner over the watchlist."""
+        centre = QWidget(self)
+        layout = QVBoxLayout(centre)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.alarm_banner)
+        layout.addWidget(self.watchlist_pane, 1)
+        return centre
+
+    def _place_docks(self) -> None:
         self.gauges_dock = self._dock("Connections", "gauges_dock", self.gauges)
         self.history_dock = self._dock("History", "history_dock", self.history_pane)
         self.detail_dock = self._dock("Symbol detail", "detail_dock", self.detail_pane)
@@ -118,44 +188,20 @@ class MainWindow(QMainWindow):
             self.logs_dock,
             self.clients_dock,
         )
+        # The detail takes the right side from top to bottom: its chart above its book.
+        self.setCorner(Qt.Corner.TopRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.gauges_dock)
         self.splitDockWidget(self.gauges_dock, self.history_dock, Qt.Orientation.Horizontal)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.logs_dock)
         self.splitDockWidget(self.logs_dock, self.clients_dock, Qt.Orientation.Horizontal)
+        self.watchlist_pane.view.detail_requested.connect(lambda _: self._raise(self.detail_dock))
 
-        self.attached_label, self.backend_label, self.bus_label = self._status_labels()
-        self.set_backend_state("not started")
-
-        self.settings_dialog = SettingsDialog(settings_path, self)
-        self.settings_dialog.applied.connect(self.settings_applied)
-        self.broker_login = BrokerLogin(self.settings_dialog.path, parent=self)
-        self.broker_login.logged_in.connect(self._logged_in)
-        self.broker_login_dialog = BrokerLoginDialog(self.broker_login, self)
-        self.attach_dialog = AttachDialog(attachments_path, self)
-        self.attach_dialog.attach.connect(self.attach_requested)
-        self.gauges.log_in_requested.connect(self.log_in)
-        self.log_export_dialog = LogExportDialog(self.log_pane.proxy, parent=self)
-        self.log_export_dialog.exported.connect(
-            lambda path, count: self._tell(f"Exported {count:,} log records to {path}")
-        )
-        self._create_menus()
-
-        self._restore_watchlist()
-        self.watchlist_model.symbols_added.connect(self.save_watchlist)
-        self.watchlist_model.symbols_removed.connect(self.save_watchlist)
-
-        self.resize(DEFAULT_SIZE)
-        # The gauges take what four of them need, the history the rest of the top; the detail
-        # is wide enough for its book.
-        self.resizeDocks(
-            [self.gauges_dock, self.history_dock, self.detail_dock],
-            [GAUGES_WIDTH, HISTORY_WIDTH, DETAIL_WIDTH],
-            Qt.Orientation.Horizontal,
-        )
-        self.resizeDocks([self.gauges_dock], [GAUGES_HEIGHT], Qt.Orientation.Vertical)
-        self._default_state = self.saveState()
-        self._restore_layout()
+    @staticmethod
+    def _raise(dock: QDockWidget) -> None:
+        dock.show()
+        dock.raise_()
 
     def _status_labels(self) -> tuple[QLabel, QLabel, QLabel]:
         """The status bar's: the attachment, the backend's state, and a bus that refuses the app
@@ -166,6 +212,42 @@ class MainWindow(QMainWindow):
         labels[0].hide()
         labels[2].hide()
         return labels
+
+    def default_size(self) -> QSize:
+        """:data:`LARGEST_SIZE`, or the screen's room where it is smaller."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        room = screen.availableGeometry().size() if screen else LARGEST_SIZE
+        return LARGEST_SIZE.boundedTo(room)
+
+    def lay_out_docks(self) -> None:
+        """Size the docks in proportion to the window: the top and bottom rows' heights, the
+        detail's width, the split of each row; the logs and the clients side by side where
+        there is room for both, else as tabs (the logs in front)."""
+        width, height = self.width(), self.height()
+        detail = min(max(round(width * DETAIL_SHARE), DETAIL_WIDTHS[0]), DETAIL_WIDTHS[1])
+        rest = width - detail
+        clients = self.clients_pane.preferred_width()
+        side_by_side = rest - clients >= LOGS_MIN_WIDTH
+        if side_by_side and self.tabifiedDockWidgets(self.logs_dock):
+            self.removeDockWidget(self.clients_dock)
+            self.addDockWidget(
+                Qt.DockWidgetArea.BottomDockWidgetArea, self.clients_dock, Qt.Orientation.Horizontal
+            )
+            self.clients_dock.show()
+        elif not side_by_side and not self.tabifiedDockWidgets(self.logs_dock):
+            self.tabifyDockWidget(self.logs_dock, self.clients_dock)
+            self.logs_dock.raise_()
+        docks = [self.detail_dock, self.gauges_dock, self.history_dock]
+        widths = [detail, round(rest * GAUGES_SHARE), round(rest * (1 - GAUGES_SHARE))]
+        if side_by_side:
+            docks += [self.logs_dock, self.clients_dock]
+            widths += [rest - clients, clients]
+        self.resizeDocks(docks, widths, Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.gauges_dock, self.logs_dock],
+            [max(round(height * TOP_SHARE), GAUGES_MIN_HEIGHT), round(height * BOTTOM_SHARE)],
+            Qt.Orientation.Vertical,
+        )
 
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -191,6 +273,7 @@ class MainWindow(QMainWindow):
         self.settings_action = self._action(
             "&Settings...", self.settings_dialog.open, QKeySequence("Ctrl+,")
         )
+        self.strategy_action = self._action("&Connect a strategy...", self.strategy_dialog.open)
         self.broker_login_action = self._action("", self.broker_login_dialog.begin)
         self.show_broker_login()
         self.settings_dialog.applied.connect(self.show_broker_login)
@@ -202,6 +285,7 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.import_action, self.export_watchlist_action])
         file_menu.addAction(self.export_logs_action)
         file_menu.addSeparator()
+        file_menu.addAction(self.strategy_action)
         file_menu.addAction(self.settings_action)
         file_menu.addAction(self.broker_login_action)
         file_menu.addSeparator()
@@ -221,9 +305,12 @@ class MainWindow(QMainWindow):
     def handle_bus_message(self, topic: str, message: Struct) -> None:
         """Show a monitoring message from the bus (``SYS.POOL``, ``SYS.CLIENTS``, ``SYS.LOG``,
         ``SYS.HEALTH``), of its topic's type."""
+        self.watchlist_pane.handle_bus_message(topic, message)
         if topic == POOL_TOPIC:
             self.gauges.update_stats(message)
             self.history_pane.update_stats(message)
+            self.alarm_board.update_pool(message)
+            self._show_alarms()
         elif topic == CLIENTS_TOPIC:
             self.clients_pane.update_clients(message)
         elif topic == LOG_TOPIC:
@@ -245,6 +332,8 @@ class MainWindow(QMainWindow):
         if isinstance(health, ConnectionHealth):
             self.gauges.set_connection_state(health.connection, health.state)
             self.history_pane.note_health(health.connection, health.state)
+            self.alarm_board.set_connection_state(health.connection, health.state, health.reason)
+            self._show_alarms()
         else:
             self.set_backend_state(health.state, health.reason)
 
@@ -262,6 +351,12 @@ class MainWindow(QMainWindow):
         text = f"Backend: {state}" + (f" ({detail})" if detail else "")
         self.backend_label.setText(text)
         self.backend_label.setStyleSheet(f"color: {state_colour(state)}; font-weight: bold")
+        self.gauges.set_backend_state(state, detail)
+        self.alarm_board.set_backend_state(state, detail)
+        self._show_alarms()
+
+    def _show_alarms(self) -> None:
+        self.alarm_banner.show_alarms(self.alarm_board.alarms())
 
     def set_bus_refusal(self, refusal: str) -> None:
         """Show why the bus does not serve the app (``""``: it does, and nothing is shown)."""
@@ -274,7 +369,7 @@ class MainWindow(QMainWindow):
     def import_symbols(self) -> None:
         """Choose symbol files to import: in the bundled lists' folder the first time, then in
         the folder imported from last."""
-        settings = QSettings(ORGANISATION, APPLICATION)
+        settings = preferences()
         paths, _ = QFileDialog.getOpenFileNames(
             self,
             "Import symbols",
@@ -286,21 +381,26 @@ class MainWindow(QMainWindow):
             self.watchlist_pane.import_files([Path(path) for path in paths])
 
     def export_watchlist(self) -> None:
+        """Write the watchlist as CSV, proposed in the folder exported to last (a ``.csv``
+        extension added to a name without one)."""
         chosen, _ = QFileDialog.getSaveFileName(
             self,
             "Export watchlist",
-            str(Path.home() / "feedpool-watchlist.csv"),
+            str(export_folder() / "feedpool-watchlist.csv"),
             "CSV (*.csv)",
         )
         if not chosen:
             return
         path = Path(chosen)
+        if not path.suffix:
+            path = path.with_suffix(".csv")
         try:
             count = export_watchlist_csv(self.watchlist_model.rows(), path)
         except OSError as exc:
             logger.error("could not export the watchlist to %s: %s", path, exc)
             self._tell(f"Could not export the watchlist to {path}: {exc.strerror or exc}")
             return
+        remember_export_folder(path.parent)
         self._tell(f"Exported {count:,} symbols to {path}")
 
     def save_watchlist(self) -> None:
@@ -371,7 +471,7 @@ class MainWindow(QMainWindow):
     # Layout.
 
     def _restore_layout(self) -> None:
-        settings = QSettings(ORGANISATION, APPLICATION)
+        settings = preferences()
         geometry = settings.value(GEOMETRY_KEY)
         state = settings.value(STATE_KEY)
         if geometry is not None:
@@ -380,7 +480,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def save_layout(self) -> None:
-        settings = QSettings(ORGANISATION, APPLICATION)
+        settings = preferences()
         settings.setValue(GEOMETRY_KEY, self.saveGeometry())
         settings.setValue(STATE_KEY, self.saveState())
 
@@ -392,8 +492,9 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             dock.show()
         self.showNormal()
-        self.resize(DEFAULT_SIZE)
-        settings = QSettings(ORGANISATION, APPLICATION)
+        self.resize(self.default_size())
+        self.lay_out_docks()
+        settings = preferences()
         settings.remove(GEOMETRY_KEY)
         settings.remove(STATE_KEY)
 

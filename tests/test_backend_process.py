@@ -202,7 +202,9 @@ async def test_an_unreachable_broker_is_an_error_line_without_credentials(backen
     assert "secret" not in everything
 
 
-@pytest.mark.parametrize(("broker", "capacity"), [("angel", 1000), ("zerodha", 3000)])
+@pytest.mark.parametrize(
+    ("broker", "capacity"), [("angel", 1000), ("zerodha", 3000), ("dhan", 5000)]
+)
 async def test_the_same_client_gets_the_same_ticks_from_either_broker(backends, broker, capacity):
     _, ready = await backends(SIMULATOR_BROKER=broker)
     client = await Client.open(ready["ws"])

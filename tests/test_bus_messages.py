@@ -72,7 +72,7 @@ def strict_line(line: dict) -> msgspec.Struct:
     return event
 
 
-@pytest.mark.parametrize("broker", ["angel", "zerodha"])
+@pytest.mark.parametrize("broker", ["angel", "zerodha", "dhan"])
 async def test_every_message_the_backend_publishes_matches_its_type(backends, broker):
     backend, ready_line = await backends(SIMULATOR_BROKER=broker)
     ready = strict_line(ready_line)

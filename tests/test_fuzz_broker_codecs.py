@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 
 from backend.brokers.angel import protocol as angel
 from backend.brokers.angel.adapter import SmartStreamAdapter, SmartStreamCredentials
+from backend.brokers.dhan import protocol as dhan
+from backend.brokers.dhan.adapter import DhanAdapter, DhanCredentials
 from backend.brokers.zerodha import protocol as kite
 from backend.brokers.zerodha.adapter import KiteAdapter, KiteCredentials
 from backend.bus.publisher import ZmqPublisher
@@ -107,6 +109,21 @@ kite_texts = (
     | hostile_json
 )
 
+#: Dhan packets: anything; a kind's header and size with any content; a held route's header
+#: with any values (float32 NaN and infinities too).
+dhan_packets = (
+    st.binary(max_size=200)
+    | st.sampled_from(sorted(dhan.PACKETS.items())).flatmap(
+        lambda item: sized(item[1].size, dhan.HEADER.pack(item[0], item[1].size, 1, 3045))
+    )
+    | st.sampled_from(HELD).flatmap(
+        lambda held: sized(
+            dhan.PACKETS[dhan.MODE_PACKETS[held[0]]].size,
+            dhan.route_key(*DhanAdapter.key((SBIN, NIFTY_FUT)[held[1]]), held[0]),
+        )
+    )
+)
+
 # -- the adapters, unconnected ---------------------------------------------------------------------
 
 
@@ -146,6 +163,12 @@ def kite_adapter(publisher) -> KiteAdapter:
     credentials = KiteCredentials(Secret("k"), Secret("t"))
     adapter = KiteAdapter(1, "ws://127.0.0.1:9/", credentials, publisher=publisher)
     return holding(adapter, (RELIANCE, NIFTY))
+
+
+def dhan_adapter(publisher) -> DhanAdapter:
+    credentials = DhanCredentials("1000000001", Secret("t"))
+    adapter = DhanAdapter(1, "ws://127.0.0.1:9/", credentials, publisher=publisher)
+    return holding(adapter, (SBIN, NIFTY_FUT))
 
 
 def feed(runner, published, adapter, messages, *, good: bytes, topic: str) -> None:
@@ -195,6 +218,14 @@ def test_a_kite_adapter_survives_anything_and_ticks_on(runner, published, messag
     feed(runner, published, adapter, messages, good=good, topic=tick_topic("NSE", "RELIANCE", LTP))
 
 
+@FUZZ
+@given(st.lists(dhan_packets | st.text(max_size=200), max_size=8))
+def test_a_dhan_adapter_survives_anything_and_ticks_on(runner, published, messages):
+    adapter = dhan_adapter(published[0])
+    good = dhan.TICKER_PACKET.pack(2, 16, 1, 3045, 812.35, 1_764_080_000)
+    feed(runner, published, adapter, messages, good=good, topic=tick_topic("NSE", "SBIN", LTP))
+
+
 # -- the codecs ------------------------------------------------------------------------------------
 
 
@@ -220,6 +251,25 @@ def test_a_smartstream_frame_is_routed_decoded_and_normalised_or_refused(frame):
         assert not all(map(math.isfinite, (packet.total_buy_quantity, packet.total_sell_quantity)))
         return
     finite_tick(tick)
+
+
+@FUZZ
+@given(dhan_packets)
+def test_a_dhan_packet_is_checked_and_normalised_or_refused(packet):
+    try:
+        code = dhan.check(packet)
+    except dhan.ProtocolError:
+        return
+    assert len(packet) == packet[1] | packet[2] << 8 and code == packet[0]
+    if code not in dhan.MODE_PACKETS.values():
+        return
+    try:
+        tick = dhan.normalise(packet, "SBIN", "NSE", 1_764_060_000_000, 812.35)
+    except (ValueError, OverflowError):  # a float32 NaN or infinity: no price a tick can carry
+        assert not all(map(math.isfinite, dhan.PACKETS[code].unpack(packet)[4:]))
+        return
+    finite_tick(tick)
+    orjson.dumps(tick)
 
 
 @FUZZ
@@ -311,6 +361,42 @@ def test_a_smartstream_request_is_parsed_or_refused(text):
         return
     assert request.action in (angel.SUBSCRIBE, angel.UNSUBSCRIBE) and request.mode in MODES
     assert all(e in angel.VALID_EXCHANGE_TYPES and token for e, token in request.tokens)
+
+
+#: Dhan requests, likewise.
+dhan_requests = (
+    st.fixed_dictionaries(
+        {
+            "RequestCode": st.sampled_from([12, 15, 16, 17, 18, 21, 22]) | field_values,
+            "InstrumentCount": st.integers(0, 3) | field_values,
+            "InstrumentList": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "ExchangeSegment": st.sampled_from(sorted(dhan.SEGMENTS)) | field_values,
+                        "SecurityId": tokens.map(lambda t: t[0] if t else "") | field_values,
+                    }
+                ),
+                max_size=3,
+            ),
+        }
+    ).map(json.dumps)
+    | objects("RequestCode", "InstrumentCount", "InstrumentList", values=field_values)
+    | hostile_json
+    | st.text(max_size=100)
+)
+
+
+@FUZZ
+@given(dhan_requests)
+def test_a_dhan_request_is_parsed_or_refused(text):
+    try:
+        request = dhan.parse_request(text)
+    except dhan.ProtocolError:
+        return
+    assert request.code in (12, 15, 16, 17, 18, 21, 22)
+    assert all(
+        s in dhan.SEGMENT_NAMES and 0 < i <= dhan.MAX_SECURITY_ID for s, i in request.instruments
+    )
 
 
 @FUZZ

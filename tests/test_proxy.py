@@ -62,8 +62,8 @@ async def test_every_action_and_reply_shape(serve, clients):
     assert await client.request({"action": "get_supported_brokers"}) == {
         "type": "supported_brokers",
         "status": "success",
-        "brokers": ["simulator", "angel", "zerodha"],
-        "count": 3,
+        "brokers": ["simulator", "angel", "zerodha", "dhan"],
+        "count": 4,
     }
     for action in ("ping", "get_broker_info", "get_supported_brokers"):
         reply = await client.request({"action": action, "request_id": action})

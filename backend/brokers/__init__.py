@@ -6,9 +6,11 @@ its package and one entry in :data:`BROKERS`.
 
 from __future__ import annotations
 
-from backend.brokers import angel, zerodha
+from backend.brokers import angel, dhan, zerodha
 from backend.brokers.broker import Broker, BrokerSetting
 
-BROKERS: dict[str, Broker] = {broker.name: broker for broker in (angel.BROKER, zerodha.BROKER)}
+BROKERS: dict[str, Broker] = {
+    broker.name: broker for broker in (angel.BROKER, zerodha.BROKER, dhan.BROKER)
+}
 
 __all__ = ["BROKERS", "Broker", "BrokerSetting"]

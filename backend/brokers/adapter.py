@@ -105,6 +105,9 @@ class Refusal:
     capacity: bool = False
 
 
+#: The code of a refusal an adapter makes itself, past the broker's documented limit.
+LIMIT_REFUSAL = "LIMIT"
+
 #: A held instrument's routes are keyed ``(key, mode)``; the key is the broker's name for it.
 Route = tuple[str, str, bytes]  # (symbol, exchange, topic)
 
@@ -271,6 +274,21 @@ class BrokerAdapter(ABC):
             raise SessionExpiredError(self.session.problem or "the session ended") from None
         finally:
             self.session.problem_listeners.remove(expired)
+
+    def _within_limit(
+        self,
+        instruments: Sequence[Instrument],
+        previous: dict[Hashable, int],
+        limit: int,
+        broker: str,
+    ) -> tuple[list[Instrument], list[Refusal]]:
+        """For a broker that drops what it cannot hold without a word: of ``instruments`` not
+        held before, those within ``limit`` per connection, and the rest refused as the broker
+        would, for capacity."""
+        new = [i for i in instruments if self.key(i) not in previous]
+        room = max(limit - (len(self._held) - len(new)), 0)
+        message = f"{broker} allows {limit} instruments per connection"
+        return new[:room], [Refusal(i, LIMIT_REFUSAL, message, capacity=True) for i in new[room:]]
 
     @abstractmethod
     async def _subscribe(

@@ -2,8 +2,8 @@
 
 A handshake is logged as its request line (the path with its query) and one
 ``("< %s: %s", name, value)`` record per header, the form websockets uses at DEBUG level.
-SmartStream authenticates with headers, Kite with the query string, so the simulator logs its
-handshakes through a :class:`MaskedLogger`.
+SmartStream authenticates with headers, Kite and Dhan with the query string, so the simulator
+logs its handshakes through a :class:`MaskedLogger`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-feed-token"})
-SECRET_QUERY = re.compile(r"((?:api_key|access_token)=)[^&\s]*")
+SECRET_QUERY = re.compile(r"((?:api_key|access_token|token)=)[^&\s]*")
 
 
 def mask_query(text: str) -> str:

@@ -41,6 +41,7 @@ from backend.feed import (
     SESSION_EXPIRED,
 )
 from backend.instruments.master import Instrument, InstrumentMaster, UnknownSymbolError
+from backend.logs.wording import counted
 from backend.pool.in_flight import in_rounds
 from backend.pool.outcomes import Outcome, refusal_text, refusals
 from backend.pool.placement import AdapterFactory, Placement
@@ -234,10 +235,10 @@ class ConnectionPool:
         refused_for_capacity = sum(o.code == MAX_CAPACITY_REACHED for o in outcomes.values())
         if refused_for_capacity:
             log.warning(
-                "[POOL] Capacity exhausted: %d/%d symbols on %d connections; %d refused",
+                "[POOL] Capacity exhausted: %d/%d symbols on %s; %d refused",
                 self.total_symbols,
                 self._placement.room(),
-                len(self._connections),
+                counted(len(self._connections), "connection"),
                 refused_for_capacity,
             )
         self.publish_stats()
@@ -413,11 +414,11 @@ class ConnectionPool:
             for connection in self._connections:
                 await connection.adapter.close()
             log.info(
-                "[POOL] Closed pool for %s/%s: peak %d symbols on %d connections",
+                "[POOL] Closed pool for %s/%s: peak %d symbols on %s",
                 self.broker,
                 self.user_id,
                 self._peak_symbols,
-                self._peak_connections,
+                counted(self._peak_connections, "connection"),
             )
             self._connections.clear()
             self._slots.clear()

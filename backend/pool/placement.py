@@ -19,6 +19,7 @@ from backend.brokers.errors import BrokerConnectionError, BrokerError, Connectio
 from backend.bus.publisher import ZmqPublisher
 from backend.feed import MAX_CAPACITY_REACHED
 from backend.instruments.master import Instrument
+from backend.logs.wording import counted
 from backend.pool.load_log import log_load
 from backend.pool.outcomes import Outcome, refusal_text, refusals
 from backend.pool.records import PooledConnection, Slot
@@ -240,8 +241,9 @@ class Placement:
         held = len(self._slots)
         message = (
             f"Maximum capacity reached: {held}/{self.room()} symbols held on "
-            f"{len(self._connections)} connections (configured {self._max_connections} "
-            f"connections x {self._max_symbols_per_connection} symbols)"
+            f"{counted(len(self._connections), 'connection')} (configured "
+            f"{counted(self._max_connections, 'connection')} x "
+            f"{counted(self._max_symbols_per_connection, 'symbol')})"
         )
         if self.room() < self._max_connections * self._max_symbols_per_connection:
             message += f"; the broker allows less than configured: {self._cap_reason}"

@@ -8,9 +8,9 @@ Limits, on purpose:
 
 - :data:`MAX_MESSAGE_BYTES`: larger frames are refused by the WebSocket layer, which closes the
   connection with code 1009 (message too big) before the proxy reads them.
-- :data:`MAX_SYMBOLS_PER_REQUEST`: more than the largest pool's capacity (Zerodha's 9,000), so a
-  whole account fits in one request and one just past capacity is answered symbol by symbol,
-  but a flood is refused whole.
+- :data:`MAX_SYMBOLS_PER_REQUEST`: more than an Angel One or Zerodha account holds (9,000), so
+  such an account fits in one request and one just past capacity is answered symbol by symbol,
+  but a flood is refused whole; a Dhan account (25,000) takes three requests.
 - :data:`MAX_NAME_LENGTH`: symbols and exchanges are short; longer strings are refused rather
   than echoed back.
 - :data:`MAX_DEPTH` and :data:`MAX_NUMBER_DIGITS`: a message nested deeper, or with a longer

@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--feed-token", default=DEFAULTS.feed_token, help="accepted feed token")
     parser.add_argument("--auth-token", default=DEFAULTS.auth_token, help="accepted auth token")
     parser.add_argument(
-        "--access-token", default=DEFAULTS.access_token, help="accepted Kite access token"
+        "--access-token", default=DEFAULTS.access_token, help="accepted access token (Kite, Dhan)"
     )
     parser.add_argument("--pin", default=DEFAULTS.pin, help="Angel One login PIN")
     parser.add_argument(
@@ -93,12 +93,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Angel One TOTP secret (base32) that login codes are checked against",
     )
     parser.add_argument(
-        "--api-secret", default=DEFAULTS.api_secret, help="Kite API secret (the checksum's)"
+        "--api-secret",
+        default=DEFAULTS.api_secret,
+        help="the app's API secret (Kite's checksum, Dhan's consent)",
     )
     parser.add_argument(
         "--redirect-url",
         default=DEFAULTS.redirect_url,
-        help="the Kite app's registered redirect URL, where the login page sends the user",
+        help="the broker app's registered redirect URL, where the login page sends the user",
     )
     parser.add_argument(
         "--ticks-per-second",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from backend.simulator.batch import backlogged
 from backend.simulator.clock import MarketClock, now_ms
@@ -141,6 +141,15 @@ class SimulatedConnection:
 
     def write(self, packets: list[np.ndarray]) -> None:
         """Send the packets of one wake-up."""
+        raise NotImplementedError
+
+    async def expire(self) -> None:
+        """Close for the session's end (code 1008), as the broker does when a session ends."""
+        await self.websocket.close(code=WSCloseCode.POLICY_VIOLATION, message=b"session expired")
+
+    async def displace(self) -> None:
+        """Close for a newer connection of the account, as a broker that closes the oldest past
+        its limit does (:attr:`~backend.simulator.dialect.Dialect.closes_oldest`)."""
         raise NotImplementedError
 
     def log_refusal(self, code: str, reason: str) -> None:

@@ -24,6 +24,8 @@ class SimulatorCredentials:
     - Zerodha Kite: API secret ``simulator-api-secret``, the app's redirect URL
       ``http://127.0.0.1:5010/kite/callback``, and the fixed access token
       ``simulator-access-token``.
+    - Dhan: the client code as the client ID, and Kite's API key and secret (the API key's
+      ``app_id`` and ``app_secret``), redirect URL and fixed access token.
 
     The fixed tokens work from the start, as if pasted from a login elsewhere, until the
     sessions expire; a REST login issues fresh ones. Only the client code shows in ``repr``.

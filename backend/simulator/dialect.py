@@ -37,3 +37,6 @@ class Dialect:
     logins: Callable[[SimulatorCredentials], Logins]
     #: ... and the broker's REST login routes, issuing and checking them.
     rest_routes: Callable[[Logins], list[web.RouteDef]]
+    #: Whether one connection too many closes the account's oldest
+    #: (:meth:`SimulatedConnection.displace`) instead of being refused.
+    closes_oldest: bool = False

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-_CODES = {"B": "u1", "H": "u2", "I": "u4", "i": "i4", "q": "i8", "d": "f8"}
-_TOKENS = re.compile(r"(\d*)([xsBHIiqd])")
+_CODES = {"B": "u1", "H": "u2", "I": "u4", "i": "i4", "q": "i8", "f": "f4", "d": "f8"}
+_TOKENS = re.compile(r"(\d*)([xsBHIiqfd])")
 
 #: A group of fields repeated ``count`` times: ``(name, field names, count)``, read as one field
 #: holding ``count`` records (e.g. the five levels a side of a book).

@@ -19,11 +19,11 @@ off, and the handshake's debug lines go through :class:`~backend.logs.handshakes
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import functools
 import http
 import itertools
 import logging
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from types import TracebackType
 
 import numpy as np
@@ -49,6 +49,36 @@ MAX_MESSAGE = 2**20
 
 def _refusal(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message + "\n", headers={ERROR_HEADER: message})
+
+
+@functools.lru_cache(maxsize=4)
+def broker_view(broker: str, master: InstrumentMaster) -> tuple[bytes, dict[Hashable, Instrument]]:
+    """``master`` as ``broker`` publishes it, and the instruments it names by wire key, with the
+    bundled reference prices; made once per broker and master in a process, which may run many
+    simulators on one master (the tests do).
+
+    The instruments are read back from the document with the broker's own reader, the one
+    FeedPool uses on the real broker's master, so both sides agree on every token.
+    """
+    described = BROKERS[broker]
+    key = described.simulator_dialect().key
+    document = described.write_master(master)
+    view = {}
+    for i in described.read_master(document, "the simulator"):
+        price = master.get(i.symbol, i.exchange).price
+        view[key(i)] = Instrument(
+            i.token,
+            i.symbol,
+            i.name,
+            i.exchange,
+            i.instrument_type,
+            i.lot_size,
+            i.tick_size,
+            i.expiry,
+            i.strike,
+            price,
+        )
+    return document, view
 
 
 def _report_failure(task: asyncio.Task) -> None:
@@ -101,8 +131,7 @@ class ExchangeSimulator:
         self.logins = self.dialect.logins(self.credentials)
         self.ticks_per_second = ticks_per_second
         #: The master as the broker publishes it, and the instruments it names, by wire key.
-        self.master_document = self.broker.write_master(master)
-        self.instruments = self._broker_view(master)
+        self.master_document, self.instruments = broker_view(broker, master)
         market = Market(self.instruments, self.dialect.exchange_of, seed)
         spacing = np.random.default_rng(market.random("spacing").getrandbits(64))
         self._clock = MarketClock(market, ticks_per_second, spacing)
@@ -138,20 +167,6 @@ class ExchangeSimulator:
         self._root = f"{bound_host}:{bound_port}"
         log.info("exchange simulator (%s) listening on %s", self.broker.label, self.url)
 
-    def _broker_view(self, master: InstrumentMaster) -> dict[Hashable, Instrument]:
-        """The instruments as the broker's master names them, with the bundled reference prices.
-
-        They are read back from :attr:`master_document` with the broker's own reader, the one
-        FeedPool uses on the real broker's master, so both sides agree on every token.
-        """
-        view = {}
-        for instrument in self.broker.read_master(self.master_document, "the simulator"):
-            bundled = master.get(instrument.symbol, instrument.exchange)
-            view[self.dialect.key(instrument)] = dataclasses.replace(
-                instrument, price=bundled.price
-            )
-        return view
-
     @property
     def url(self) -> str:
         """The WebSocket endpoint: ``ws://127.0.0.1:PORT/smart-stream``, or Kite's root."""
@@ -177,7 +192,11 @@ class ExchangeSimulator:
         if self._runner is None:
             return
         runner, self._runner = self._runner, None
-        await self._close_all(WSCloseCode.GOING_AWAY, "server shutting down")
+        await self._close_all(
+            lambda connection: connection.websocket.close(
+                code=WSCloseCode.GOING_AWAY, message=b"server shutting down"
+            )
+        )
         await runner.cleanup()
         if self._clock_task is not None:
             self._clock_task.cancel()
@@ -249,18 +268,18 @@ class ExchangeSimulator:
         """End the broker's sessions, as the broker does every day.
 
         Every token issued so far, the fixed ones included, is refused from now on (Angel One
-        HTTP 401, Kite HTTP 403), and every open connection is closed (code 1008). Returns
-        once they are. A fresh login issues tokens that work.
+        HTTP 401, Kite HTTP 403, Dhan's 807 after the upgrade), and every open connection is
+        closed as the broker closes it (:meth:`SimulatedConnection.expire`: code 1008; Dhan
+        sends 807 first). Returns once they are. A fresh login issues tokens that work.
         """
         self.logins.expire()
         log.info("sessions expired: every token issued so far is refused")
-        await self._close_all(WSCloseCode.POLICY_VIOLATION, "session expired")
+        await self._close_all(lambda connection: connection.expire())
 
-    async def _close_all(self, code: int, reason: str) -> None:
+    async def _close_all(self, close: Callable[[SimulatedConnection], Awaitable[object]]) -> None:
+        """Close every open connection with ``close(connection)``; return once they are closed."""
         connections = list(self._connections.values())
-        await asyncio.gather(
-            *(c.websocket.close(code=code, message=reason.encode()) for c in connections)
-        )
+        await asyncio.gather(*(close(c) for c in connections))
         await asyncio.gather(*(c.finished.wait() for c in connections))
 
     # Handshake, master and connections
@@ -288,6 +307,9 @@ class ExchangeSimulator:
             return web.Response(status=http.HTTPStatus.UPGRADE_REQUIRED, text="Upgrade Required\n")
         client_code = self.dialect.account(self.credentials, request)
         slots = {held for held in self._slots.get(client_code, ()) if not held.closed}
+        if len(slots) >= self.max_connections and self.dialect.closes_oldest:
+            await self._close_oldest(slots)
+            slots = {held for held in slots if not held.closed}
         if len(slots) >= self.max_connections:
             log.info(
                 "refused connection from %s: %d connections already open for %s",
@@ -304,6 +326,14 @@ class ExchangeSimulator:
         finally:
             slots.discard(websocket)
         return websocket
+
+    async def _close_oldest(self, slots: set[web.WebSocketResponse]) -> None:
+        """Close the oldest connection holding one of ``slots`` for a newer one, as a broker
+        that closes the oldest past its limit does (:attr:`Dialect.closes_oldest`)."""
+        oldest = next((c for c in self._connections.values() if c.websocket in slots), None)
+        if oldest is not None:
+            log.info("connection %d: closed for a newer one of %s", oldest.id, oldest.account)
+            await oldest.displace()
 
     async def _master(self, request: web.Request) -> web.Response:
         body = self.master_document

@@ -42,21 +42,50 @@ def _clock(epoch: float) -> str:
 
 
 CLIENT_COLUMNS = (
-    Column("name", "Client", width=14),
-    Column("stats.peer", "Address", width=20),
-    Column("stats.connected_at", "Connected since", width=16, fmt=_clock),
+    Column("name", "Client", width=12, about="The client's number; this app's own feed marked"),
+    Column("stats.peer", "Address", width=15, about="Where it connects from"),
+    Column("stats.connected_at", "Since", width=8, fmt=_clock, about="When it connected"),
     Column(
         "stats.authenticated",
-        "Authenticated",
-        width=14,
+        "Auth",
+        width=3,
         fmt=lambda done: "yes" if done else "no",
         colour=lambda row: None if row.stats.authenticated else STATE_COLOURS["reconnecting"],
+        about="Whether it has given the API key",
     ),
-    Column("stats.subscriptions", "Subscriptions", width=14, align="right", fmt=_count),
-    Column("stats.sent", "Ticks sent", width=12, align="right", fmt=_count),
-    Column("stats.queued", "Queued", width=9, align="right", fmt=_count),
-    Column("stats.conflated", "Conflated", width=10, align="right", fmt=_count),
-    Column("stats.throttled", "Throttled", width=10, align="right", fmt=_count),
+    Column(
+        "stats.subscriptions",
+        "Subs",
+        width=5,
+        align="right",
+        fmt=_count,
+        about="Subscriptions it holds",
+    ),
+    Column("stats.sent", "Sent", width=9, align="right", fmt=_count, about="Frames written to it"),
+    Column(
+        "stats.queued",
+        "Queued",
+        width=5,
+        align="right",
+        fmt=_count,
+        about="Frames waiting in its outbox",
+    ),
+    Column(
+        "stats.conflated",
+        "Conflated",
+        width=7,
+        align="right",
+        fmt=_count,
+        about="Ticks its outbox replaced with newer ones of the same subscription",
+    ),
+    Column(
+        "stats.throttled",
+        "Throttled",
+        width=7,
+        align="right",
+        fmt=_count,
+        about="Ticks its rate limit replaced with newer ones",
+    ),
 )
 
 

@@ -1,4 +1,8 @@
-"""The Clients pane: the table of API clients and, beside it, what the selected client holds."""
+"""The Clients pane: the table of API clients and, beside it, what the selected client holds.
+
+:meth:`ClientsPane.preferred_width` is the width that shows every column of the table and the
+holdings beside it, for the window to lay its docks out by.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QSplitter,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -18,9 +23,13 @@ from PySide6.QtWidgets import (
 from backend.bus.messages import ClientsStats
 from backend.instruments.symbol_lists import MODE_NAMES
 from desktop.clients.model import ClientsModel
-from desktop.tables.view_setup import setup_table_view
+from desktop.tables.view_setup import column_width, setup_table_view
 
 NO_SELECTION = "Select a client to list what it holds."
+#: The holdings' width, in average characters: ``NSE:SBIN  Quote``, and an option's name mostly.
+HOLDINGS_CHARACTERS = 26
+#: The splitter's handle and the dock's frame round the pane.
+FRAMES = 16
 
 Holding = tuple[str, str, int]  # symbol, exchange, mode
 
@@ -46,6 +55,7 @@ class ClientsPane(QWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         setup_table_view(self.view, self.model)
         self.holdings_label = QLabel(NO_SELECTION, self)
+        self.holdings_label.setWordWrap(True)  # as narrow as the list under it
         self.holdings = QStringListModel(self)
         self.holdings_view = QListView(self)
         self.holdings_view.setModel(self.holdings)
@@ -61,13 +71,27 @@ class ClientsPane(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.view)
         splitter.addWidget(side)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([self.table_width(), self.holdings_width()])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
         self.view.selectionModel().selectionChanged.connect(self._show_holdings)
         self.model.rowsRemoved.connect(self._show_holdings)
+
+    def table_width(self) -> int:
+        """The table's width with every column in sight, and room for a scroll bar."""
+        columns = sum(column_width(self.view, column) for column in self.model.columns)
+        scroll_bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        return columns + 2 * self.view.frameWidth() + scroll_bar
+
+    def holdings_width(self) -> int:
+        return self.fontMetrics().averageCharWidth() * HOLDINGS_CHARACTERS
+
+    def preferred_width(self) -> int:
+        """The pane's width with every column of the table in sight, the holdings beside it."""
+        return self.table_width() + self.holdings_width() + FRAMES
 
     def update_clients(self, stats: ClientsStats) -> None:
         """Show a ``SYS.CLIENTS`` message."""

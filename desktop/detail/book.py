@@ -47,6 +47,8 @@ class BookTable(QTableWidget):
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._colours = {ASK: QColor(PRICE_DOWN), BID: QColor(PRICE_UP)}
         for row in range(self.rowCount()):
             self.setVerticalHeaderItem(row, QTableWidgetItem(""))
@@ -54,6 +56,11 @@ class BookTable(QTableWidget):
                 item = QTableWidgetItem("")
                 item.setTextAlignment(_RIGHT)
                 self.setItem(row, column, item)
+        # Every level in sight, never a scroll bar: the chart above takes what is left.
+        rows = self.verticalHeader().defaultSectionSize() * self.rowCount()
+        self.setFixedHeight(
+            self.horizontalHeader().sizeHint().height() + rows + 2 * self.frameWidth()
+        )
 
     def show_depth(self, depth: Mapping[str, Any] | None) -> None:
         """Show a book; ``None`` clears it."""

@@ -5,7 +5,10 @@ Every watched symbol's price is sampled once a second into a bounded
 price since the app started; a tenth of the rows every tenth of a second (:data:`SAMPLE_PARTS`),
 so reading thousands of rows never holds up the window at once. The selected symbol's chart and
 book are redrawn a few times a second while the pane is shown, from the watchlist's rows: no work
-per tick.
+per tick. With no row selected the pane says how to fill it, and shows no empty chart; a row
+not served (pending, waiting, rejected) or stale is said to be not current, its book greyed.
+The chart takes the window's palette (:mod:`desktop.plot_style`) and keeps
+:data:`CHART_MIN_HEIGHT` beside a book.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ import time
 from collections.abc import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from backend.instruments.symbol_lists import MODE_NAMES
 from desktop.colours import STATE_COLOURS
 from desktop.detail.book import BookTable
 from desktop.detail.price_trail import Key, PriceTrails
+from desktop.plot_style import PlotPalette
+from desktop.watchlist.columns import SUBSCRIBED
 from desktop.watchlist.model import WatchlistModel
 
 DEPTH_MODE = 3
@@ -28,6 +33,7 @@ SAMPLE_MS = 1000
 #: Each sampling reads every this many-th row, from the next row on; all in :data:`SAMPLE_MS`.
 SAMPLE_PARTS = 10
 REFRESH_MS = 250
+CHART_MIN_HEIGHT = 140
 NOTHING_SELECTED = "Select a watchlist row to see its price and, for Depth rows, its book."
 
 
@@ -48,15 +54,19 @@ class DetailPane(QWidget):
         self._part = 0  # the first row of the next sampling
 
         self.title = QLabel(NOTHING_SELECTED, self)
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setWordWrap(True)
+        self.title.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.chart = pg.PlotWidget(self, axisItems={"bottom": pg.DateAxisItem()})
         self.chart.setLabel("left", "LTP")
         self.chart.showGrid(x=True, y=True, alpha=0.2)
+        self.chart.setMinimumHeight(CHART_MIN_HEIGHT)
+        self.chart.hide()
         self.price_curve = self.chart.plot(pen=pg.mkPen(STATE_COLOURS["connecting"], width=2))
+        self.palette_follower = PlotPalette(self.chart, (self.chart.getPlotItem(),))
         self.book = BookTable(self)
         self.book.hide()
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(4, 2, 0, 0)
         layout.addWidget(self.title)
         layout.addWidget(self.chart, 1)
         layout.addWidget(self.book)
@@ -92,12 +102,18 @@ class DetailPane(QWidget):
         if position is None:
             self.title.setText(NOTHING_SELECTED)
             self._clear_chart()
+            self.chart.hide()
             self.book.hide()
             return
+        self.chart.show()
         row = self.watchlist.row_object(position)
         price = "no tick yet" if row.ltp is None else f"LTP {row.ltp:,.2f}"
         mode = MODE_NAMES.get(row.mode, str(row.mode))
-        self.title.setText(f"{row.exchange}:{row.symbol}  {mode}  {price}")
+        title = f"{row.exchange}:{row.symbol}  {mode}  {price}"
+        # A row not served, or stale, draws what it last had: say so, and grey the book.
+        served = row.status == SUBSCRIBED and not row.stale
+        self.title.setText(title if served else f"{title}\nNot current: {row.status_text}")
+        self.book.setEnabled(served)
         trail = self.trails.trail(row.key)
         if trail is None:
             self._clear_chart()

@@ -14,6 +14,7 @@ from desktop.gauges.readings import EMPTY_POOL, GaugeReading
 
 ARC_START_DEGREES = 225  # the arc opens downwards: from 7:30 clockwise round to 4:30
 ARC_SPAN_DEGREES = 270
+MIN_TEXT_PIXELS = 9
 
 
 class Gauge(QWidget):
@@ -65,7 +66,9 @@ class Gauge(QWidget):
         title_rect = QRectF(bounds.left(), bounds.top(), bounds.width(), line * 1.4)
         self._text(painter, title_rect, reading.title, line, text_colour, bold=True)
 
-        side = min(bounds.width(), bounds.height() - title_rect.height() - line * 4.6)
+        # Under the arc: the badge and the details, three lines of them at least.
+        below = line * (0.7 + 1.3 * max(len(reading.details), 3))
+        side = min(bounds.width(), bounds.height() - title_rect.height() - below)
         side = max(side, unit * 0.4)
         arc_rect = QRectF(0, 0, side, side)
         arc_rect.moveCenter(bounds.center())
@@ -121,13 +124,16 @@ class Gauge(QWidget):
         *,
         bold: bool = False,
     ) -> None:
-        """Draw ``text`` centred in ``rect`` at ``size`` pixels, shrunk until it fits the width."""
+        """Draw ``text`` centred in ``rect`` at ``size`` pixels, shrunk until it fits the width,
+        and elided where it does not fit at the smallest size (the tooltip has all of it)."""
         font = QFont(painter.font())
         font.setBold(bold)
-        font.setPixelSize(max(round(size), 8))
+        font.setPixelSize(max(round(size), MIN_TEXT_PIXELS))
         width = QFontMetricsF(font).horizontalAdvance(text)
         if width > rect.width() > 0:
-            font.setPixelSize(max(int(font.pixelSize() * rect.width() / width), 8))
+            font.setPixelSize(max(int(font.pixelSize() * rect.width() / width), MIN_TEXT_PIXELS))
+            metrics = QFontMetricsF(font)
+            text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, rect.width())
         painter.setFont(font)
         painter.setPen(colour)
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)

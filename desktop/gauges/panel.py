@@ -3,6 +3,10 @@
 Fed by ``SYS.POOL`` messages through :meth:`ConnectionGauges.update_stats`; a connection's gauge
 appears when the pool opens that connection and goes when the pool no longer lists it. When the
 broker has ended the account's session a **Log in again** button shows under the gauges.
+
+The backend's state comes through :meth:`ConnectionGauges.set_backend_state`: while the backend
+does not serve (starting, restarting, down, ...), and after it serves again until its first
+statistics, every gauge says so in the state's colour instead of its connection's last state.
 """
 
 from __future__ import annotations
@@ -12,8 +16,19 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from backend.bus.messages import ConnectionStats, PoolStats
+from desktop.alarms.board import backend_serving
 from desktop.gauges.gauge import Gauge
-from desktop.gauges.readings import connection_reading, needs_login, pool_reading
+from desktop.gauges.readings import (
+    EMPTY_POOL,
+    GaugeReading,
+    backend_reading,
+    connection_reading,
+    needs_login,
+    pool_reading,
+)
+
+#: What the gauges say between the backend serving again and its first statistics.
+AWAITING_FIGURES = "waiting for its first figures"
 
 
 class ConnectionGauges(QWidget):
@@ -27,6 +42,10 @@ class ConnectionGauges(QWidget):
         self.total = Gauge(parent=self)
         self._gauges: dict[int, Gauge] = {}
         self._connections: dict[int, ConnectionStats] = {}
+        self._pool: PoolStats | None = None
+        #: The backend's state and why, while its statistics are not the gauges' to show.
+        self._backend: tuple[str, str] | None = None
+        self._serving = False
         self.log_in_button = QPushButton("Log in again", self)
         self.log_in_button.setToolTip("The broker ended the session: log in to it again")
         self.log_in_button.clicked.connect(self.log_in_requested)
@@ -51,7 +70,10 @@ class ConnectionGauges(QWidget):
 
     def update_stats(self, pool: PoolStats) -> None:
         """Show a ``SYS.POOL`` message."""
-        self.total.set_reading(pool_reading(pool))
+        if self._serving:
+            self._backend = None
+        self._pool = pool
+        self.total.set_reading(self._shown(pool_reading(pool)))
         self.log_in_button.setVisible(needs_login(pool))
         listed = {connection.index: connection for connection in pool.connections}
         for index in set(self._gauges) - set(listed):
@@ -67,13 +89,32 @@ class ConnectionGauges(QWidget):
         if index in self._connections:
             self._show_connection(msgspec.structs.replace(self._connections[index], state=state))
 
+    def set_backend_state(self, state: str, detail: str = "") -> None:
+        """The backend's state (e.g. ``restarting``) and why: shown on every gauge until it
+        serves and has published its statistics again."""
+        self._serving = backend_serving(state)
+        if not self._serving:
+            self._backend = (state, detail)
+        elif self._backend is not None:
+            self._backend = (state, AWAITING_FIGURES)
+        else:
+            return
+        self.total.set_reading(self._shown(pool_reading(self._pool) if self._pool else EMPTY_POOL))
+        for connection in list(self._connections.values()):
+            self._show_connection(connection)
+
+    def _shown(self, reading: GaugeReading) -> GaugeReading:
+        """``reading``, or what it says while the backend's statistics are not to be shown."""
+        return reading if self._backend is None else backend_reading(reading, *self._backend)
+
     def _show_connection(self, connection: ConnectionStats) -> None:
         self._connections[connection.index] = connection
+        reading = self._shown(connection_reading(connection))
         gauge = self._gauges.get(connection.index)
         if gauge is None:
-            gauge = Gauge(connection_reading(connection), self)
+            gauge = Gauge(reading, self)
             self._gauges[connection.index] = gauge
             position = sorted(self._gauges).index(connection.index)
             self._layout.insertWidget(2 + position, gauge)  # after the total and the separator
         else:
-            gauge.set_reading(connection_reading(connection))
+            gauge.set_reading(reading)

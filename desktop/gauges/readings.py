@@ -3,13 +3,15 @@ colour, without Qt."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from backend.bus.messages import ConnectionStats, PoolStats
-from backend.feed import SESSION_EXPIRED
-from desktop.colours import state_colour, utilisation_colour
+from backend.feed import CONNECTED, SESSION_EXPIRED
+from backend.logs.wording import counted
+from desktop.colours import FULL_COLOUR, state_colour, utilisation_colour
 
 LOG_IN_AGAIN = "session expired: log in again"
+STALE_NUMBERS = "numbers from before"
 #: Characters of a broker's reason shown on a gauge; the tooltip has all of it.
 REASON_CHARACTERS = 60
 
@@ -62,6 +64,16 @@ def tick_age_text(age_ms: int | None) -> str:
     return f"last tick {age_ms // 60_000} min ago"
 
 
+def percent_text(value: int, capacity: int) -> str:
+    """``value`` as a share of ``capacity`` to a tenth of a percent, rounded down so that only a
+    full capacity reads 100 % (2,999 of 3,000 is "99.9 %"), and a share too small to show reads
+    "< 0.1 %", not nothing."""
+    tenths = value * 1000 // capacity if capacity > 0 else 0
+    if value > 0 and tenths == 0:
+        return "< 0.1 %"
+    return f"{tenths / 10:.1f} %"
+
+
 def _fraction(value: int, capacity: int) -> float:
     return min(max(value / capacity, 0.0), 1.0) if capacity > 0 else 0.0
 
@@ -70,24 +82,39 @@ def _shortened(text: str) -> str:
     return text if len(text) <= REASON_CHARACTERS else text[: REASON_CHARACTERS - 1] + "…"
 
 
+def _connection_badge(connection: ConnectionStats) -> tuple[str, str]:
+    """The badge and colour of a connection: its state, and "full" when a connected one holds
+    all it may."""
+    if connection.state == SESSION_EXPIRED:
+        return LOG_IN_AGAIN, state_colour(SESSION_EXPIRED)
+    if connection.state == CONNECTED and connection.symbols >= connection.capacity > 0:
+        return f"{CONNECTED}, full", FULL_COLOUR
+    return connection.state, state_colour(connection.state)
+
+
 def connection_reading(connection: ConnectionStats) -> GaugeReading:
     """The gauge of one pooled connection: symbols held of its capacity, coloured by state."""
     expired = connection.state == SESSION_EXPIRED
+    badge, colour = _connection_badge(connection)
     return GaugeReading(
         title=f"Connection {connection.index}",
         value=f"{connection.symbols:,}",
         capacity=f"{connection.capacity:,}",
         fraction=_fraction(connection.symbols, connection.capacity),
-        colour=state_colour(connection.state),
-        badge=LOG_IN_AGAIN if expired else connection.state,
+        colour=colour,
+        badge=badge,
         details=(
             *([_shortened(connection.reason)] if expired and connection.reason else []),
             f"{connection.ticks_per_second:,.1f} ticks/s",
             tick_age_text(connection.last_tick_age_ms),
             f"peak {connection.peak_symbols:,}",
-            *([f"{connection.ticks_shed:,} stale ticks shed"] if connection.ticks_shed else []),
             *(
-                [f"{connection.feeds_healed:,} silent feeds healed"]
+                [f"{counted(connection.ticks_shed, 'stale tick')} shed"]
+                if connection.ticks_shed
+                else []
+            ),
+            *(
+                [f"{counted(connection.feeds_healed, 'silent feed')} healed"]
                 if connection.feeds_healed
                 else []
             ),
@@ -106,11 +133,26 @@ def pool_reading(pool: PoolStats) -> GaugeReading:
         capacity=f"{pool.capacity:,}",
         fraction=fraction,
         colour=state_colour(SESSION_EXPIRED) if problem else utilisation_colour(fraction),
-        badge=LOG_IN_AGAIN if problem else f"{pool.utilisation_percent:.1f} % used",
+        badge=LOG_IN_AGAIN
+        if problem
+        else f"{percent_text(pool.total_symbols, pool.capacity)} used",
         details=(
             *([_shortened(problem)] if problem else []),
             f"peak {pool.peak_symbols:,}",
-            f"{pool.active_connections} of {pool.max_connections} connections"
+            f"{pool.active_connections} of {counted(pool.max_connections, 'connection')}"
             f" (peak {pool.peak_connections})",
         ),
+    )
+
+
+def backend_reading(reading: GaugeReading, state: str, detail: str) -> GaugeReading:
+    """``reading`` while the backend is not serving (``state``, e.g. restarting) or has not yet
+    published its pool: in the backend state's colour, the badge naming that state and the
+    details saying why, and that any numbers shown are the last ones it published."""
+    stale = () if reading is EMPTY_POOL else (STALE_NUMBERS,)
+    return replace(
+        reading,
+        colour=state_colour(state),
+        badge=f"backend {state}",
+        details=(*([_shortened(detail)] if detail else []), *stale),
     )

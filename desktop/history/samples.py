@@ -84,6 +84,12 @@ class PoolHistory:
         self.events.extend(events)
         return events
 
+    def oldest(self) -> float | None:
+        """The time of the oldest sample held; ``None`` before the first."""
+        series = (self.total, self.lag, self.shed, *self.rates.values())
+        firsts = [s.times[0] for s in series if s.times]
+        return min(firsts) if firsts else None
+
     def note_health(self, time: float, connection: int, state: str) -> Event | None:
         """Mark a connection's state change if it is an event worth seeing; the event."""
         label = EVENT_STATES.get(state)

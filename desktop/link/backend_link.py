@@ -12,10 +12,11 @@ their endpoints come from. That is either
   endpoints, which it never starts, restarts or stops. The feed and the bus monitor reconnect to
   it by themselves after a drop.
 
-Either way the feed subscribes the whole watchlist on every new connection, so after a restart
-or a drop every row ticks again, and rows added and removed become subscribe and unsubscribe
-requests. :attr:`BackendLink.state_changed` tells the state for people: the process's while the
-link runs one, the feed's connection while it is attached. The link knows no window: it is given
+Either way the feed subscribes the whole watchlist on every new connection, in its order, so
+after a restart or a drop every row ticks again and the same rows hold the room as before; rows
+added, given a new mode, asked for again and removed become subscribe and unsubscribe requests.
+:attr:`BackendLink.state_changed` tells the state for people: the process's while the link runs
+one, the feed's connection while it is attached. The link knows no window: it is given
 the watchlist, and where bus messages, feed messages and the backend's stderr records go
 (:func:`desktop.app.link_window` wires a window).
 
@@ -115,6 +116,7 @@ class BackendLink(QObject):
             self.process.ready.connect(self._ready)
             self.process.output_line.connect(self._output)
         watchlist.symbols_added.connect(self.feed.subscribe)
+        watchlist.subscribe_again.connect(self.feed.subscribe)
         watchlist.symbols_removed.connect(self.feed.unsubscribe)
 
     def start(self) -> None:

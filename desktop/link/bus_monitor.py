@@ -25,6 +25,7 @@ allowed later lets the app in within seconds.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,10 @@ HEARTBEAT_MS = 5_000
 HEARTBEAT_TIMEOUT_MS = 15_000
 #: The waits before a new socket after the first refusal, the second, ... in a row.
 REFUSED_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
+#: Each monitor's inproc address, never used twice in the process. pyzmq's default names it after
+#: the socket's file descriptor, which a new socket may reuse while the closed one's monitor
+#: still holds the name: the new monitor's bind then fails, and the app reads no bus.
+MONITOR_ADDRESSES = (f"inproc://feedpool-bus-monitor-{n}" for n in itertools.count())
 REFUSED = (
     "the bus refused this app's key: allow it on the backend's machine"
     " (python -m backend --allow-bus-client NAME)"
@@ -122,7 +127,7 @@ class BusMonitor:
             socket.curve_publickey = keys.public
             socket.curve_secretkey = keys.secret
         socket.setsockopt(zmq.SUBSCRIBE, SYSTEM_PREFIX.encode())
-        self._monitor = socket.get_monitor_socket(sum(HANDSHAKES))
+        self._monitor = socket.get_monitor_socket(sum(HANDSHAKES), next(MONITOR_ADDRESSES))
         self._monitor.setsockopt(zmq.LINGER, 0)
         socket.connect(endpoint)
         self._socket = socket

@@ -1,11 +1,17 @@
 """The app's client of the backend's WebSocket API: the watchlist's subscriptions and its ticks.
 
 The app is an ordinary client of the API (README, "The backend process and its client API"): it
-authenticates with the backend's API key, subscribes in the bulk form (one request per mode, at
-most :data:`CHUNK` symbols each) and unsubscribes each symbol in the mode it holds. Every message
-received is offered to ``take`` first, undecoded (the watchlist takes its rows' ticks so, and
-decodes only those it shows); the others are decoded and go to ``deliver``: ``market_data``
-ticks and ``subscribe`` replies, which the window shows; refused requests are also logged.
+authenticates with the backend's API key and subscribes in the bulk form, in the watchlist's
+order (a request per run of rows in one mode, at most :data:`CHUNK` symbols each): the backend
+carries out a client's requests in the order sent and places a request's symbols in order, so the
+first rows that fit are served. It unsubscribes only what the backend confirmed it holds, each
+symbol in the mode held: a row refused, or removed before its answer came, is not unsubscribed
+(a confirmation that comes for a row removed or given another mode meanwhile is let go of then),
+and a row given a new mode lets go of the old one once the new one is confirmed, so it keeps its
+slot throughout. Every message received is offered to ``take`` first, undecoded (the watchlist
+takes its rows' ticks so, and decodes only those it shows); the others are decoded and go to
+``deliver``: ``market_data`` ticks and ``subscribe`` replies, which the window shows; refused
+requests are also logged, and unsubscriptions that failed in one line saying how many.
 
 :class:`FeedClient` remembers what the watchlist wants. :meth:`FeedClient.connect_to` points it
 at a backend; from then on it stays connected, reconnecting after a drop, and each new connection
@@ -25,10 +31,13 @@ at a backend again.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import ssl
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -37,6 +46,7 @@ import picows
 from backend.instruments.symbol_lists import WatchEntry
 from backend.security.tls import FingerprintMismatch, check_pinned, pinned_client_context
 from desktop.link.feed_socket import ConnectionLost, FeedSocket
+from desktop.watchlist.importing import listed
 
 log = logging.getLogger("feedpool.desktop.feed")
 #: picows' own records (a line per connection at INFO) stay below the feed's.
@@ -76,17 +86,16 @@ def _chunks(items: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 
 def subscribe_requests(entries: Iterable[WatchEntry]) -> list[str]:
-    """Bulk subscribe requests for ``entries``: one per mode (and per :data:`CHUNK` symbols)."""
-    by_mode: dict[int, list[dict[str, Any]]] = {}
-    for entry in entries:
-        by_mode.setdefault(entry.mode, []).append(
-            {"symbol": entry.symbol, "exchange": entry.exchange}
-        )
-    return [
-        json.dumps({"action": "subscribe", "symbols": chunk, "mode": mode})
-        for mode, symbols in by_mode.items()
-        for chunk in _chunks(symbols)
-    ]
+    """Bulk subscribe requests for ``entries`` in their order: one per run of entries in one
+    mode (and per :data:`CHUNK` symbols)."""
+    requests = []
+    for mode, run in itertools.groupby(entries, key=attrgetter("mode")):
+        symbols = [{"symbol": entry.symbol, "exchange": entry.exchange} for entry in run]
+        requests += [
+            json.dumps({"action": "subscribe", "symbols": chunk, "mode": mode})
+            for chunk in _chunks(symbols)
+        ]
+    return requests
 
 
 def unsubscribe_requests(entries: Iterable[WatchEntry]) -> list[str]:
@@ -96,6 +105,19 @@ def unsubscribe_requests(entries: Iterable[WatchEntry]) -> list[str]:
         for entry in entries
     ]
     return [json.dumps({"action": "unsubscribe", "symbols": chunk}) for chunk in _chunks(symbols)]
+
+
+def unsubscribe_failures(failed: Sequence[Mapping[str, Any]]) -> str:
+    """One line for the symbols an ``unsubscribe`` reply says could not be unsubscribed: how
+    many, which, and why (how many of each code, and the first one's reason)."""
+    names = [f"{item.get('exchange')}:{item.get('symbol')}" for item in failed]
+    codes = Counter(str(item.get("code") or "refused") for item in failed)
+    counted = ", ".join(f"{count} {code}" for code, count in codes.items())
+    noun = "symbol" if len(names) == 1 else "symbols"
+    return (
+        f"{len(names)} {noun} could not be unsubscribed ({listed(names)}): {counted};"
+        f" the first: {failed[0].get('message') or 'no reason given'}"
+    )
 
 
 class FeedClient:
@@ -110,7 +132,10 @@ class FeedClient:
         self._deliver = deliver
         self._report = report or (lambda state, detail: None)
         self._take = take or (lambda frame: False)
+        #: What the watchlist wants, in its order (a row given a new mode keeps its place).
         self._wanted: dict[tuple[str, str], WatchEntry] = {}
+        #: The modes the backend confirmed it holds for each symbol, on this connection.
+        self._held: dict[tuple[str, str], set[int]] = {}
         #: The connection while it is authenticated, with everything wanted asked for.
         self._serving: FeedSocket | None = None
         self._socket: FeedSocket | None = None
@@ -136,14 +161,47 @@ class FeedClient:
     def wanted(self) -> list[WatchEntry]:
         return list(self._wanted.values())
 
+    def held(self) -> dict[tuple[str, str], set[int]]:
+        """The modes the backend confirmed it holds for each symbol, on this connection."""
+        return {key: set(modes) for key, modes in self._held.items()}
+
     def subscribe(self, entries: Iterable[WatchEntry]) -> None:
+        """Want ``entries`` (a symbol wanted in another mode: in this one, in its place) and
+        ask for them, in their order."""
         entries = list(entries)
         self._wanted.update((entry.key, entry) for entry in entries)
         self._send(subscribe_requests(entries))
 
     def unsubscribe(self, entries: Iterable[WatchEntry]) -> None:
-        entries = [entry for entry in entries if self._wanted.pop(entry.key, None) is not None]
-        self._send(unsubscribe_requests(entries))
+        """Want ``entries`` no more, and let go of the modes the backend holds them in."""
+        held = [
+            WatchEntry(entry.symbol, entry.exchange, mode)
+            for entry in entries
+            if self._wanted.pop(entry.key, None) is not None
+            for mode in sorted(self._held.pop(entry.key, ()))
+        ]
+        self._send(unsubscribe_requests(held))
+
+    def _confirmed(self, reply: Mapping[str, Any]) -> None:
+        """Note what a ``subscribe`` reply confirms, and let go of what is not wanted (any more)
+        in that mode: a row removed or given another mode while its request was under way, or
+        the old mode of a row whose new one is confirmed."""
+        stray: list[WatchEntry] = []
+        for item in reply.get("subscriptions") or ():
+            if item.get("status") != "success":
+                continue
+            key, mode = (str(item.get("symbol")), str(item.get("exchange"))), item.get("mode")
+            held = self._held.pop(key, set())
+            wanted = self._wanted.get(key)
+            if wanted is not None and wanted.mode == mode:
+                stray += [WatchEntry(*key, old) for old in sorted(held - {mode})]
+                held = {mode}
+            else:
+                held.discard(mode)
+                stray.append(WatchEntry(*key, mode))
+            if held:
+                self._held[key] = held
+        self._send(unsubscribe_requests(stray))
 
     def _send(self, requests: list[str]) -> None:
         # Not connected: the next connection asks for everything wanted anyway.
@@ -243,8 +301,10 @@ class FeedClient:
             raise AuthenticationFailed(reply.get("message") or reply)
 
     def _serve(self, socket: FeedSocket) -> None:
-        """Ask for everything wanted; from then on requests go out as they are made."""
+        """Ask for everything wanted, in its order; from then on requests go out as they are
+        made."""
         self._serving = socket
+        self._held = {}
         self._send(subscribe_requests(self._wanted.values()))
 
     def _receive(self, frame: bytes) -> None:
@@ -264,10 +324,11 @@ class FeedClient:
                 message.get("message"),
                 message.get("code"),
             )
-        elif kind == "unsubscribe" and message.get("failed"):
-            failed = message["failed"]
-            log.warning("%d symbols could not be unsubscribed: %s", len(failed), failed[0])
         try:
+            if kind == "subscribe":
+                self._confirmed(message)
+            elif kind == "unsubscribe" and message.get("failed"):
+                log.warning(unsubscribe_failures(message["failed"]))
             self._deliver(message)
         except Exception:  # one bad message must not stop the feed
-            log.exception("Could not show a %s message", kind)
+            log.exception("Could not use a %s message", kind)

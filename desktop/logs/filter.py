@@ -1,4 +1,7 @@
-"""Which log records a pane shows: a minimum level, one source (or all) and a text to find."""
+"""Which log records a pane shows: a minimum level, one source (or all) and a text to find.
+
+A record is shown or hidden whole: every line of it, as the model's rows hold them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel
 
 from desktop.logs.entry import LEVELS, LogEntry
-from desktop.logs.model import LogModel
+from desktop.logs.model import LogModel, records_of
 
 
 class LogFilterProxy(QSortFilterProxyModel):
@@ -59,7 +62,7 @@ class LogFilterProxy(QSortFilterProxyModel):
         return self.accepts(self.log_model().entry(source_row))
 
     def visible_entries(self) -> Iterator[LogEntry]:
-        """The records this proxy shows, in view order."""
+        """The records this proxy shows, in view order, each once."""
         model = self.log_model()
-        for row in range(self.rowCount()):
-            yield model.entry(self.mapToSource(self.index(row, 0)).row())
+        rows = (self.mapToSource(self.index(row, 0)).row() for row in range(self.rowCount()))
+        return records_of(model.row_object(row) for row in rows)

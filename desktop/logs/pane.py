@@ -26,6 +26,8 @@ from desktop.logs.model import LogModel
 from desktop.tables.view_setup import setup_table_view
 
 TEXT_FILTER_DELAY_MS = 250  # wait for a pause in typing before refiltering a large log
+#: The level shown from the start: the pool's and the connections' news, not their chatter.
+DEFAULT_LEVEL = LEVELS["INFO"]
 
 
 class LogPane(QWidget):
@@ -63,6 +65,7 @@ class LogPane(QWidget):
         self.level_combo.currentIndexChanged.connect(
             lambda: self.proxy.set_min_level(self.level_combo.currentData())
         )
+        self.level_combo.setCurrentIndex(self.level_combo.findData(DEFAULT_LEVEL))
 
         self.source_combo = QComboBox(self)
         self.source_combo.addItem("All sources", None)
@@ -143,7 +146,7 @@ class LogPane(QWidget):
     def _show_count(self) -> None:
         shown = self.proxy.rowCount()
         total = self.model.rowCount()
-        text = f"{shown:,} of {total:,}" if shown != total else f"{total:,} records"
+        text = f"{shown:,} of {total:,} lines" if shown != total else f"{total:,} lines"
         if self.model.paused:
             text += " (paused)"
         self.count_label.setText(text)

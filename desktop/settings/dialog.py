@@ -42,6 +42,8 @@ POOL_FIELDS = {
     "MAX_WEBSOCKET_CONNECTIONS": "Connections",
 }
 PORT_FIELDS = {"ZMQ_PORT": "Bus port (ZeroMQ)", "WEBSOCKET_PORT": "WebSocket API port"}
+#: A field's width, in average characters: a broker's URLs and the limits' hints in full.
+FIELD_CHARACTERS = 48
 
 
 class SettingsDialog(QDialog):
@@ -93,6 +95,7 @@ class SettingsDialog(QDialog):
         for name, label in labels.items():
             field = QLineEdit(group)
             field.setObjectName(name)
+            field.setMinimumWidth(field.fontMetrics().averageCharWidth() * FIELD_CHARACTERS)
             if name in SECRET_SETTINGS:
                 field.setEchoMode(QLineEdit.EchoMode.Password)
             form.addRow(label, field)

@@ -24,7 +24,9 @@ class Column:
 
     ``key`` names the row attribute shown unless ``value`` is given. ``fmt`` turns a present value
     into text (``None`` always reads as an empty cell). ``colour`` returns a ``#rrggbb`` colour for
-    a row, or ``None`` for the default. ``width`` is the initial width in average characters.
+    a row, or ``None`` for the default. ``width`` is the initial width in characters of the
+    longest text it holds (the view makes room for its title too). ``about`` is the title's
+    tooltip: what the column counts, where the title is short.
     """
 
     key: str
@@ -35,6 +37,7 @@ class Column:
     value: Callable[[Any], Any] | None = None
     colour: Callable[[Any], str | None] | None = None
     tooltip: Callable[[Any], str] | None = None
+    about: str = ""
 
     def raw(self, row: Any) -> Any:
         """The row's value for this column: what sorting compares."""

@@ -1,4 +1,10 @@
-"""A watchlist row and the column spec that shows it (also used by the CSV export)."""
+"""A watchlist row and the column spec that shows it (also used by the CSV export).
+
+A row's status is what the backend last answered for it: pending until it answers, subscribed
+(on a connection), waiting for room (refused for capacity: it is asked again when room frees) or
+rejected (with the reason). A row whose prices are not live carries a stale mark, the reason
+(:mod:`desktop.watchlist.staleness`): its status cell says so and its price cells are greyed.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +14,35 @@ from datetime import datetime
 from typing import Any
 
 from backend.instruments.symbol_lists import MODE_NAMES, WatchEntry
-from desktop.colours import WATCH_STATUS_COLOURS, sign_colour
+from desktop.colours import (
+    LEVEL_COLOURS,
+    STATE_COLOURS,
+    SUMMARY_COLOURS,
+    WATCH_STATUS_COLOURS,
+    sign_colour,
+)
 from desktop.tables.columns import Column
 
-PENDING, SUBSCRIBED, REJECTED = "pending", "subscribed", "rejected"
+PENDING, SUBSCRIBED, WAITING, REJECTED = "pending", "subscribed", "waiting for room", "rejected"
+#: The colour of each status (waiting: queued, as a connection on its way), and of the status
+#: cell of a stale row.
+STATUS_COLOURS = {**WATCH_STATUS_COLOURS, WAITING: STATE_COLOURS["connecting"]}
+STALE_COLOUR = SUMMARY_COLOURS["warning"]
+#: The colour of the prices of a stale row.
+STALE_PRICE_COLOUR = LEVEL_COLOURS["DEBUG"]
 
 
 @dataclass(slots=True)
 class WatchRow:
     """A watched symbol and what the feed last said about it.
 
-    ``status`` is pending until the backend answers the subscription, then subscribed (on
-    ``connection``) or rejected (with ``reason``). ``last_tick`` is epoch milliseconds.
-    ``ltp_move`` is the sign of the last price change, for colour. ``depth`` is the last
-    best-five book of a Depth row (the ``depth`` object of its ticks).
+    ``status`` is one of :data:`PENDING`, :data:`SUBSCRIBED` (on ``connection``),
+    :data:`WAITING` or :data:`REJECTED`, with the backend's ``reason``; ``asked`` while a
+    subscribe asked again for it is unanswered. ``last_tick`` is the exchange's time of the
+    last tick, epoch milliseconds; ``heard`` when the last tick arrived and ``subscribed_at``
+    when the subscription was confirmed, epoch seconds (0 for never). ``stale`` says why its
+    prices are not live, empty when they are. ``ltp_move`` is the sign of the last price
+    change, for colour. ``depth`` is the last best-five book of a Depth row.
     """
 
     symbol: str
@@ -34,6 +55,10 @@ class WatchRow:
     last_tick: int | None = None
     status: str = PENDING
     reason: str = ""
+    asked: bool = False
+    heard: float = 0.0
+    subscribed_at: float = 0.0
+    stale: str = ""
     ltp_move: int = 0
     depth: Mapping[str, Any] | None = None
 
@@ -50,12 +75,45 @@ class WatchRow:
         return WatchEntry(self.symbol, self.exchange, self.mode)
 
     @property
+    def label(self) -> str:
+        return self.entry.label
+
+    @property
     def status_text(self) -> str:
-        return f"{self.status}: {self.reason}" if self.reason else self.status
+        """The status cell: a waiting row's reason is left to the tooltip; a stale subscribed
+        row says why it is stale."""
+        if self.status == SUBSCRIBED and self.stale:
+            return f"stale: {self.stale}"
+        if self.reason and self.status != WAITING:
+            return f"{self.status}: {self.reason}"
+        return self.status
+
+    @property
+    def status_tooltip(self) -> str:
+        """The whole story: the status, the backend's reason and the stale mark."""
+        text = f"{self.status}: {self.reason}" if self.reason else self.status
+        if self.status == SUBSCRIBED and self.connection is not None:
+            text += f" on connection {self.connection}"
+        return f"{text}\nstale: {self.stale}" if self.stale else text
 
 
-def _tick_time(milliseconds: int) -> str:
-    return datetime.fromtimestamp(milliseconds / 1000).strftime("%H:%M:%S")
+def clock_time(epoch_seconds: float) -> str:
+    """The local time of day, as the table shows times."""
+    return datetime.fromtimestamp(epoch_seconds).strftime("%H:%M:%S")
+
+
+def _price_colour(row: WatchRow, sign: float) -> str | None:
+    return STALE_PRICE_COLOUR if row.stale else sign_colour(sign)
+
+
+def _status_colour(row: WatchRow) -> str | None:
+    if row.status == SUBSCRIBED and row.stale:
+        return STALE_COLOUR
+    return STATUS_COLOURS.get(row.status)
+
+
+def _stale_colour(row: WatchRow) -> str | None:
+    return STALE_PRICE_COLOUR if row.stale else None
 
 
 WATCHLIST_COLUMNS = (
@@ -69,7 +127,7 @@ WATCHLIST_COLUMNS = (
         width=10,
         align="right",
         fmt=lambda price: f"{price:,.2f}",
-        colour=lambda row: sign_colour(row.ltp_move),
+        colour=lambda row: _price_colour(row, row.ltp_move),
     ),
     Column(
         "change_percent",
@@ -77,16 +135,29 @@ WATCHLIST_COLUMNS = (
         width=8,
         align="right",
         fmt=lambda percent: f"{percent:+.2f}",
-        colour=lambda row: sign_colour(row.change_percent or 0),
+        colour=lambda row: _price_colour(row, row.change_percent or 0),
     ),
-    Column("volume", "Volume", width=12, align="right", fmt=lambda volume: f"{volume:,}"),
-    Column("last_tick", "Last tick", width=9, fmt=_tick_time),
+    Column(
+        "volume",
+        "Volume",
+        width=12,
+        align="right",
+        fmt=lambda volume: f"{volume:,}",
+        colour=_stale_colour,
+    ),
+    Column(
+        "last_tick",
+        "Last tick",
+        width=9,
+        fmt=lambda milliseconds: clock_time(milliseconds / 1000),
+        colour=_stale_colour,
+    ),
     Column(
         "status",
         "Status",
         width=24,
         value=lambda row: row.status_text,
-        colour=lambda row: WATCH_STATUS_COLOURS.get(row.status),
-        tooltip=lambda row: row.status_text,
+        colour=_status_colour,
+        tooltip=lambda row: row.status_tooltip,
     ),
 )

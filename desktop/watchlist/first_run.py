@@ -44,6 +44,10 @@ class FirstRunHint(QWidget):
         self.label.setWordWrap(True)
         self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.label.setMaximumWidth(520)
+        # At least as tall as its wrapped lines: left to its height for its width, the layout
+        # gave it one line's.
+        policy = self.label.sizePolicy().Policy
+        self.label.setSizePolicy(policy.Preferred, policy.MinimumExpanding)
         self.list_combo = QComboBox(self)
         for path in bundled_lists():
             self.list_combo.addItem(path.name, path)

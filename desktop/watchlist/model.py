@@ -8,9 +8,15 @@ view are decoded at every repaint, whatever the tick rate. A 10 Hz timer flushes
 that ticked are applied at once and exactly their changed cells reported; past
 :data:`MAX_EXACT_ROWS` one rectangle spans the waiting rows' tick columns, and a view repaints
 (and so reads) only the part it shows. No text is formatted here (the view formats the cells it
-paints). Adding and removing rows emits :attr:`~WatchlistModel.symbols_added` and
-:attr:`~WatchlistModel.symbols_removed`, which the app turns into subscribe and unsubscribe
+paints). Adding rows or changing their mode emits :attr:`~WatchlistModel.symbols_added`, removing
+them :attr:`~WatchlistModel.symbols_removed`, and asking again for rows the backend has not served
+:attr:`~WatchlistModel.subscribe_again`: the app turns these into subscribe and unsubscribe
 messages; this model talks to no socket.
+
+The rows are the trader's priority order: they are asked for in it, so the backend serves the
+first that fit (:mod:`desktop.watchlist.room` says when the rows waiting for room are asked for
+again). A subscribe reply sets each row's status (:meth:`WatchlistModel.apply_subscribe_reply`);
+:meth:`WatchlistModel.mark_stale` sets their stale marks.
 """
 
 from __future__ import annotations
@@ -23,12 +29,20 @@ from typing import Any
 import orjson
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 
+from backend.feed import DEPTH, MAX_CAPACITY_REACHED
 from backend.instruments.symbol_lists import WatchEntry
 from backend.proxy.frames import DATA_KEY, frame_prefix
 from desktop.tables.cell_ranges import coalesce_cells, spanning_rectangle
 from desktop.tables.column_model import SORT_ROLE, ColumnTableModel
 from desktop.tables.columns import column_index
-from desktop.watchlist.columns import REJECTED, SUBSCRIBED, WATCHLIST_COLUMNS, WatchRow
+from desktop.watchlist.columns import (
+    PENDING,
+    REJECTED,
+    SUBSCRIBED,
+    WAITING,
+    WATCHLIST_COLUMNS,
+    WatchRow,
+)
 
 log = logging.getLogger("feedpool.desktop.watchlist")
 
@@ -47,6 +61,9 @@ _TICK_COLUMNS = {
 }
 _TICK_LEFT, _TICK_RIGHT = min(_TICK_COLUMNS.values()), max(_TICK_COLUMNS.values())
 _LTP_COLUMN = _TICK_COLUMNS["ltp"]
+_STATUS_COLUMN = column_index(WATCHLIST_COLUMNS, "status")
+#: The cells a stale mark changes: the prices' colour and the status.
+_STALE_COLUMNS = {*range(_TICK_LEFT, _TICK_RIGHT + 1), _STATUS_COLUMN}
 #: The tick fields copied as they are: field, row attribute, column.
 _PLAIN_FIELDS = tuple(
     (field, attribute, _TICK_COLUMNS[attribute])
@@ -74,10 +91,16 @@ def tick_data(tick: bytes | Mapping[str, Any]) -> Mapping[str, Any] | None:
 class WatchlistModel(ColumnTableModel):
     """One row per watched ``(symbol, exchange)``, in the order they were added."""
 
-    #: Entries just added (a list of :class:`WatchEntry`): subscribe them.
+    #: Entries just added, or given a new mode (a list of :class:`WatchEntry`, in row order):
+    #: subscribe them (at that mode, letting go of the old one), and save the watchlist.
     symbols_added = Signal(list)
     #: Entries just removed (a list of :class:`WatchEntry`): unsubscribe them.
     symbols_removed = Signal(list)
+    #: Entries to ask the backend for again (a list of :class:`WatchEntry`, in row order): rows
+    #: waiting for room when room frees, or retried by hand.
+    subscribe_again = Signal(list)
+    #: A subscribe reply was applied: how many of its rows were refused for capacity.
+    answered = Signal(int)
 
     def __init__(self, flush_interval_ms: int = FLUSH_INTERVAL_MS, parent: Any = None) -> None:
         super().__init__(WATCHLIST_COLUMNS, parent)
@@ -115,6 +138,14 @@ class WatchlistModel(ColumnTableModel):
     def entries(self) -> list[WatchEntry]:
         """The watched entries in row order."""
         return [row.entry for row in self._rows]
+
+    def modes(self) -> dict[tuple[str, str], int]:
+        """Each watched ``(symbol, exchange)``'s mode."""
+        return {row.key: row.mode for row in self._rows}
+
+    def statuses(self, keys: Iterable[tuple[str, str]]) -> list[str]:
+        """The status of each of ``keys`` still watched."""
+        return [self._rows[self._index[key]].status for key in keys if key in self._index]
 
     def rows(self) -> list[WatchRow]:
         """Every row, each with its newest tick applied."""
@@ -175,13 +206,76 @@ class WatchlistModel(ColumnTableModel):
         """Remove the rows of these ``(symbol, exchange)`` keys; the entries removed."""
         return self.remove_rows(self._index[key] for key in keys if key in self._index)
 
+    def change_modes(self, entries: Iterable[WatchEntry]) -> list[WatchEntry]:
+        """Give each watched row of ``entries`` the entry's mode, in its place, pending until
+        the backend answers; the entries changed, also emitted by :attr:`symbols_added`."""
+        changes: dict[int, set[int]] = {}
+        for entry in entries:
+            position = self._index.get(entry.key)
+            if position is None or self._rows[position].mode == entry.mode:
+                continue
+            row = self._rows[position]
+            before = self._texts(row)
+            del self._by_prefix[self._prefixes[position]]
+            prefix = frame_prefix(entry.symbol, entry.exchange, entry.mode)
+            self._prefixes[position] = prefix
+            self._by_prefix[prefix] = position
+            row.mode, row.status, row.reason = entry.mode, PENDING, ""
+            if entry.mode != DEPTH:
+                row.depth = None
+            changes[position] = self._changed_columns(row, before)
+        self._report(changes)
+        changed = [self._rows[position].entry for position in sorted(changes)]
+        if changed:
+            self.symbols_added.emit(changed)
+        return changed
+
+    def retry(self, positions: Iterable[int]) -> list[WatchEntry]:
+        """Ask the backend again for the rows at ``positions`` that it does not serve; the
+        entries asked for, also emitted by :attr:`subscribe_again`."""
+        rows = [
+            self._rows[position]
+            for position in sorted(set(positions))
+            if 0 <= position < len(self._rows) and self._rows[position].status != SUBSCRIBED
+        ]
+        for row in rows:
+            row.asked = True
+        entries = [row.entry for row in rows]
+        if entries:
+            self.subscribe_again.emit(entries)
+        return entries
+
+    def retry_waiting(self, room: int) -> list[WatchEntry]:
+        """Ask again for the first rows waiting for room, as many as ``room`` less those
+        already asked for again; the entries asked for."""
+        waiting = [n for n, row in enumerate(self._rows) if row.status == WAITING]
+        asked = sum(self._rows[n].asked for n in waiting)
+        fresh = [n for n in waiting if not self._rows[n].asked]
+        return self.retry(fresh[: max(room - asked, 0)])
+
+    def mark_stale(self, reason_of: Callable[[WatchRow], str]) -> int:
+        """Set each row's stale mark to ``reason_of(row)`` and report the rows whose mark
+        changed; how many rows are stale."""
+        changes: dict[int, set[int]] = {}
+        stale = 0
+        for position, row in enumerate(self._rows):
+            reason = reason_of(row)
+            if reason != row.stale:
+                row.stale = reason
+                changes[position] = _STALE_COLUMNS
+            stale += bool(reason)
+        self._report(changes)
+        return stale
+
     def push_frame(self, frame: bytes) -> bool:
         """Keep a ``market_data`` frame, undecoded, for its row if it begins with a watched row's
         :func:`frame_prefix`; ``False`` (nothing kept) for any other frame."""
         position = self._by_prefix.get(frame[: frame.find(DATA_KEY) + _DATA_END])
         if position is None:
             return False
-        self._pending[position] = (frame, time.time())
+        now = time.time()
+        self._pending[position] = (frame, now)
+        self._rows[position].heard = now
         self._fresh = True
         return True
 
@@ -198,7 +292,9 @@ class WatchlistModel(ColumnTableModel):
             previous = self._pending.get(position)
             if previous is not None:
                 data = {**(tick_data(previous[0]) or {}), **data}
-            self._pending[position] = (data, time.time())
+            now = time.time()
+            self._pending[position] = (data, now)
+            self._rows[position].heard = now
             self._fresh = True
 
     def flush(self) -> None:
@@ -250,28 +346,35 @@ class WatchlistModel(ColumnTableModel):
         return changed
 
     def apply_subscribe_reply(self, reply: Mapping[str, Any]) -> None:
-        """Mark rows subscribed (on their connection) or rejected (with the reason) from a
-        ``subscribe`` reply's per-symbol entries."""
+        """Mark rows subscribed (on their connection), waiting for room (refused for capacity)
+        or rejected (with the reason) from a ``subscribe`` reply's per-symbol entries; a success
+        for a mode the row no longer has is not its answer."""
         changes: dict[int, set[int]] = {}
+        over_capacity = 0
+        now = time.time()
         for item in reply.get("subscriptions") or ():
-            row = self._index.get((str(item.get("symbol")), str(item.get("exchange"))))
-            if row is None:
+            position = self._index.get((str(item.get("symbol")), str(item.get("exchange"))))
+            if position is None:
                 continue
+            row = self._rows[position]
+            before = self._texts(row)
             if item.get("status") == "success":
-                changed = self._set_status(row, SUBSCRIBED, "", item.get("connection"))
+                if item.get("mode") != row.mode:
+                    continue
+                row.status, row.reason, row.connection = SUBSCRIBED, "", item.get("connection")
+                row.subscribed_at = now
             else:
-                reason = str(item.get("message") or item.get("code") or "refused")
-                changed = self._set_status(row, REJECTED, reason, None)
+                code = item.get("code")
+                over_capacity += code == MAX_CAPACITY_REACHED
+                row.status = WAITING if code == MAX_CAPACITY_REACHED else REJECTED
+                row.reason = str(item.get("message") or code or "refused")
+                row.connection = None
+            row.asked = False
+            changed = self._changed_columns(row, before)
             if changed:
-                changes[row] = changed
+                changes[position] = changed
         self._report(changes)
-
-    def _set_status(self, row: int, status: str, reason: str, connection: int | None) -> set[int]:
-        """Set a row's subscription status; the columns whose text changed."""
-        target = self._rows[row]
-        before = self._texts(target)
-        target.status, target.reason, target.connection = status, reason, connection
-        return self._changed_columns(target, before)
+        self.answered.emit(over_capacity)
 
     def _texts(self, row: WatchRow) -> list[str]:
         return [column.text(row) for column in self.columns]

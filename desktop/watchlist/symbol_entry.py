@@ -1,8 +1,11 @@
 """Typing symbols: a line edit completing from the instrument master, an exchange and a mode.
 
-Type ``EXCHANGE:SYMBOL`` (the completer offers these), or a bare ``SYMBOL`` for the exchange
-chosen beside it; Enter, the Add button or picking a completion hands the text on with that
-exchange and mode.
+Type ``EXCHANGE:SYMBOL`` (the completer offers those containing what is typed: the exchange
+chosen beside it first, shorter symbols first, so ``SBI`` offers ``NSE:SBIN`` before
+``NSE:SBICARD`` and ``BSE:SBIN`` while NSE is chosen), or a bare ``SYMBOL`` for that exchange.
+Enter, the Add button or picking a completion hands the text on with that exchange and mode. A
+symbol the watchlist holds in another mode is given the mode chosen (see
+:mod:`desktop.watchlist.importing`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ class SymbolEntry(QWidget):
     def __init__(self, master: InstrumentMaster | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.line_edit = QLineEdit(self)
-        self.line_edit.setPlaceholderText("Add symbol: NSE:SBIN or SBIN")
+        self.line_edit.setPlaceholderText("Add symbol or change its mode: NSE:SBIN or SBIN")
         self.line_edit.setClearButtonEnabled(True)
         self.exchange_combo = QComboBox(self)
         self.exchange_combo.addItems(EXCHANGES)
@@ -41,6 +44,7 @@ class SymbolEntry(QWidget):
         self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self.completer.setMaxVisibleItems(MAX_VISIBLE_COMPLETIONS)
         self._names = QStringListModel(self)
+        self._master_names: list[tuple[int, str, str]] = []  # symbol length, name, exchange
         self.completer.setModel(self._names)
         self.line_edit.setCompleter(self.completer)
         if master is not None:
@@ -58,10 +62,20 @@ class SymbolEntry(QWidget):
         # after this connection, so a direct call would read the text before the completion.
         self.completer.activated[str].connect(self.submit, Qt.ConnectionType.QueuedConnection)
         self.add_button.clicked.connect(self.submit)
+        self.exchange_combo.currentTextChanged.connect(self._order_names)
 
     def set_master(self, master: InstrumentMaster) -> None:
         """Complete from this master's ``EXCHANGE:SYMBOL`` names."""
-        self._names.setStringList(sorted(f"{i.exchange}:{i.symbol}" for i in master))
+        self._master_names = sorted(
+            (len(i.symbol), f"{i.exchange}:{i.symbol}", i.exchange) for i in master
+        )
+        self._order_names(self.exchange_combo.currentText())
+
+    def _order_names(self, exchange: str) -> None:
+        """The chosen exchange's names first, then the others', each shorter symbols first."""
+        chosen = [name for _, name, other in self._master_names if other == exchange]
+        others = [name for _, name, other in self._master_names if other != exchange]
+        self._names.setStringList(chosen + others)
 
     def _on_return(self) -> None:
         # With a completion highlighted, Return goes on to the completer, which fills in the

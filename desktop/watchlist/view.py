@@ -1,18 +1,24 @@
-"""The watchlist table: sortable, multi-select, and the place to drop, paste or delete symbols.
+"""The watchlist table: sortable, filterable, multi-select, with a menu for the selected rows, and
+the place to drop, paste or delete symbols.
 
-It shows a :class:`WatchlistModel` through a sorting proxy. Clicking a header sorts the rows
-once; they keep their places while prices tick, until the next click (re-sorting thousands of
-ticking rows at every flush would cost the window its responsiveness, and rows would never stay
-still long enough to read). Removing goes straight to the model; dropped files and dropped or
-pasted text are handed on as signals, for the pane to import.
+It shows a :class:`WatchlistModel` through a :class:`~desktop.watchlist.filter.WatchlistFilter`.
+Clicking a header sorts the rows once; they keep their places while prices tick, until the next
+click (re-sorting thousands of ticking rows at every flush would cost the window its
+responsiveness, and rows would never stay still long enough to read). The right-click menu acts
+on the selected rows: change their mode, remove them, ask the backend for them again, copy their
+symbols, show one in detail. Removing and asking again go straight to the model (a removal is
+logged in one line); a mode change, dropped files and dropped or pasted text are handed on as
+signals, for the pane to import and summarise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPoint, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QDragEnterEvent,
@@ -23,9 +29,23 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QTableView, QWidget
 
-from desktop.tables.column_model import SORT_ROLE
+from backend.instruments.symbol_lists import MODE_NAMES, WatchEntry
 from desktop.tables.view_setup import setup_table_view
+from desktop.watchlist.columns import SUBSCRIBED, WatchRow
+from desktop.watchlist.filter import WatchlistFilter
+from desktop.watchlist.importing import listed
 from desktop.watchlist.model import WatchlistModel
+
+log = logging.getLogger("feedpool.desktop.watchlist")
+
+
+def removal_text(rows: Sequence[WatchRow]) -> str:
+    """The log line of a removal: how many, which, and what they were."""
+    statuses = Counter(row.status for row in rows)
+    held = ", ".join(f"{count:,} {status}" for status, count in sorted(statuses.items()))
+    noun = "symbol" if len(rows) == 1 else "symbols"
+    names = listed([row.label for row in rows])
+    return f"Removed {len(rows):,} {noun} from the watchlist: {names} ({held})"
 
 
 class WatchlistView(QTableView):
@@ -37,14 +57,15 @@ class WatchlistView(QTableView):
     text_received = Signal(str)
     #: The current row changed: its ``(symbol, exchange)``, or ``None`` for no row.
     current_symbol_changed = Signal(object)
+    #: The menu asked for the selected rows in a new mode (a list of :class:`WatchEntry`).
+    modes_requested = Signal(list)
+    #: The menu asked to show this row's ``(symbol, exchange)`` in detail (it is the current row).
+    detail_requested = Signal(object)
 
     def __init__(self, model: WatchlistModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.watchlist = model
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(model)
-        self.proxy.setSortRole(SORT_ROLE)
-        self.proxy.setDynamicSortFilter(False)
+        self.proxy = WatchlistFilter(model)
         self.setModel(self.proxy)
         # Unsorted (the order symbols were added) until a header is clicked.
         self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
@@ -57,18 +78,38 @@ class WatchlistView(QTableView):
         self.setDropIndicatorShown(False)
         setup_table_view(self, model, self.proxy.mapToSource)
 
-        self.remove_action = QAction("Remove selected", self)
+        self.remove_action = self._action("Remove selected", self.remove_selected)
         self.remove_action.setShortcuts([QKeySequence.StandardKey.Delete, Qt.Key.Key_Backspace])
-        self.remove_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        self.remove_action.triggered.connect(self.remove_selected)
-        self.paste_action = QAction("Paste symbols", self)
-        self.paste_action.setShortcut(QKeySequence.StandardKey.Paste)
-        self.paste_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        self.paste_action.triggered.connect(self.paste)
-        self.addActions([self.remove_action, self.paste_action])
+        self.paste_action = self._action(
+            "Paste symbols", self.paste, QKeySequence.StandardKey.Paste
+        )
+        self.copy_action = self._action(
+            "Copy symbol", self.copy_selected, QKeySequence.StandardKey.Copy
+        )
+        self.retry_action = self._action("Retry now", self.retry_selected)
+        self.detail_action = self._action("Show in detail", self.show_selected_in_detail)
+        self.mode_actions = {
+            mode: self._action(name, lambda _=False, mode=mode: self.change_selected_modes(mode))
+            for mode, name in MODE_NAMES.items()
+        }
+        self.addActions([self.remove_action, self.paste_action, self.copy_action])
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._show_context_menu)
         self.selectionModel().currentRowChanged.connect(self._current_row_changed)
+
+    def _action(
+        self,
+        text: str,
+        slot: Callable[..., None],
+        shortcut: QKeySequence | QKeySequence.StandardKey | None = None,
+    ) -> QAction:
+        """An action of the table's (its shortcut works while the table has the focus)."""
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        action.triggered.connect(slot)
+        return action
 
     def dataChanged(
         self, top_left: QModelIndex, bottom_right: QModelIndex, roles: Sequence[int] = ()
@@ -102,8 +143,79 @@ class WatchlistView(QTableView):
             self.proxy.mapToSource(index).row() for index in self.selectionModel().selectedRows()
         )
 
+    def _selected_rows(self) -> list[WatchRow]:
+        return [self.watchlist.row_object(row) for row in self.selected_source_rows()]
+
     def remove_selected(self) -> None:
-        self.watchlist.remove_rows(self.selected_source_rows())
+        rows = self._selected_rows()
+        if rows:
+            text = removal_text(rows)
+            self.watchlist.remove_rows(self.selected_source_rows())
+            log.info(text)
+
+    def change_selected_modes(self, mode: int) -> None:
+        """Ask for the selected rows in ``mode`` (those in another mode)."""
+        changed = [
+            WatchEntry(row.symbol, row.exchange, mode)
+            for row in self._selected_rows()
+            if row.mode != mode
+        ]
+        if changed:
+            self.modes_requested.emit(changed)
+
+    def retry_selected(self) -> None:
+        """Ask the backend again for the selected rows it does not serve."""
+        self.watchlist.retry(self.selected_source_rows())
+
+    def copy_selected(self) -> None:
+        """Copy the selected rows' ``EXCHANGE:SYMBOL``, a line each (pasting them adds them)."""
+        labels = [row.label for row in self._selected_rows()]
+        if labels:
+            QGuiApplication.clipboard().setText("\n".join(labels))
+
+    def show_selected_in_detail(self) -> None:
+        """Make the first selected row the current one, which the detail pane follows."""
+        rows = self.selectionModel().selectedRows()
+        if not rows:
+            return
+        first = min(rows, key=lambda index: index.row())
+        self.selectionModel().setCurrentIndex(first, QItemSelectionModel.SelectionFlag.NoUpdate)
+        self.detail_requested.emit(
+            self.watchlist.row_object(self.proxy.mapToSource(first).row()).key
+        )
+
+    def shows(self, keys: Iterable[tuple[str, str]]) -> bool:
+        """Whether the filter lets every watched row of ``keys`` through."""
+        positions = (self.watchlist.row_of(key) for key in keys)
+        return all(
+            self.proxy.mapFromSource(self.watchlist.index(position, 0)).isValid()
+            for position in positions
+            if position is not None
+        )
+
+    def reveal(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Select the rows of ``keys`` the filter shows, and scroll to the first: rows just added
+        or changed are seen where they land."""
+        positions = (self.watchlist.row_of(key) for key in keys)
+        indexes = (
+            self.proxy.mapFromSource(self.watchlist.index(p, 0)) for p in positions if p is not None
+        )
+        shown = sorted(index.row() for index in indexes if index.isValid())
+        if not shown:
+            return
+        selection = QItemSelection()
+        last_column = self.proxy.columnCount() - 1
+        start = previous = shown[0]
+        for row in [*shown[1:], None]:
+            if row != previous + 1:
+                selection.select(
+                    self.proxy.index(start, 0), self.proxy.index(previous, last_column)
+                )
+                start = row
+            previous = row
+        self.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.executeDelayedItemsLayout()  # rows the filter has just let in have their places
+        self.scrollTo(self.proxy.index(shown[0], 0), QAbstractItemView.ScrollHint.PositionAtCenter)
 
     def paste(self) -> None:
         text = QGuiApplication.clipboard().text()
@@ -111,13 +223,25 @@ class WatchlistView(QTableView):
             self.text_received.emit(text)
 
     def context_menu(self) -> QMenu:
-        """The right-click menu, with the remove action enabled only when rows are selected."""
-        count = len(self.selectionModel().selectedRows())
-        self.remove_action.setEnabled(count > 0)
+        """The right-click menu, its actions enabled for what the selected rows allow."""
+        rows = self._selected_rows()
+        count = len(rows)
         self.remove_action.setText(f"Remove {count} selected" if count > 1 else "Remove selected")
+        self.remove_action.setEnabled(count > 0)
+        self.copy_action.setText("Copy symbols" if count > 1 else "Copy symbol")
+        self.copy_action.setEnabled(count > 0)
+        self.retry_action.setEnabled(any(row.status != SUBSCRIBED for row in rows))
+        self.detail_action.setEnabled(count > 0)
         menu = QMenu(self)
-        menu.addAction(self.remove_action)
-        menu.addAction(self.paste_action)
+        modes = menu.addMenu("Change mode")
+        modes.setEnabled(count > 0)
+        for mode, action in self.mode_actions.items():
+            action.setCheckable(True)
+            action.setChecked(count > 0 and all(row.mode == mode for row in rows))
+            modes.addAction(action)
+        menu.addActions([self.retry_action, self.copy_action, self.detail_action])
+        menu.addSeparator()
+        menu.addActions([self.remove_action, self.paste_action])
         return menu
 
     def _show_context_menu(self, position: QPoint) -> None:

@@ -65,8 +65,19 @@ def apps(attachment, qt_event_loop, qapp, tmp_path_factory):
         app.close(qapp)
 
 
+#: This process's children before the module's first test: what earlier tests in the same
+#: process left running for good (the multiprocessing resource tracker of a simulator child).
+EARLIER_CHILDREN: set[int] = set()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def earlier_children() -> None:
+    EARLIER_CHILDREN.update(child.pid for child in psutil.Process().children())
+
+
 def children_pids() -> set[int]:
-    return {child.pid for child in psutil.Process().children()}
+    """This process's children started since the module's first test."""
+    return {child.pid for child in psutil.Process().children()} - EARLIER_CHILDREN
 
 
 def test_two_attached_apps_see_one_pool_and_tick(apps, backend, qtbot):

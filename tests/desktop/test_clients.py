@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bus_messages import client_stats, clients_stats
+from PySide6.QtCore import Qt
 
+from desktop.clients.model import ClientsModel
 from desktop.clients.pane import ClientsPane
 
 
@@ -27,3 +29,13 @@ def test_rows_follow_the_payloads_and_a_selection_stays_on_its_client(qtbot):
     pane.update_clients(clients_stats(own, third))
     assert [row.stats.client for row in pane.model.rows()] == [1, 3]
     assert pane.holdings.stringList() == []
+
+
+def test_short_titles_say_what_they_count_on_hover(qtbot):
+    model = ClientsModel()
+    titles = [model.headerData(n, Qt.Orientation.Horizontal) for n in range(model.columnCount())]
+    assert titles[3:5] == ["Auth", "Subs"]
+    tips = [
+        model.headerData(n, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) for n in (3, 4)
+    ]
+    assert tips == ["Whether it has given the API key", "Subscriptions it holds"]

@@ -6,8 +6,9 @@ from frames import frame
 
 from backend.instruments.symbol_lists import WatchEntry
 from desktop.detail.book import BookTable
-from desktop.detail.pane import SAMPLE_PARTS, DetailPane
+from desktop.detail.pane import CHART_MIN_HEIGHT, NOTHING_SELECTED, SAMPLE_PARTS, DetailPane
 from desktop.detail.price_trail import PriceTrail
+from desktop.watchlist.columns import PENDING, SUBSCRIBED
 from desktop.watchlist.model import WatchlistModel
 
 
@@ -49,3 +50,44 @@ def test_each_round_of_samplings_reads_every_row_once(qtbot):
     assert pane.trails.trail(keys[SAMPLE_PARTS - 1]) is None  # its part is sampled last
     pane.sample()
     assert [list(pane.trails.trail(key).prices) for key in keys] == [[10.0 + n] for n in range(25)]
+
+
+def test_with_no_row_selected_the_pane_says_so_and_shows_no_empty_chart(qtbot):
+    model = WatchlistModel(flush_interval_ms=10_000)
+    model.add_entries([WatchEntry("SBIN", "NSE", 3)])
+    model.push_frame(frame("SBIN", 801.0))
+    pane = DetailPane(model, clock=lambda: 100.0)
+    qtbot.addWidget(pane)
+    pane.resize(320, 700)
+    pane.show()
+    pane.refresh()
+    assert pane.title.text() == NOTHING_SELECTED and pane.title.wordWrap()
+    assert not pane.chart.isVisible() and not pane.book.isVisible()
+
+    pane.show_symbol(("SBIN", "NSE"))
+    assert pane.chart.isVisible() and pane.book.isVisible()
+    # The book shows every level without a scroll bar; the chart keeps its room above it.
+    assert pane.book.verticalScrollBar().maximum() == 0
+    assert pane.chart.height() >= CHART_MIN_HEIGHT
+
+
+def test_a_row_not_served_or_stale_is_marked_not_current_and_its_book_greyed(qtbot):
+    model = WatchlistModel(flush_interval_ms=10_000)
+    model.add_entries([WatchEntry("SBIN", "NSE", 3)])
+    model.push_frame(frame("SBIN", 801.0))
+    pane = DetailPane(model, clock=lambda: 100.0)
+    qtbot.addWidget(pane)
+    pane.show()
+    pane.show_symbol(("SBIN", "NSE"))
+    row = model.row_object(0)
+    assert row.status == PENDING and "Not current: pending" in pane.title.text()
+    assert not pane.book.isEnabled()
+
+    row.status = SUBSCRIBED
+    pane.refresh()
+    assert "Not current" not in pane.title.text() and pane.book.isEnabled()
+
+    row.stale = "no tick for 30 s"
+    pane.refresh()
+    assert "Not current: stale: no tick for 30 s" in pane.title.text()
+    assert not pane.book.isEnabled()

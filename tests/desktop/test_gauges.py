@@ -8,9 +8,9 @@ from msgspec.structs import replace
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPixmap
 
-from desktop.colours import STATE_COLOURS
-from desktop.gauges.panel import ConnectionGauges
-from desktop.gauges.readings import tick_age_text
+from desktop.colours import FULL_COLOUR, STATE_COLOURS
+from desktop.gauges.panel import AWAITING_FIGURES, ConnectionGauges
+from desktop.gauges.readings import percent_text, tick_age_text
 
 SECOND = connection_stats(
     2, symbols=732, state="reconnecting", last_tick_age_ms=4200, peak_symbols=900
@@ -45,8 +45,8 @@ def test_one_gauge_per_connection_with_its_numbers(gauges):
     assert sorted(gauges.gauges) == [1, 2]
     first, second = gauges.gauges[1].reading, gauges.gauges[2].reading
     assert first.headline == "1,000 / 1,000"
-    assert first.badge == "connected"
-    assert first.colour == STATE_COLOURS["connected"]
+    assert first.badge == "connected, full"
+    assert first.colour == FULL_COLOUR
     assert first.fraction == 1.0
     assert "812.5 ticks/s" in first.details
     assert "last tick 3 ms ago" in first.details
@@ -149,3 +149,55 @@ def test_a_session_the_broker_refused_at_start_shows_on_the_pool_gauge(gauges):
     assert gauges.total.reading.badge == "session expired: log in again"
     assert gauges.total.reading.details[0].startswith("Angel One refused to log in")
     assert gauges.log_in_button.isVisibleTo(gauges)
+
+
+def test_a_full_connection_has_a_colour_of_its_own_and_one_with_room_stays_green(gauges):
+    roomy = connection_stats(3, symbols=999, peak_symbols=999)
+    gauges.update_stats(replace(STATS, connections=[FIRST, roomy]))
+    full, third = gauges.gauges[1].reading, gauges.gauges[3].reading
+    assert (full.badge, full.colour) == ("connected, full", FULL_COLOUR)
+    assert FULL_COLOUR not in STATE_COLOURS.values()
+    assert (third.badge, third.colour) == ("connected", STATE_COLOURS["connected"])
+
+
+@pytest.mark.parametrize(
+    ("held", "capacity", "text"),
+    [
+        (2999, 3000, "99.9 %"),
+        (3000, 3000, "100.0 %"),
+        (1732, 3000, "57.7 %"),
+        (1, 3000, "< 0.1 %"),
+        (0, 3000, "0.0 %"),
+        (0, 0, "0.0 %"),
+    ],
+)
+def test_a_percentage_reads_100_only_when_full(held, capacity, text):
+    assert percent_text(held, capacity) == text
+
+
+def test_the_pool_gauge_of_2999_of_3000_is_below_100_and_one_connection_is_singular(gauges):
+    almost = connection_stats(1, symbols=2999, capacity=3000)
+    pool = pool_stats(almost, max_connections=1, capacity=3000, utilisation_percent=99.97)
+    gauges.update_stats(pool)
+    assert gauges.total.reading.badge == "99.9 % used"
+    assert "1 of 1 connection (peak 1)" in gauges.total.reading.details
+
+
+def test_the_gauges_say_the_backend_is_not_serving_until_its_next_figures(gauges):
+    gauges.set_backend_state("ready")
+    gauges.update_stats(STATS)
+    gauges.set_backend_state("restarting", "it crashed or was killed by signal 9")
+
+    readings = [gauges.total.reading, *(gauge.reading for gauge in gauges.gauges.values())]
+    assert {reading.badge for reading in readings} == {"backend restarting"}
+    assert {reading.colour for reading in readings} == {STATE_COLOURS["restarting"]}
+    assert all(r.details[0] == "it crashed or was killed by signal 9" for r in readings)
+    assert gauges.gauges[1].reading.value == "1,000"  # the last numbers, said to be so
+    assert all("numbers from before" in reading.details for reading in readings)
+
+    gauges.set_backend_state("ready")
+    assert gauges.total.reading.badge == "backend ready"
+    assert gauges.total.reading.details[0] == AWAITING_FIGURES
+    gauges.update_stats(STATS)
+    assert gauges.total.reading.badge == "57.7 % used"
+    assert gauges.gauges[2].reading.badge == "reconnecting"

@@ -14,6 +14,7 @@ from desktop.logs.export import default_export_name, format_of, log_line, write_
 from desktop.logs.export_dialog import LogExportDialog
 from desktop.logs.filter import LogFilterProxy
 from desktop.logs.model import LogModel
+from desktop.main_window import MainWindow
 
 RECORDS = [
     LogEntry(1764060000.5, "INFO", "pool", "[POOL] pool created", "feedpool.pool"),
@@ -138,3 +139,88 @@ def test_each_opening_proposes_a_name_stamped_now_in_the_folder_used_last(qtbot,
     dialog.export()
     dialog.open()
     assert dialog.path_edit.text() == str(tmp_path / "sub" / "feedpool-logs-20261125-153005.log")
+
+
+@pytest.fixture
+def fresh_home(tmp_path, monkeypatch) -> Path:
+    """A home folder as on a new account: empty, no Documents folder in it."""
+    home = tmp_path / "fresh"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+def test_on_a_fresh_account_the_export_goes_to_a_folder_that_exists(qtbot, proxy, fresh_home):
+    dialog = LogExportDialog(proxy, clock=lambda: datetime(2026, 11, 25, 15, 30))
+    qtbot.addWidget(dialog)
+    dialog.open()
+    proposed = Path(dialog.path_edit.text())
+    assert proposed == fresh_home / "feedpool-logs-20261125-153000.log"
+    with qtbot.waitSignal(dialog.exported):
+        dialog.export()
+    assert len(proposed.read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_the_folder_exported_to_last_is_remembered_by_both_exports(
+    qtbot, proxy, fresh_home, tmp_path, monkeypatch
+):
+    chosen = fresh_home / "exports"
+    chosen.mkdir()
+    first = LogExportDialog(proxy)
+    qtbot.addWidget(first)
+    first.open()
+    first.path_edit.setText(str(chosen / "today.log"))
+    first.export()
+
+    later = LogExportDialog(proxy)  # as in the next run of the app
+    qtbot.addWidget(later)
+    later.open()
+    assert Path(later.path_edit.text()).parent == chosen
+
+    proposed = []
+    monkeypatch.setattr(
+        "desktop.main_window.QFileDialog.getSaveFileName",
+        lambda parent, title, path, filters: proposed.append(Path(path)) or ("", ""),
+    )
+    window = MainWindow(watchlist_path=tmp_path / "w.json", settings_path=tmp_path / "s.json")
+    qtbot.addWidget(window)
+    window.export_watchlist_action.trigger()
+    assert proposed == [chosen / "feedpool-watchlist.csv"]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("mine.jsonl", "mine.jsonl", "jsonl"),
+        ("mine.csv", "mine.csv", "csv"),
+        ("mine", "mine.log", "log"),
+        ("mine.txt", "mine.log", "log"),
+    ],
+)
+def test_a_typed_extension_decides_the_format(qtbot, proxy, tmp_path, case):
+    typed, written, fmt = case
+    dialog = LogExportDialog(proxy, folder=tmp_path)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("log"))
+    dialog.path_edit.setText(str(tmp_path / typed))
+    with qtbot.waitSignal(dialog.exported) as blocker:
+        dialog.export()
+    assert blocker.args[0] == tmp_path / written
+    reference = tmp_path / f"reference.{fmt}"
+    write_log_export(RECORDS, reference)
+    assert (tmp_path / written).read_bytes() == reference.read_bytes()
+    assert dialog.format_combo.currentData() == fmt
+
+
+def test_an_error_does_not_squeeze_the_fields(qtbot, proxy, tmp_path):
+    dialog = LogExportDialog(proxy, folder=tmp_path / "missing")
+    qtbot.addWidget(dialog)
+    dialog.open()
+    heights = {w: w.height() for w in (dialog.path_edit, dialog.format_combo, dialog.all_button)}
+    dialog.export()
+    qtbot.waitUntil(dialog.error_label.isVisible)
+    dialog.layout().activate()
+    assert {w: w.height() for w in heights} == heights
+    label = dialog.error_label
+    assert label.height() >= label.heightForWidth(label.width())  # every line of it in sight

@@ -9,8 +9,10 @@ from datetime import datetime
 
 import pytest
 from bus_messages import log_record
+from PySide6.QtCore import Qt
 
 from desktop.logs.entry import LogEntry, entry_from_bus, entry_from_output, source_of
+from desktop.logs.filter import LogFilterProxy
 from desktop.logs.handler import LogModelHandler
 from desktop.logs.model import LogModel
 from desktop.logs.ring_buffer import RingBuffer
@@ -96,8 +98,6 @@ def test_new_sources_are_announced_once(qtbot, model):
 
 
 def test_level_colours_the_row(model):
-    from PySide6.QtCore import Qt
-
     model.append(entry(1, "ERROR"))
     model.append(entry(2, "INFO"))
     model.flush()
@@ -179,3 +179,46 @@ def test_ring_buffer_indexes_after_wrapping():
         ring.extend([8])
     with pytest.raises(IndexError):
         ring[4]
+
+
+def test_a_multi_line_record_is_a_row_per_line_and_one_record(qtbot):
+    model = LogModel(capacity=100, flush_interval_ms=10_000)
+    tail = "\n".join(f"line {number}" for number in range(1, 41))
+    crash = LogEntry(
+        1764060000.0,
+        "ERROR",
+        "app",
+        f"The backend stopped: it crashed. Its last output:\n{tail}",
+        "feedpool.desktop.backend",
+    )
+    model.append(entry(1))
+    model.append(crash)
+    model.append(entry(2))
+    model.flush()
+
+    assert model.rowCount() == 1 + 41 + 1
+    texts = [model.data(model.index(row, 3)) for row in range(model.rowCount())]
+    assert texts[1] == "The backend stopped: it crashed. Its last output:"
+    assert texts[2:42] == [f"line {number}" for number in range(1, 41)]
+    assert not any("\n" in text for text in texts)
+    # Time, level and source on the record's first line only; every line in its level's colour.
+    assert model.data(model.index(1, 1)) == "ERROR" and model.data(model.index(2, 1)) == ""
+    assert model.data(model.index(2, 0)) == ""
+    colours = {
+        model.data(model.index(row, 3), Qt.ItemDataRole.ForegroundRole).name()
+        for row in range(1, 42)
+    }
+    assert colours == {"#dc2626"}
+    assert model.entry(30) is crash
+    assert list(model.entries()) == [entry(1), crash, entry(2)]
+
+
+def test_a_multi_line_record_is_filtered_whole():
+    model = LogModel(capacity=100, flush_interval_ms=10_000)
+    model.append(LogEntry(1.0, "ERROR", "app", "Traceback:\n  File x\nValueError: bad", "feedpool"))
+    model.append(entry(2))
+    model.flush()
+    proxy = LogFilterProxy(model)
+    proxy.set_text("valueerror")
+    assert proxy.rowCount() == 3
+    assert [e.message for e in proxy.visible_entries()] == ["Traceback:\n  File x\nValueError: bad"]

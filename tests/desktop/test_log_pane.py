@@ -171,3 +171,11 @@ def test_rows_dropped_off_the_top_do_not_move_what_is_being_read(qtbot):
     top = pane.proxy.index(pane.view.rowAt(0), 3).data()
     assert top == "line 40"
     assert not pane.is_following()
+
+
+def test_the_level_filter_starts_at_info(qtbot, model):
+    pane = LogPane(model)
+    qtbot.addWidget(pane)
+    assert pane.level_combo.currentText() == "Info"
+    assert "[POOL] balancing" not in shown(pane.proxy)  # the DEBUG record
+    assert "connected" in shown(pane.proxy)

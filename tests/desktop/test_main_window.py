@@ -16,8 +16,10 @@ from backend.bus.messages import BackendHealth, ConnectionHealth
 from backend.bus.publisher import ZmqPublisher
 from backend.feed import HEALTH_TOPIC, LOG_TOPIC, POOL_TOPIC
 from backend.instruments.symbol_lists import WatchEntry
+from desktop.detail.pane import CHART_MIN_HEIGHT
 from desktop.link.bus_monitor import BusMonitor
-from desktop.main_window import APPLICATION, DEFAULT_SIZE, ORGANISATION, STATE_KEY, MainWindow
+from desktop.main_window import GAUGES_MIN_HEIGHT, STATE_KEY, MainWindow
+from desktop.preferences import APPLICATION, ORGANISATION
 
 POOL = pool_stats(
     connection_stats(1, symbols=1, ticks_per_second=1.0, last_tick_age_ms=20, peak_symbols=1),
@@ -53,7 +55,8 @@ def menu_texts(window: MainWindow) -> dict[str, list[str]]:
 
 
 def test_panes_and_menus(window):
-    assert window.centralWidget() is window.watchlist_pane
+    assert window.watchlist_pane.parent() is window.centralWidget()
+    assert window.alarm_banner.parent() is window.centralWidget()
     assert window.gauges_dock.widget() is window.gauges
     assert window.logs_dock.widget() is window.log_pane
     assert window.dockWidgetArea(window.gauges_dock) == Qt.DockWidgetArea.TopDockWidgetArea
@@ -63,6 +66,7 @@ def test_panes_and_menus(window):
         "&Import symbols...",
         "Export &watchlist...",
         "Export &logs...",
+        "&Connect a strategy...",
         "&Settings...",
         "Lo&g in to Angel One...",
         "&Attach to a backend...",
@@ -93,6 +97,7 @@ def test_settings_action_opens_the_dialog_and_relays_applied(qtbot, window, tmp_
 
 
 def test_bus_messages_reach_gauges_logs_and_status(qtbot, window):
+    window.set_backend_state("ready")
     window.handle_bus_message(POOL_TOPIC, POOL)
     assert window.gauges.gauges[1].reading.headline == "1 / 1,000"
 
@@ -121,6 +126,7 @@ def test_a_malformed_bus_message_is_an_error_line_and_the_view_keeps_its_state(
 ):
     """Over a real bus: the app's monitor names the topic and the field, the gauges keep the last
     good statistics, and the messages after it are shown."""
+    window.set_backend_state("ready")
     publisher = ZmqPublisher(port=0)
     monitor = BusMonitor(window.handle_bus_message)
     monitor.start(publisher.endpoint)
@@ -204,22 +210,53 @@ def test_import_and_export_through_the_file_menu(window, tmp_path, monkeypatch):
 def test_layout_is_saved_on_close_restored_and_reset(qtbot, make_window):
     first = make_window()
     first.show()
-    first.resize(700, 500)
+    first.resize(760, 580)
     first.logs_dock.hide()
     first.close()
 
     second = make_window()
     second.show()
     qtbot.waitExposed(second)
-    assert (second.width(), second.height()) == (700, 500)
+    assert (second.width(), second.height()) == (760, 580)
     assert second.logs_dock.isHidden()
 
     second.reset_layout_action.trigger()
     assert not second.logs_dock.isHidden()
-    assert second.size() == DEFAULT_SIZE
+    assert second.size() == second.default_size()
     assert QSettings(ORGANISATION, APPLICATION).value(STATE_KEY) is None
 
 
 def test_a_modal_dialog_fails_the_test_instead_of_hanging_it():
     with pytest.raises(pytest.fail.Exception, match=r"blocking dialog: QMessageBox\.warning"):
         QMessageBox.warning(None, "title", "text")
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_at_a_real_screens_size_nothing_a_trader_reads_is_cut(qtbot, qapp, window, size):
+    window.watchlist_pane.import_typed("NSE:SBIN", "NSE", 3)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    window.lay_out_docks()
+    tabbed = bool(window.tabifiedDockWidgets(window.logs_dock))
+    assert tabbed == (size[0] < 1920)  # the clients beside the logs where both fit
+    if tabbed:
+        window.clients_dock.raise_()
+    view = window.watchlist_pane.view
+    view.setCurrentIndex(view.proxy.index(0, 0))
+    window.detail_pane.refresh()
+    qapp.processEvents()
+
+    clients = window.clients_pane.view
+    assert clients.horizontalScrollBar().maximum() == 0  # every column in sight
+    detail = window.detail_pane
+    assert detail.chart.height() >= CHART_MIN_HEIGHT
+    assert detail.book.verticalScrollBar().maximum() == 0
+    assert window.gauges_dock.height() >= GAUGES_MIN_HEIGHT
+    for table in (view, window.log_pane.view, clients):
+        header = table.horizontalHeader()
+        for section in range(header.count()):
+            title = table.model().headerData(section, Qt.Orientation.Horizontal)
+            assert header.sectionSize(section) > header.fontMetrics().horizontalAdvance(title)
+    time_column = window.log_pane.view.columnWidth(0)
+    assert time_column > window.log_pane.view.fontMetrics().horizontalAdvance("23:59:59.999")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from backend.instruments.symbol_lists import WatchEntry, parse_file, parse_mode, parse_text
+from backend.instruments.symbol_lists import (
+    DEFAULT_MODE,
+    WatchEntry,
+    parse_file,
+    parse_mode,
+    parse_text,
+)
 from desktop.watchlist.importing import plan_import
 
 
@@ -85,7 +91,7 @@ def test_empty_binary_and_headerless_garbage_files_are_errors(tmp_path):
 
 def test_plan_skips_duplicates_and_lists_unknown_symbols(small_master):
     parsed = parse_text("NSE:SBIN\nNSE:SBIN,LTP\nNSE:TCS\nNSE:NOSUCH\nBSE:SBIN\nrubbish here")
-    summary = plan_import(parsed, {("TCS", "NSE")}, small_master, "list.txt")
+    summary = plan_import(parsed, {("TCS", "NSE"): DEFAULT_MODE}, small_master, "list.txt")
     assert summary.added == [WatchEntry("SBIN", "NSE"), WatchEntry("SBIN", "BSE")]
     assert summary.duplicates == 2
     assert summary.unknown == [WatchEntry("NOSUCH", "NSE")]
@@ -97,6 +103,6 @@ def test_plan_skips_duplicates_and_lists_unknown_symbols(small_master):
 
 
 def test_plan_without_a_master_accepts_and_says_so():
-    summary = plan_import(parse_text("NSE:ANYTHING"), set(), None, "typed symbol")
+    summary = plan_import(parse_text("NSE:ANYTHING"), {}, None, "typed symbol")
     assert summary.added == [WatchEntry("ANYTHING", "NSE")]
     assert "not checked" in summary.text()

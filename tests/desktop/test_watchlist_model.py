@@ -158,7 +158,9 @@ def test_ticks_of_unwatched_symbols_are_not_buffered(model):
     assert [row.ltp for row in model.rows()] == [None, None, None]
 
 
-def test_subscribe_reply_sets_connection_and_rejection_reason(model):
+def test_subscribe_reply_sets_connection_waiting_and_rejection_reason(model):
+    answered = []
+    model.answered.connect(answered.append)
     model.apply_subscribe_reply(
         {
             "type": "subscribe",
@@ -176,15 +178,25 @@ def test_subscribe_reply_sets_connection_and_rejection_reason(model):
                     "exchange": "NSE",
                     "status": "error",
                     "code": "MAX_CAPACITY_REACHED",
-                    "message": "capacity 3000 reached",
+                    "message": "Maximum capacity reached: 3000/3000 symbols held",
+                },
+                {
+                    "symbol": "INFY",
+                    "exchange": "NSE",
+                    "status": "error",
+                    "code": "BROKER_ERROR",
+                    "message": "broker refused INFY on NSE: AB1019 token invalid",
                 },
             ],
         }
     )
     assert cell(model, 0, STATUS) == "subscribed"
     assert cell(model, 0, CONNECTION) == "2"
-    assert cell(model, 1, STATUS) == "rejected: capacity 3000 reached"
-    assert cell(model, 2, STATUS) == "pending"
+    assert cell(model, 1, STATUS) == "waiting for room"
+    tooltip = model.data(model.index(1, STATUS), Qt.ItemDataRole.ToolTipRole)
+    assert tooltip == "waiting for room: Maximum capacity reached: 3000/3000 symbols held"
+    assert cell(model, 2, STATUS) == "rejected: broker refused INFY on NSE: AB1019 token invalid"
+    assert answered == [1]  # one row refused for capacity
 
 
 def test_coalesce_cells_merges_neighbours_with_the_same_columns():

@@ -37,7 +37,7 @@ def test_drop_csv_file(qtbot, pane, tmp_path):
     assert event.isAccepted()
     assert added.args[0] == [WatchEntry("SBIN", "NSE", 1), WatchEntry("TCS", "NSE", 2)]
     assert pane.summary_label.isVisible()
-    assert pane.summary_label.text() == "sample.csv: added 2."
+    assert pane.summary_label.text() == "sample.csv: added 2; awaiting the backend 2."
 
 
 def test_drop_txt_file_with_both_line_forms(pane, tmp_path):
@@ -54,7 +54,10 @@ def test_drop_several_files_summarises_each(pane, tmp_path):
     second.write_text("NSE:SBIN\nNSE:TCS\n", encoding="utf-8")
     drop_files(pane, first, second)
     assert symbols(pane) == ["NSE:SBIN", "NSE:TCS"]
-    assert pane.summary_label.text() == "a.txt: added 1.\nb.txt: added 1; duplicates skipped 1."
+    assert pane.summary_label.text() == (
+        "a.txt: added 1; awaiting the backend 1.\n"
+        "b.txt: added 1; awaiting the backend 1; duplicates skipped 1."
+    )
 
 
 def test_drop_text(pane):
@@ -116,7 +119,9 @@ def test_duplicates_are_skipped(pane):
     summary = pane.import_pasted("NSE:TCS\nTCS,NSE,LTP\nNSE:INFY")
     assert summary.duplicates == 2
     assert symbols(pane) == ["NSE:SBIN", "NSE:TCS", "NSE:INFY"]
-    assert pane.summary_label.text() == "pasted text: added 1; duplicates skipped 2."
+    assert pane.summary_label.text() == (
+        "pasted text: added 1; awaiting the backend 1; duplicates skipped 2."
+    )
 
 
 def test_ctrl_v_pastes_lines_using_the_chosen_exchange(qtbot, pane):
@@ -136,14 +141,14 @@ def test_typing_with_completion(qtbot, pane):
     popup = pane.entry.completer.popup()
     qtbot.waitUntil(popup.isVisible)
     offered = [popup.model().index(row, 0).data() for row in range(popup.model().rowCount())]
-    assert offered == ["BSE:SBIN", "NSE:SBIN"]
+    assert offered == ["NSE:SBIN", "BSE:SBIN"]  # the exchange chosen (NSE) first
 
-    qtbot.keyClick(popup, Qt.Key.Key_Down)
     qtbot.keyClick(popup, Qt.Key.Key_Down)
     qtbot.keyClick(popup, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: symbols(pane) == ["NSE:SBIN"])
     assert line_edit.text() == ""
-    assert pane.summary_label.text() == "typed symbol: added 1."  # submitted once
+    # Submitted once.
+    assert pane.summary_label.text() == "typed symbol: added 1; awaiting the backend 1."
 
     qtbot.keyClicks(line_edit, "NSE:TC")
     qtbot.waitUntil(popup.isVisible)
@@ -161,7 +166,9 @@ def test_typing_a_bare_symbol_uses_the_exchange_and_mode_chosen(qtbot, pane):
 
 
 def select_rows(pane: WatchlistPane, *rows: int) -> None:
+    """Select these table rows, and only these."""
     selection = pane.view.selectionModel()
+    selection.clearSelection()
     for row in rows:
         selection.select(
             pane.view.model().index(row, 0),
@@ -194,6 +201,7 @@ def test_remove_from_the_context_menu_in_sorted_view(pane):
 
 def test_remove_is_disabled_without_a_selection(pane):
     pane.import_pasted("NSE:SBIN")
+    pane.view.clearSelection()
     menu = pane.view.context_menu()
     assert not pane.view.remove_action.isEnabled()
     menu.deleteLater()

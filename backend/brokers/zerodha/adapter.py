@@ -29,7 +29,6 @@ from backend.wire.broker_socket import BrokerSocket
 MAX_INSTRUMENTS = 3000
 #: Tokens per request.
 REQUEST_TOKENS = 500
-LIMIT_REFUSAL = "LIMIT"
 
 
 @dataclass(frozen=True)
@@ -72,11 +71,8 @@ class KiteAdapter(BrokerAdapter):
         mode: int,
         previous: dict[Hashable, int],
     ) -> list[Refusal]:
-        new = [i for i in instruments if self.key(i) not in previous]
-        room = max(MAX_INSTRUMENTS - (len(self._held) - len(new)), 0)
-        message = f"Kite allows {MAX_INSTRUMENTS} instruments per connection"
-        refused = [Refusal(i, LIMIT_REFUSAL, message, capacity=True) for i in new[room:]]
-        added = [self.key(i) for i in new[:room]]
+        within, refused = self._within_limit(instruments, previous, MAX_INSTRUMENTS, "Kite")
+        added = [self.key(i) for i in within]
         moved = [self.key(i) for i in instruments if self.key(i) in previous]
         await self._send(ws, protocol.subscribe_request, added)
         # A new subscription is in quote mode: only other modes, and moves, need a request.
