@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -111,11 +111,16 @@ def link_window(
     return link
 
 
-async def serve(window: MainWindow, link: BackendLink) -> int:
-    """Link ``window`` to its backend until the window closes, then stop the backend it runs."""
+async def serve(
+    window: MainWindow, link: BackendLink, meanwhile: Callable[[], None] | None = None
+) -> int:
+    """Link ``window`` to its backend until the window closes, then stop the backend it runs;
+    ``meanwhile`` runs once the backend is starting."""
     closed = asyncio.Event()
     window.closed.connect(closed.set)
     link.start()
+    if meanwhile is not None:
+        meanwhile()
     await closed.wait()
     await link.stop()
     return 0
@@ -131,14 +136,20 @@ def run_app(argv: list[str], attachment: Attachment | None = None) -> int:
     window = MainWindow()
     logging.getLogger().addHandler(LogModelHandler(window.log_model))
     logging.getLogger().setLevel(logging.INFO)
+    # Ctrl-C in the terminal quits like the Quit action, stopping the backend on the way.
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
+    window.show()
+    return qasync.run(
+        serve(window, link_window(window, attachment=attachment), lambda: settle(window))
+    )
+
+
+def settle(window: MainWindow) -> None:
+    """What the app reads while its backend starts: the instrument master."""
     window.watchlist_pane.set_master(load_instrument_master())
     # The master and the window live as long as the app: keep them out of the garbage
     # collector's full passes, each of which stalled the ticking window by a fifth of a second.
     gc.freeze()
-    # Ctrl-C in the terminal quits like the Quit action, stopping the backend on the way.
-    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, window.close))
-    window.show()
-    return qasync.run(serve(window, link_window(window, attachment=attachment)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -352,6 +352,7 @@ class MainWindow(QMainWindow):
         self.backend_label.setText(text)
         self.backend_label.setStyleSheet(f"color: {state_colour(state)}; font-weight: bold")
         self.gauges.set_backend_state(state, detail)
+        self.watchlist_pane.set_backend_state(state, detail)
         self.alarm_board.set_backend_state(state, detail)
         self._show_alarms()
 

@@ -145,6 +145,10 @@ class WatchlistPane(QWidget):
         elif isinstance(message, BackendHealth | ConnectionHealth):
             self.staleness.health(message)
 
+    def set_backend_state(self, state: str, detail: str = "") -> None:
+        """The app's own backend's state (``detail`` is the status bar's)."""
+        self.staleness.backend_state(state)
+
     # Imports.
 
     def import_typed(self, text: str, exchange: str, mode: int) -> ImportSummary:

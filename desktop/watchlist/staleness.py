@@ -2,8 +2,9 @@
 
 A row that shows prices, or is subscribed, is stale when
 
-- the backend is down: it said so (``SYS.HEALTH``), or no ``SYS.POOL`` (published every second)
-  has come for :data:`BACKEND_SILENT_SECONDS`;
+- the backend is down: it said so (``SYS.HEALTH``), the app's own backend process is not
+  serving (:meth:`StaleWatch.backend_state`), or no ``SYS.POOL`` (published every second) has
+  come for :data:`BACKEND_SILENT_SECONDS`;
 - its connection is not connected (``SYS.POOL``'s connections, ``SYS.HEALTH``);
 - it is not subscribed (waiting, rejected, pending) but shows prices from before;
 - it is subscribed on a connection that is up and no tick has come for ``stale_seconds`` since
@@ -23,6 +24,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from backend.bus.messages import BackendHealth, ConnectionHealth, PoolStats
 from backend.feed import CONNECTED
+from desktop.link.process import FAILED, RESTARTING, STARTING, STOPPED, STOPPING
 from desktop.watchlist.columns import SUBSCRIBED, WatchRow, clock_time
 from desktop.watchlist.model import WatchlistModel
 
@@ -33,6 +35,8 @@ STALE_SECONDS = 30.0
 CHECK_MS = 1000
 #: ``SYS.HEALTH``'s state of a backend that serves.
 BACKEND_READY = "ready"
+#: The states of the app's own backend process in which it serves no ticks.
+NOT_SERVING = frozenset({STARTING, RESTARTING, FAILED, STOPPING, STOPPED})
 
 
 def _not_connected(index: int, state: str, reason: str) -> str:
@@ -132,6 +136,14 @@ class StaleWatch(QObject):
     def health(self, health: BackendHealth | ConnectionHealth) -> None:
         self.liveness.health(health)
         self.check()
+
+    def backend_state(self, state: str) -> None:
+        """The app's own backend process is in ``state``: while it does not serve (it died and
+        restarts, say, with no word on the bus), every row is stale at once; the next
+        ``SYS.POOL`` clears the mark."""
+        if state in NOT_SERVING:
+            self.liveness.backend_said = f"the backend is {state}"
+            self.check()
 
     def check(self) -> int:
         """Mark every row as it stands now; how many are stale."""

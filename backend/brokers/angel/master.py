@@ -8,8 +8,9 @@ format, for the exchange simulator to serve.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
+
+import orjson
 
 from backend.instruments.master import Instrument, MasterFormatError
 
@@ -77,8 +78,8 @@ def read_master(data: bytes, source: str) -> list[Instrument]:
     """
     path = source
     try:
-        rows = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        rows = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
         raise MasterFormatError(f"{path}: not a JSON scrip master ({exc})") from None
     if not isinstance(rows, list):
         raise MasterFormatError(f"{path}: expected a JSON list of scrip objects")
@@ -113,7 +114,7 @@ def read_master(data: bytes, source: str) -> list[Instrument]:
 
 def write_master(instruments: Iterable[Instrument]) -> bytes:
     """``instruments`` as Angel's scrip master: what :func:`read_master` reads back unchanged."""
-    return json.dumps([_row(i) for i in instruments], separators=(",", ":")).encode()
+    return orjson.dumps([_row(i) for i in instruments])
 
 
 def _row(instrument: Instrument) -> dict[str, str]:
