@@ -17,6 +17,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from backend.brokers.codec import ProtocolError, json_object
 from backend.feed import DEPTH, DEPTH_LEVELS, LTP, MODES, QUOTE, quote_change
 
 # SmartStream's modes are FeedPool's: 1 LTP, 2 Quote, 3 SnapQuote (best five, FeedPool's Depth).
@@ -63,10 +64,6 @@ PACKETS = {LTP: LTP_PACKET, QUOTE: QUOTE_PACKET, SNAP_QUOTE: SNAP_QUOTE_PACKET}
 _SIZES = {LTP_PACKET.size: LTP, QUOTE_PACKET.size: QUOTE, SNAP_QUOTE_PACKET.size: SNAP_QUOTE}
 
 assert (LTP_PACKET.size, QUOTE_PACKET.size, SNAP_QUOTE_PACKET.size) == (51, 123, 379)
-
-
-class ProtocolError(ValueError):
-    """A frame or request that does not follow the SmartStream protocol."""
 
 
 @dataclass(slots=True)
@@ -297,12 +294,7 @@ class Request:
 
 def parse_request(text: str) -> Request:
     """The request in a text frame; :class:`ProtocolError` (answered with E1001) if malformed."""
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):  # ValueError: also a number past int's 4,300 digits
-        raise ProtocolError("request is not JSON") from None
-    if not isinstance(message, dict):
-        raise ProtocolError("request is not a JSON object")
+    message = json_object(text, "request")
     # The documentation allows 10 characters, but the broker serves longer IDs and echoes them.
     correlation_id = message.get("correlationID", "")
     if not isinstance(correlation_id, str):

@@ -46,6 +46,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from backend.brokers.codec import ProtocolError, json_object
 from backend.feed import DEPTH, DEPTH_LEVELS, LTP, QUOTE, quote_change
 
 # FeedPool's modes as Dhan's subscribe request codes; a mode's unsubscribe code is one more.
@@ -135,10 +136,6 @@ DISCONNECT_REASONS = {
 SESSION_REASONS = frozenset(
     {TOKEN_EXPIRED, AUTHENTICATION_FAILED, TOKEN_INVALID, CLIENT_ID_INVALID}
 )
-
-
-class ProtocolError(ValueError):
-    """A packet or request that does not follow Dhan's Live Market Feed protocol."""
 
 
 def reason_text(reason: int) -> str:
@@ -333,12 +330,7 @@ def parse_request(text: str) -> Request:
     ``SecurityId`` may be a string of digits, as documented, or a number (the official client
     sends what it is given).
     """
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):  # ValueError: also a number past int's 4,300 digits
-        raise ProtocolError("request is not JSON") from None
-    if not isinstance(message, dict):
-        raise ProtocolError("request is not a JSON object")
+    message = json_object(text, "request")
     code = message.get("RequestCode")
     if type(code) is not int or code not in (DISCONNECT_REQUEST, *FEEDPOOL_MODES, *UNSUBSCRIBE):
         raise ProtocolError(f"RequestCode {code!r} is not 12, 15, 16, 17, 18, 21 or 22")

@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from backend.brokers.codec import ProtocolError, json_object
 from backend.feed import DEPTH, DEPTH_LEVELS, LTP, QUOTE, quote_change
 
 # Kite's names for FeedPool's subscription modes.
@@ -79,10 +80,6 @@ _MODES_BY_SIZE = {
 }
 
 assert tuple(_MODES_BY_SIZE) == (8, 28, 32, 44, 184)
-
-
-class ProtocolError(ValueError):
-    """A message, packet or request that does not follow the KiteTicker protocol."""
 
 
 def segment_of(token: int) -> int:
@@ -323,7 +320,7 @@ class Request:
 
 def parse_request(text: str) -> Request:
     """The request in a text frame; :class:`ProtocolError` saying what is wrong if malformed."""
-    message = _loads(text, "request")
+    message = json_object(text, "request")
     action = message.get("a")
     value = message.get("v")
     if action in (SUBSCRIBE, UNSUBSCRIBE):
@@ -360,18 +357,8 @@ def parse_text(text: str) -> tuple[str, Any]:
 
     :class:`ProtocolError` if it is not a JSON object with a string ``type``.
     """
-    message = _loads(text, "text message")
+    message = json_object(text, "text message")
     kind = message.get("type")
     if not isinstance(kind, str):
         raise ProtocolError(f'text message "type" must be a string, not {kind!r}')
     return kind, message.get("data")
-
-
-def _loads(text: str, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):  # ValueError: also a number past int's 4,300 digits
-        raise ProtocolError(f"{what} is not JSON") from None
-    if not isinstance(value, dict):
-        raise ProtocolError(f"{what} is not a JSON object")
-    return value
