@@ -46,6 +46,7 @@ system-packages: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/overload.py
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python bench/gui_lag.py
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} $(BIN)/python bench/gui_lag.py \
@@ -58,6 +59,7 @@ soak: $(STAMP)
 # The README's screenshots (resources/screenshots/), the app offscreen on the simulator.
 screenshots: $(STAMP) system-packages
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m desktop.screenshots
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m desktop.screenshots --accounts
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -30,6 +30,11 @@ POOL_TOPIC = "SYS.POOL"
 CLIENTS_TOPIC = "SYS.CLIENTS"
 LOG_TOPIC = "SYS.LOG"
 HEALTH_TOPIC = "SYS.HEALTH"
+MOVES_TOPIC = "SYS.MOVES"
+
+# What moves a symbol from one broker account to another (SYS.MOVES): its account could not
+# serve it, its account is back, or the account carrying it needs the room for its own.
+FAILOVER, RETURN, DISPLACED = "failover", "return", "displaced"
 
 
 def tick_topic(exchange: str, symbol: str, mode: int) -> str:

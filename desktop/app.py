@@ -106,6 +106,7 @@ def link_window(
     link.bus_refused.connect(window.set_bus_refusal)
     link.attached.connect(window.show_attachment)
     window.settings_applied.connect(link.restart)
+    window.take_session = link.feed.set_session
     window.attach_requested.connect(link.attach)
     follow_link(link, window.strategy_dialog.set_access)
     return link

@@ -25,7 +25,7 @@ The window starts at a size that fits the screen, its docks in proportion to it
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from backend.bus.messages import ConnectionHealth, Health
-from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC, LOG_TOPIC, POOL_TOPIC
+from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC, LOG_TOPIC, MOVES_TOPIC, POOL_TOPIC
 from backend.instruments.master import InstrumentMaster
 from backend.runtime.settings import Settings, SettingsError
 from desktop.alarms.banner import AlarmBanner
@@ -53,6 +53,7 @@ from desktop.detail.pane import DetailPane
 from desktop.gauges.panel import ConnectionGauges
 from desktop.history.pane import HistoryPane
 from desktop.link.attachment import Attachment, AttachmentError
+from desktop.link.feed_client import SESSION_REQUEST
 from desktop.logs.entry import entry_from_bus
 from desktop.logs.export_dialog import LogExportDialog
 from desktop.logs.model import LogModel
@@ -63,7 +64,7 @@ from desktop.settings.attachments import load_attachment, saved_names
 from desktop.settings.broker_login import (
     BrokerLogin,
     BrokerLoginDialog,
-    browser_broker,
+    browser_accounts,
     saved_settings,
 )
 from desktop.settings.dialog import SettingsDialog
@@ -142,7 +143,11 @@ class MainWindow(QMainWindow):
 
         self.settings_dialog = SettingsDialog(settings_path, self)
         self.settings_dialog.applied.connect(self.settings_applied)
+        self.settings_dialog.log_in_requested.connect(self.log_in)
         self.broker_login = BrokerLogin(self.settings_dialog.path, parent=self)
+        #: ``take_session(account, saved)``: hand a login's new session to the running backend;
+        #: whether it was asked. The app's link sets it (:func:`desktop.app.link_window`).
+        self.take_session: Callable[[str, Mapping[str, str]], bool] = lambda *_: False
         self.broker_login.logged_in.connect(self._logged_in)
         self.broker_login_dialog = BrokerLoginDialog(self.broker_login, self)
         self.attach_dialog = AttachDialog(attachments_path, self)
@@ -274,7 +279,7 @@ class MainWindow(QMainWindow):
             "&Settings...", self.settings_dialog.open, QKeySequence("Ctrl+,")
         )
         self.strategy_action = self._action("&Connect a strategy...", self.strategy_dialog.open)
-        self.broker_login_action = self._action("", self.broker_login_dialog.begin)
+        self.broker_login_action = self._action("", lambda _=False: self.log_in())
         self.show_broker_login()
         self.settings_dialog.applied.connect(self.show_broker_login)
         self.attach_action = self._action("&Attach to a backend...", self.attach_dialog.open)
@@ -304,7 +309,7 @@ class MainWindow(QMainWindow):
 
     def handle_bus_message(self, topic: str, message: Struct) -> None:
         """Show a monitoring message from the bus (``SYS.POOL``, ``SYS.CLIENTS``, ``SYS.LOG``,
-        ``SYS.HEALTH``), of its topic's type."""
+        ``SYS.HEALTH``, ``SYS.MOVES``), of its topic's type."""
         self.watchlist_pane.handle_bus_message(topic, message)
         if topic == POOL_TOPIC:
             self.gauges.update_stats(message)
@@ -317,6 +322,8 @@ class MainWindow(QMainWindow):
             self.log_model.append(entry_from_bus(message))
         elif topic == HEALTH_TOPIC:
             self.apply_health(message)
+        elif topic == MOVES_TOPIC:
+            self.history_pane.note_moves(message)
 
     def handle_feed_message(self, message: Mapping[str, Any]) -> None:
         """Use a WebSocket API message: ticks go to the watchlist, subscribe replies set status."""
@@ -325,6 +332,11 @@ class MainWindow(QMainWindow):
             self.watchlist_model.push_tick(message)
         elif kind == "subscribe":
             self.watchlist_model.apply_subscribe_reply(message)
+        elif kind == "set_session":
+            self._tell(f"The backend took account {message.get('account')}'s new session")
+        elif message.get("request_id") == SESSION_REQUEST:  # the backend refused it
+            logger.warning("The backend did not take the new session: %s", message.get("message"))
+            self._restart_after_login()
 
     def apply_health(self, health: Health) -> None:
         """A ``SYS.HEALTH`` change: the backend's goes to the status bar, a connection's to its
@@ -439,19 +451,25 @@ class MainWindow(QMainWindow):
         self.attach_requested.emit(attachment)
 
     def show_broker_login(self, settings: Settings | None = None) -> None:
-        """Name the configured broker in File > Log in to ..., enabled where the trader logs in
-        to it in the browser (never with the bundled simulator)."""
+        """Name in File > Log in to ... the configured broker (with several accounts, the first
+        account the trader logs in to in the browser), enabled where there is one (never with
+        the bundled simulator); the other accounts log in from their gauges and settings."""
         if settings is None:
             settings = self._saved_settings()
-        label = settings.broker.label.replace("&", "&&")
-        self.broker_login_action.setText(f"Lo&g in to {label}...")
-        self.broker_login_action.setEnabled(browser_broker(settings) is not None)
+        accounts = browser_accounts(settings)
+        label = accounts[0].broker.label if accounts else settings.broker.label
+        if accounts and settings.ACCOUNTS:
+            label = f"{accounts[0].name} ({label})"
+        self.broker_login_action.setText(f"Lo&g in to {label.replace('&', '&&')}...")
+        self.broker_login_action.setEnabled(bool(accounts))
 
-    def log_in(self) -> None:
-        """Log in to the broker again: in the browser where that is its login, else in the
-        settings that hold its credentials."""
-        if browser_broker(self._saved_settings()) is not None:
-            self.broker_login_dialog.begin()
+    def log_in(self, account: str = "") -> None:
+        """Log in again to the account named ``account`` (empty: the one account, or the first
+        with a browser login): in the browser where that is its login, else in the settings
+        that hold its credentials."""
+        accounts = browser_accounts(self._saved_settings())
+        if any(a.name == account or not account for a in accounts):
+            self.broker_login_dialog.begin(account)
         else:
             self.settings_dialog.open()
 
@@ -462,8 +480,18 @@ class MainWindow(QMainWindow):
             return Settings()  # the settings dialog names what is wrong
 
     def _logged_in(self, user_id: str) -> None:
-        broker = self.broker_login.broker.label
-        self._tell(f"Logged in to {broker} as {user_id or 'your account'}; restarting the backend")
+        """A login saved the day's session: the running backend takes it (its symbols move
+        back to the account without a gap), else the backend restarts on it."""
+        login = self.broker_login
+        who = f"Logged in to {login.broker.label} as {user_id or 'your account'}"
+        if self.take_session(login.account, login.saved):
+            self._tell(f"{who}; handing the new session to the backend")
+        else:
+            self._tell(f"{who}; restarting the backend")
+            self.settings_applied.emit(validate(current_values(self.settings_dialog.path)))
+
+    def _restart_after_login(self) -> None:
+        self._tell("The backend did not take the new session; restarting it")
         self.settings_applied.emit(validate(current_values(self.settings_dialog.path)))
 
     def _tell(self, message: str) -> None:

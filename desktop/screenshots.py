@@ -7,6 +7,9 @@ connects a second program to the client API, shows every dock, lets the plots fi
 ``--seconds``, and writes a screenshot per size in :data:`SIZES` to
 ``resources/screenshots/feedpool-WIDTHxHEIGHT.png``; where the logs and the clients share the
 bottom as tabs, a second one with the clients in front, ``feedpool-WIDTHxHEIGHT-clients.png``.
+With ``--accounts`` the simulator plays two broker accounts (:data:`ACCOUNTS_SCENE`: an Angel One
+account of two connections, then a Kite account), and the files are named
+``feedpool-WIDTHxHEIGHT-accounts.png``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,16 @@ DEPTH_SYMBOL = ("SBIN", "NSE")
 LIST = "fno_2500.csv"
 #: What the second program holds.
 SECOND_PROGRAM = ("INFY", "TCS", "RELIANCE", "HDFCBANK", "SBIN")
+#: The two-account scene: the list fills the Angel One account's two connections, then Kite's.
+ACCOUNTS_SCENE = {
+    "BROKER": "simulator",
+    "ACCOUNTS": json.dumps(
+        [
+            {"name": "angel-main", "broker": "angel", "MAX_WEBSOCKET_CONNECTIONS": 2},
+            {"name": "kite", "broker": "zerodha"},
+        ]
+    ),
+}
 START_SECONDS = 60.0
 SETTLE_SECONDS = 3.0
 
@@ -82,8 +95,11 @@ async def _drain(ws) -> None:
         pass
 
 
-async def take(window: MainWindow, link: BackendLink, seconds: float) -> list[Path]:
-    """Fill the app, then shoot it at each size; the files written."""
+async def take(
+    window: MainWindow, link: BackendLink, seconds: float, scene: str = ""
+) -> list[Path]:
+    """Fill the app, then shoot it at each size; the files written, their names ending with
+    ``scene``."""
     await until(lambda: link.process.state == READY and link.feed.connected, "the backend")
     pane = window.watchlist_pane
     pane.import_typed(f"{DEPTH_SYMBOL[1]}:{DEPTH_SYMBOL[0]}", DEPTH_SYMBOL[1], 3)
@@ -103,20 +119,20 @@ async def take(window: MainWindow, link: BackendLink, seconds: float) -> list[Pa
         window.resize(size)
         await asyncio.sleep(SETTLE_SECONDS)  # laid out at the new size
         window.lay_out_docks()
-        written.append(await shoot(window, screenshot_path(size)))
+        written.append(await shoot(window, screenshot_path(size, scene)))
         if window.tabifiedDockWidgets(window.logs_dock):
             window.clients_dock.raise_()
-            written.append(await shoot(window, screenshot_path(size, "-clients")))
+            written.append(await shoot(window, screenshot_path(size, f"{scene}-clients")))
             window.logs_dock.raise_()
     stop.set()
     await program
     return written
 
 
-async def run(window: MainWindow, link: BackendLink, seconds: float) -> list[Path]:
+async def run(window: MainWindow, link: BackendLink, seconds: float, scene: str) -> list[Path]:
     serving = asyncio.ensure_future(serve(window, link))
     try:
-        return await take(window, link, seconds)
+        return await take(window, link, seconds, scene)
     finally:
         window.close()
         await serving
@@ -125,7 +141,13 @@ async def run(window: MainWindow, link: BackendLink, seconds: float) -> list[Pat
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40.0, help="time the plots fill for")
+    parser.add_argument(
+        "--accounts", action="store_true", help="the simulator plays two broker accounts"
+    )
     args = parser.parse_args(argv)
+    ports = {"WEBSOCKET_PORT": "0", "ZMQ_PORT": "0"}
+    environment = {**ports, **ACCOUNTS_SCENE} if args.accounts else ports
+    scene = "-accounts" if args.accounts else ""
     with tempfile.TemporaryDirectory(prefix="feedpool-screenshots-") as home:
         for name in XDG_NAMES:
             os.environ[name] = str(Path(home) / name.lower())
@@ -135,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         window = MainWindow(load_master())
         window.resize(SIZES[0])
         window.show()
-        link = link_window(window, {"WEBSOCKET_PORT": "0", "ZMQ_PORT": "0"})
+        link = link_window(window, environment)
         app.setQuitOnLastWindowClosed(False)
-        written = qasync.run(run(window, link, args.seconds))
+        written = qasync.run(run(window, link, args.seconds, scene))
     for path in written:
         print(path)
     return 0

@@ -19,6 +19,7 @@ import zmq.asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from backend.pool.accounts import PooledAccounts
 from backend.pool.connection_pool import ConnectionPool
 from backend.proxy import WebSocketProxy
 from backend.security.secret import Secret
@@ -27,8 +28,11 @@ from backend.security.tls import FingerprintMismatch, check_pinned, pinned_clien
 API_KEY = "test-api-key"
 
 
-async def start_proxy(pool: ConnectionPool, **options: Any) -> WebSocketProxy:
-    """A proxy for ``pool`` on a free port, accepting :data:`API_KEY`."""
+async def start_proxy(pool: ConnectionPool | PooledAccounts, **options: Any) -> WebSocketProxy:
+    """A proxy for ``pool`` (one account's, or several) on a free port, accepting
+    :data:`API_KEY`."""
+    if isinstance(pool, ConnectionPool):
+        pool = PooledAccounts.of(pool)
     proxy = WebSocketProxy(pool, Secret(API_KEY), port=0, **options)
     await proxy.start()
     return proxy

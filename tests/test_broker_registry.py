@@ -83,7 +83,7 @@ def is_set(value: object) -> bool:
 def test_every_broker_describes_itself_in_full(name):
     broker = BROKERS[name]
     assert isinstance(broker, Broker) and broker.name == name
-    optional = {"browser_login"}
+    optional = {"browser_login", "master_files"}
     fields = [f.name for f in dataclasses.fields(Broker) if f.name not in optional]
     assert [name for name in fields if not is_set(getattr(broker, name))] == []
     assert broker.max_connections > 0 and broker.max_symbols > 0

@@ -24,6 +24,8 @@ from backend.brokers.angel import protocol as angel
 from backend.brokers.angel.adapter import SmartStreamAdapter, SmartStreamCredentials
 from backend.brokers.dhan import protocol as dhan
 from backend.brokers.dhan.adapter import DhanAdapter, DhanCredentials
+from backend.brokers.noren import protocol as noren
+from backend.brokers.noren.adapter import NorenAdapter, NorenCredentials
 from backend.brokers.zerodha import protocol as kite
 from backend.brokers.zerodha.adapter import KiteAdapter, KiteCredentials
 from backend.bus.publisher import ZmqPublisher
@@ -124,6 +126,26 @@ dhan_packets = (
     )
 )
 
+#: Noren messages: anything; a message of each kind for a held scrip (or another) with any
+#: fields, most of them Noren's, of any values (any text: numbers, NaN, words).
+noren_fields = st.sampled_from(["lp", "pc", "v", "o", "h", "l", "c", "ap", "ft", "pp", "bp1", "bq1",
+                                "so5", "ltq", "tbq", "oi", "uc", "s", "emsg"])  # fmt: skip
+noren_texts = (
+    st.text(max_size=200)
+    | st.tuples(
+        st.fixed_dictionaries(
+            {
+                "t": st.sampled_from(["tk", "tf", "dk", "df", "ck", "ak", "uk", "hk", "om", ""]),
+                "e": st.sampled_from(["NSE", "NFO", "BSE"]) | json_values,
+                "tk": st.sampled_from(["3045", "43215", "1"]) | json_values,
+            }
+        ),
+        st.dictionaries(noren_fields, st.text(max_size=12) | json_values, max_size=6),
+    ).map(lambda parts: json.dumps({**parts[0], **parts[1]}))
+    | objects("t", "e", "tk", "lp")
+    | hostile_json
+)
+
 # -- the adapters, unconnected ---------------------------------------------------------------------
 
 
@@ -169,6 +191,16 @@ def dhan_adapter(publisher) -> DhanAdapter:
     credentials = DhanCredentials("1000000001", Secret("t"))
     adapter = DhanAdapter(1, "ws://127.0.0.1:9/", credentials, publisher=publisher)
     return holding(adapter, (SBIN, NIFTY_FUT))
+
+
+def noren_adapter(publisher) -> NorenAdapter:
+    credentials = NorenCredentials("FA1234", Secret("t"), "a")
+    adapter = holding(NorenAdapter(1, "ws://127.0.0.1:9/", credentials, publisher=publisher),
+                      (SBIN, NIFTY_FUT))  # fmt: skip
+    adapter._held.update(
+        {adapter.key(SBIN): (SBIN, LTP), adapter.key(NIFTY_FUT): (NIFTY_FUT, DEPTH)}
+    )
+    return adapter
 
 
 def feed(runner, published, adapter, messages, *, good: bytes, topic: str) -> None:
@@ -223,6 +255,14 @@ def test_a_kite_adapter_survives_anything_and_ticks_on(runner, published, messag
 def test_a_dhan_adapter_survives_anything_and_ticks_on(runner, published, messages):
     adapter = dhan_adapter(published[0])
     good = dhan.TICKER_PACKET.pack(2, 16, 1, 3045, 812.35, 1_764_080_000)
+    feed(runner, published, adapter, messages, good=good, topic=tick_topic("NSE", "SBIN", LTP))
+
+
+@FUZZ
+@given(st.lists(noren_texts | st.binary(max_size=50), max_size=8))
+def test_a_noren_adapter_survives_anything_and_ticks_on(runner, published, messages):
+    adapter = noren_adapter(published[0])
+    good = noren.tick_message("tk", "NSE|3045", {"lp": "812.35", "ft": "1764080000"})
     feed(runner, published, adapter, messages, good=good, topic=tick_topic("NSE", "SBIN", LTP))
 
 
@@ -307,6 +347,24 @@ def test_a_kite_text_is_read_or_refused(text):
     except kite.ProtocolError:
         return
     assert isinstance(kind, str)
+
+
+@FUZZ
+@given(noren_texts)
+def test_a_noren_message_is_merged_and_normalised_or_refused(text):
+    try:
+        message = noren.parse(text)
+        noren.tick_key(message)
+    except noren.ProtocolError:
+        return
+    state = noren.merge({"lp": "812.35", "c": "800.00"}, message)
+    for mode in MODES:
+        try:
+            tick = noren.normalise(state, mode, "SBIN", "NSE", 1_764_060_000_000)
+        except noren.ProtocolError:
+            continue
+        finite_tick(tick)
+        orjson.dumps(tick)
 
 
 #: A request field's values: right ones, and wrong ones of every JSON type.
@@ -397,6 +455,40 @@ def test_a_dhan_request_is_parsed_or_refused(text):
     assert all(
         s in dhan.SEGMENT_NAMES and 0 < i <= dhan.MAX_SECURITY_ID for s, i in request.instruments
     )
+
+
+#: Noren client messages: each kind with keys or credentials of any shape, or anything.
+noren_requests = (
+    st.fixed_dictionaries(
+        {
+            "t": st.sampled_from(["c", "a", "t", "u", "d", "ud", "h"]) | field_values,
+            "k": st.lists(
+                st.sampled_from(["NSE|22", "NFO|48407", "XYZ|1", "NSE|", "|22", "NSE|2a"])
+                | st.text(max_size=12),
+                max_size=3,
+            ).map("#".join)
+            | field_values,
+            "uid": field_values,
+            "susertoken": field_values,
+            "accesstoken": field_values,
+        }
+    ).map(json.dumps)
+    | objects("t", "k", "uid", values=field_values)
+    | hostile_json
+    | st.text(max_size=100)
+)
+
+
+@FUZZ
+@given(noren_requests)
+def test_a_noren_request_is_parsed_or_refused(text):
+    try:
+        request = noren.parse_request(text)
+    except noren.ProtocolError:
+        return
+    assert request.kind in ("c", "a", "t", "u", "d", "ud", "h")
+    assert all(noren.split_key(key) for key in request.keys)
+    assert bool(request.keys) == (request.kind in noren.FEED_REQUESTS)
 
 
 @FUZZ

@@ -10,6 +10,7 @@ import pytest
 import websocket
 from proxy_client import API_KEY, Client, eventually, now_ms
 
+from backend.brokers import BROKERS
 from backend.feed import LTP_FIELDS, QUOTE_FIELDS
 
 DEPTH_FIELDS = {*QUOTE_FIELDS, "oi", "upper_circuit", "lower_circuit", "depth"}
@@ -55,15 +56,26 @@ async def test_every_action_and_reply_shape(serve, clients):
     assert (await client.request({"type": "ping"}))["type"] == "pong"  # `type` names the action
 
     info = {"type": "broker_info", "status": "success", "broker": "simulator", "user_id": "TEST"}
-    assert await client.request({"action": "get_broker_info"}) == {
-        **info,
-        "adapter_status": "idle",
+    (account,) = (await client.request({"action": "get_broker_info"})).pop("accounts")
+    assert account == {
+        "name": "simulator",
+        "broker": "simulator",
+        "user_id": "TEST",
+        "serving": True,
+        "problem": "",
+        "symbols": 0,
+        "capacity": 3000,
     }
+    assert {
+        k: v
+        for k, v in (await client.request({"action": "get_broker_info"})).items()
+        if k != "accounts"
+    } == {**info, "adapter_status": "idle"}
     assert await client.request({"action": "get_supported_brokers"}) == {
         "type": "supported_brokers",
         "status": "success",
-        "brokers": ["simulator", "angel", "zerodha", "dhan"],
-        "count": 4,
+        "brokers": ["simulator", *BROKERS],
+        "count": 1 + len(BROKERS),
     }
     for action in ("ping", "get_broker_info", "get_supported_brokers"):
         reply = await client.request({"action": action, "request_id": action})
@@ -99,10 +111,9 @@ async def test_every_action_and_reply_shape(serve, clients):
         "message": "unknown symbol 'NOSUCH' on exchange 'NSE'",
         "broker": "simulator",
     }
-    assert await client.request({"action": "get_broker_info"}) == {
-        **info,
-        "adapter_status": "connected",
-    }
+    connected = await client.request({"action": "get_broker_info"})
+    assert connected.pop("accounts")[0]["symbols"] == 2
+    assert connected == {**info, "adapter_status": "connected"}
 
     ltp = await client.tick(symbol="SBIN", mode=1)
     assert set(ltp) == {"type", "symbol", "exchange", "mode", "data", "broker", "received_ms"}
@@ -238,7 +249,8 @@ async def test_shared_symbol_keeps_ticking_when_the_other_client_leaves(serve, c
 
 async def test_disconnect_releases_exactly_what_the_client_held(serve, clients, symbols):
     proxy = await serve(ticks_per_second=0)
-    pool = proxy.pool
+    (account,) = proxy.pool.accounts
+    pool = account.pool
     x, y, z = symbols(3)
     leaving, staying = await clients(proxy.url), await clients(proxy.url)
     assert (await leaving.subscribe([x, y], mode=1))["status"] == "success"

@@ -133,6 +133,8 @@ class BrokerAdapter(ABC):
     broker = "broker"
     #: The HTTP status with which the broker refuses an upgrade for an ended session.
     session_status = 401
+    #: The broker account's name, with several accounts; shown on ``SYS.HEALTH``.
+    account = ""
 
     def __init__(
         self,
@@ -163,6 +165,9 @@ class BrokerAdapter(ABC):
         self.ticks_dropped = 0
         self._pending: list[tuple[Route, Any]] = []
         self.last_tick_at = 0.0  # time.monotonic() of the newest tick
+        #: ``topic -> callback``: each called once, before the first tick on its topic is
+        #: published (the pool shares one among its connections).
+        self.first_tick_watch: dict[bytes, Any] = {}
         #: Heals of a silent feed: subscribing everything again, or reconnecting.
         self.feeds_healed = 0
         self._stale_seconds = stale_feed_seconds
@@ -340,7 +345,11 @@ class BrokerAdapter(ABC):
     def health(self) -> ConnectionHealth:
         """This connection's ``SYS.HEALTH`` message, as of now."""
         return ConnectionHealth(
-            connection=self.index, state=self.state, reason=self.state_reason, time=time.time()
+            connection=self.index,
+            state=self.state,
+            reason=self.state_reason,
+            time=time.time(),
+            account=self.account,
         )
 
     # -- connection ---------------------------------------------------------------------------
@@ -549,8 +558,12 @@ class BrokerAdapter(ABC):
         return key, mode
 
     def _forget(self, instrument: Instrument) -> None:
+        self._held.pop(self.key(instrument), None)
+        self.mute(instrument)
+
+    def mute(self, instrument: Instrument) -> None:
+        """Publish no tick of ``instrument`` from now on, though it is still held."""
         key = self.key(instrument)
-        self._held.pop(key, None)
         for mode in MODES:
             self._routes.pop(self._route_key(key, mode), None)
 
@@ -570,6 +583,12 @@ class BrokerAdapter(ABC):
             newest = {route[2]: (route, raw) for route, raw in pending}
             self.ticks_shed += len(pending) - len(newest)
             pending = list(newest.values())
+        if self.first_tick_watch:
+            watch = self.first_tick_watch
+            for route, _ in pending:
+                seen = watch.pop(route[2], None)
+                if seen is not None:
+                    seen()
         publish, normalise = self.publisher.publish_tick, self._normalise
         for (symbol, exchange, topic), raw in pending:
             try:  # free in Python 3.11 until something raises

@@ -108,6 +108,10 @@ class Broker:
     #: the simulator's modules (its numpy market among them) load only when a simulator is made,
     #: and the registry does not import the simulator, which imports the registry.
     simulator_dialect: Callable[[], Dialect]
+    #: Where the master is published in several files (one per exchange): their names, beside
+    #: ``master_url`` (the first of them). They are downloaded together and kept as one zip
+    #: holding each under its name, which ``read_master`` reads; empty for one file.
+    master_files: tuple[str, ...] = ()
     #: The login in the browser that gives the day's session, for a broker without an
     #: unattended one (the desktop offers it in its File menu); None where the stored
     #: credentials log in by themselves.

@@ -78,6 +78,8 @@ class BrokerSession(ABC):
         self._renewal: asyncio.Task[Any] | None = None
         #: What the broker said of the settings when it refused them; empty until then.
         self._settings_refused = ""
+        #: Completed by :meth:`provide`, while a renewal waits for the trader.
+        self._provided: asyncio.Future[Any] | None = None
 
     @abstractmethod
     async def _begin(self) -> Any:
@@ -86,6 +88,26 @@ class BrokerSession(ABC):
     async def _renew(self, refused: Any) -> Any:
         """Credentials to replace ``refused``; :class:`LoginError` when the broker says no."""
         raise LoginError(f"{self.label} ended the session; log in again")
+
+    async def _login(self) -> Any:
+        """A fresh login with the stored credentials, for a session that has one."""
+        raise LoginError(f"{self.label} has no login with stored credentials")
+
+    async def _login_else(self, pasted: Any, what: str) -> Any:
+        """A fresh login (:meth:`_login`); when it fails, ``pasted``, the credentials pasted into
+        the settings (``what`` names them), while they last. A login the broker refused for its
+        settings is not tried again by itself."""
+        try:
+            return await self._login()
+        except LoginError as exc:
+            if pasted is None:
+                raise
+            if isinstance(exc, CredentialError):
+                log.error("%s; using %s while they last", exc, what)
+                self._stop_logging_in(exc)
+            else:
+                log.warning("%s: %s; using %s", self.label, exc, what)
+            return pasted
 
     async def begin(self) -> None:
         """Have the first credentials; :class:`LoginError` if the broker refuses the login."""
@@ -152,7 +174,18 @@ class BrokerSession(ABC):
             log.info("%s: new session", self.label)
             return credentials
         self._report(self._settings_refused or f"{self.label} ended the session; log in again")
-        return await asyncio.get_running_loop().create_future()
+        self._provided = asyncio.get_running_loop().create_future()
+        return await self._provided
+
+    def provide(self, credentials: Any) -> None:
+        """The trader logged in again (the day's new token): the refused connections reopen
+        with ``credentials``."""
+        self.credentials = credentials
+        self.problem = ""
+        self._settings_refused = ""
+        log.info("%s: new session from a login", self.label)
+        if self._provided is not None and not self._provided.done():
+            self._provided.set_result(credentials)
 
     def _report(self, problem: str) -> None:
         self.problem = problem

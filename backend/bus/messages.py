@@ -30,13 +30,23 @@ from backend.feed import (
     HEALTH_TOPIC,
     LOG_TOPIC,
     LTP,
+    MOVES_TOPIC,
     POOL_TOPIC,
     QUOTE,
     TOPIC_MODES,
 )
 
 EpochSeconds = Annotated[float, Meta(description="When, in epoch seconds.")]
-ConnectionIndex = Annotated[int, Meta(description="The pooled connection, numbered from 1.")]
+ConnectionIndex = Annotated[
+    int,
+    Meta(
+        description="The pooled connection, numbered from 1 over every account: the first "
+        "account's connections first, each account given as many numbers as it may open."
+    ),
+]
+AccountName = Annotated[
+    str, Meta(description="The broker account it belongs to, by the name the trader gave it.")
+]
 ConnectionState = Annotated[
     str,
     Meta(
@@ -72,6 +82,7 @@ class ConnectionStats(Struct, frozen=True, kw_only=True):
     """One pooled broker connection, an entry of ``SYS.POOL``'s ``connections``."""
 
     index: ConnectionIndex
+    account: AccountName = ""
     symbols: Annotated[int, Meta(description="Symbols it holds.")]
     capacity: Annotated[int, Meta(description="Symbols it may hold.")]
     state: ConnectionState
@@ -98,13 +109,46 @@ class ConnectionStats(Struct, frozen=True, kw_only=True):
     peak_symbols: Annotated[int, Meta(description="The most symbols it has held.")]
 
 
+class AccountStats(Struct, frozen=True, kw_only=True):
+    """One broker account of the pool: its load, its state, and the symbols moved off it and
+    back (:data:`~backend.feed.FAILOVER`, :data:`~backend.feed.RETURN`)."""
+
+    name: Annotated[str, Meta(description="The name the trader gave the account.")]
+    broker: Annotated[str, Meta(description="Its broker (`angel`, `zerodha`, ...).")]
+    user_id: Annotated[str, Meta(description="Who the account is at the broker.")]
+    serving: Annotated[
+        bool,
+        Meta(
+            description="Whether it can take symbols: its session lives and no connection of "
+            "its has been down longer than `FAILOVER_SECONDS`."
+        ),
+    ]
+    session_problem: Annotated[
+        str, Meta(description="Why it has no session with the broker; empty while it has one.")
+    ]
+    capacity: Annotated[int, Meta(description="Symbols its connections may hold.")]
+    symbols: Annotated[int, Meta(description="Symbols its connections hold, borrowed ones too.")]
+    borrowed: Annotated[
+        int, Meta(description="Of those, symbols it carries for accounts that cannot serve them.")
+    ]
+    lent: Annotated[int, Meta(description="Its own symbols other accounts carry now.")]
+    failed_over: Annotated[int, Meta(description="Symbols moved off it, since the start.")]
+    returned: Annotated[int, Meta(description="Symbols moved back to it, since the start.")]
+    displaced: Annotated[
+        int,
+        Meta(description="Borrowed symbols it gave up for room its own needed, since the start."),
+    ]
+
+
 class PoolStats(Struct, frozen=True, kw_only=True):
     """``SYS.POOL``: capacity, load and health of the pool and of each connection; published on
-    every change and every second."""
+    every change and every second. With several accounts the figures are their sums."""
 
     time: EpochSeconds
-    broker: Annotated[str, Meta(description="The broker (`angel`, `zerodha`, `simulator`).")]
-    user_id: Annotated[str, Meta(description="The broker account.")]
+    broker: Annotated[
+        str, Meta(description="The (first account's) broker (`angel`, `zerodha`, `simulator`).")
+    ]
+    user_id: Annotated[str, Meta(description="The (first) broker account.")]
     max_connections: Annotated[int, Meta(description="Connections the pool may open.")]
     max_symbols_per_connection: Annotated[int, Meta(description="Symbols a connection may hold.")]
     capacity: Annotated[int, Meta(description="Symbols the pool may hold.")]
@@ -122,6 +166,38 @@ class PoolStats(Struct, frozen=True, kw_only=True):
     connections: Annotated[
         list[ConnectionStats], Meta(description="The open connections, in index order.")
     ]
+    accounts: Annotated[
+        list[AccountStats], Meta(description="The broker accounts, in the trader's order.")
+    ] = []
+
+
+class SymbolsMoved(Struct, frozen=True, kw_only=True):
+    """``SYS.MOVES``: symbols moved from one broker account to another, one message per batch."""
+
+    time: EpochSeconds
+    kind: Annotated[
+        str,
+        Meta(
+            description="`failover` (their account cannot serve them), `return` (back on their "
+            "own account, make-before-break) or `displaced` (the account carrying them needed the "
+            "room for its own: they wait for their account, their holders told)."
+        ),
+    ]
+    from_account: Annotated[str, Meta(description="The account that carried them.")]
+    to_account: Annotated[
+        str,
+        Meta(
+            description="The account holding them now (for `displaced`, their own, where they "
+            "wait for it to be back)."
+        ),
+    ]
+    reason: Annotated[str, Meta(description="Why, for people.")]
+    symbols: Annotated[
+        list[str], Meta(description="The symbols, `EXCHANGE:SYMBOL`, in the order subscribed.")
+    ]
+    connections: Annotated[
+        list[int], Meta(description="The connection now holding each symbol, in that order.")
+    ] = []
 
 
 # -- SYS.HEALTH --------------------------------------------------------------------------------
@@ -134,6 +210,7 @@ class ConnectionHealth(Struct, frozen=True, kw_only=True, tag_field="component",
     state: ConnectionState
     reason: StateReason
     time: EpochSeconds
+    account: AccountName = ""
 
 
 class BackendHealth(Struct, frozen=True, kw_only=True, tag_field="component", tag="backend"):
@@ -346,6 +423,7 @@ SYSTEM_TYPES: dict[str, Any] = {
     HEALTH_TOPIC: Health,
     CLIENTS_TOPIC: ClientsStats,
     LOG_TOPIC: LogRecord,
+    MOVES_TOPIC: SymbolsMoved,
 }
 #: The tick of each mode, by mode.
 TICK_TYPES: dict[int, type[LtpTick]] = {LTP: LtpTick, QUOTE: QuoteTick, DEPTH: DepthTick}

@@ -11,11 +11,14 @@ Downloads report their progress in the log, at most one line per :data:`PROGRESS
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import hashlib
+import io
 import logging
 import os
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,7 +108,7 @@ async def broker_master(
         log.info("Instrument master: today's copy from %s", shown(source))
         return InstrumentMaster(_read_file(cached, broker.read_master))
     try:
-        body = await download(source)
+        body = await _download_published(broker, source)
         instruments = broker.read_master(body, shown(source))
     except (OSError, MasterFormatError) as exc:
         if not cached.is_file():
@@ -123,6 +126,22 @@ async def broker_master(
     return InstrumentMaster(instruments)
 
 
+async def _download_published(broker: Broker, source: str, *what: str) -> bytes:
+    """What ``source`` publishes; for a broker publishing its master in several files
+    (:attr:`~backend.brokers.broker.Broker.master_files`), all of them beside it, as one zip."""
+    if not broker.master_files:
+        return await download(source, *what)
+    root = source.rsplit("/", 1)[0]
+    bodies = await asyncio.gather(
+        *(download(f"{root}/{name}", *what) for name in broker.master_files)
+    )
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as files:
+        for name, body in zip(broker.master_files, bodies, strict=True):
+            files.writestr(name, body)
+    return packed.getvalue()
+
+
 def cache_path(broker: Broker, source: str = "", folder: Path | None = None) -> Path:
     """Where the master downloaded from ``source`` (default: the published URL) is kept."""
     digest = hashlib.sha256(shown(source or broker.master_url).encode()).hexdigest()[:12]
@@ -138,7 +157,7 @@ def cached_master(broker: Broker, source: str = "") -> InstrumentMaster | None:
 async def served_master(broker: Broker, url: str) -> InstrumentMaster:
     """The master the bundled simulator serves at ``url``, in ``broker``'s format; no cache."""
     try:
-        body = await download(url, "simulator's instrument master")
+        body = await _download_published(broker, url, "simulator's instrument master")
     except OSError as exc:
         raise MasterFormatError(str(exc)) from None
     return InstrumentMaster(broker.read_master(body, shown(url)))

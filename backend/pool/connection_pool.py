@@ -46,7 +46,7 @@ from backend.pool.in_flight import in_rounds
 from backend.pool.outcomes import Outcome, refusal_text, refusals
 from backend.pool.placement import AdapterFactory, Placement
 from backend.pool.records import PooledConnection, Slot
-from backend.pool.relocation import Relocation
+from backend.pool.relocation import Holders, Relocation
 
 log = logging.getLogger("feedpool.pool")
 
@@ -65,15 +65,29 @@ class ConnectionPool:
         max_symbols_per_connection: int = 1000,
         max_connections: int = 3,
         session: BrokerSession | None = None,
+        account: str = "",
+        first_connection: int = 1,
     ) -> None:
         self.broker = broker
         self.user_id = user_id
         self.master = master
         self.publisher = publisher
         self.session = session
-        #: Told ``(connection index, reason, holders)`` when a connection that was up goes down
-        #: (reconnecting, or refused for its session); ``holders`` hold symbols on it.
-        self.feed_down_listeners: list[Callable[[int, str, set[Hashable]], None]] = []
+        #: The broker account's name, with several accounts (:mod:`backend.pool.accounts`).
+        self.account = account
+        #: The number of its first connection: connections are numbered over every account.
+        self.first_connection = first_connection
+        #: Told ``(message, holders)`` when a connection that was up goes down (reconnecting, or
+        #: refused for its session); ``holders`` hold symbols on it.
+        self.notice_listeners: list[Callable[[str, set[Hashable]], None]] = []
+        #: Told ``(adapter, state, reason)`` of every state a connection of the pool reports.
+        self.state_listeners: list[Callable[[BrokerAdapter, str, str], None]] = []
+        #: Called when the pool's figures change: publishes them, unless the pool is one of
+        #: several accounts' (their sum is published).
+        self.changed: Callable[[], None] = self.publish_stats
+        #: ``topic -> callback``, shared by the pool's connections: each callback is called once,
+        #: by the connection whose first tick on that topic it is, before it publishes it.
+        self.first_tick_watch: dict[bytes, Callable[[], None]] = {}
         self.max_symbols_per_connection = max_symbols_per_connection
         self.max_connections = max_connections
         self._connections: list[PooledConnection] = []
@@ -83,13 +97,15 @@ class ConnectionPool:
             self._slots,
             self._connections,
             self._lock,
-            adapter_factory,
+            self._made,
             publisher,
             max_symbols_per_connection=max_symbols_per_connection,
             max_connections=max_connections,
+            first_connection=first_connection,
             on_state=self._on_state,
             on_refused=self._on_refused_after_reconnect,
         )
+        self._factory = adapter_factory
         self._relocation = Relocation(
             self._slots, self._connections, self._lock, self._placement, self.subscribe_many
         )
@@ -97,13 +113,21 @@ class ConnectionPool:
         self._peak_connections = 0
         self._rate_at = time.monotonic()
         log.info(
-            "[POOL] Created pool for %s/%s: %d connections x %d symbols = %d capacity",
+            "[POOL] Created pool for %s/%s%s: %d connections x %d symbols = %d capacity",
             broker,
             user_id,
+            f" (account {account})" if account else "",
             max_connections,
             max_symbols_per_connection,
             self.capacity,
         )
+
+    def _made(self, index: int) -> BrokerAdapter:
+        """A new connection ``index``, told the account and the first-tick watch."""
+        adapter = self._factory(index)
+        adapter.account = self.account
+        adapter.first_tick_watch = self.first_tick_watch
+        return adapter
 
     # -- state --------------------------------------------------------------------------------
 
@@ -164,6 +188,7 @@ class ConnectionPool:
             connections=[
                 ConnectionStats(
                     index=c.adapter.index,
+                    account=self.account,
                     symbols=c.symbols,
                     capacity=c.capacity,
                     state=c.adapter.state,
@@ -214,7 +239,7 @@ class ConnectionPool:
                     slot = self._slots.get(key)
                     if slot is None:
                         try:
-                            new.append(self._instrument(*key))
+                            new.append(self.instrument(*key))
                         except (UnknownSymbolError, ValueError) as exc:
                             outcomes[key] = Outcome(*key, mode, False, INVALID_PARAMETERS, str(exc))
                     elif slot.busy is not None:
@@ -233,7 +258,7 @@ class ConnectionPool:
                 round_.put_off((instrument.symbol, instrument.exchange))
         self._note_peaks()
         refused_for_capacity = sum(o.code == MAX_CAPACITY_REACHED for o in outcomes.values())
-        if refused_for_capacity:
+        if refused_for_capacity and not self.account:
             log.warning(
                 "[POOL] Capacity exhausted: %d/%d symbols on %s; %d refused",
                 self.total_symbols,
@@ -241,7 +266,7 @@ class ConnectionPool:
                 counted(len(self._connections), "connection"),
                 refused_for_capacity,
             )
-        self.publish_stats()
+        self.changed()
         return [outcomes[key] for key in keys]
 
     async def _upgrade(
@@ -264,7 +289,9 @@ class ConnectionPool:
                     slot.end_work()
         return outcomes
 
-    def _instrument(self, symbol: str, exchange: str) -> Instrument:
+    def instrument(self, symbol: str, exchange: str) -> Instrument:
+        """The instrument the account's master lists; :class:`UnknownSymbolError` or
+        :class:`ValueError` (an exchange FeedPool does not know) naming what is wrong."""
         if exchange not in EXCHANGES:
             raise ValueError(
                 f"unknown exchange {exchange!r} for {symbol!r}; "
@@ -293,7 +320,10 @@ class ConnectionPool:
         self._peak_connections = max(self._peak_connections, len(self._connections))
 
     def _adapter(self, index: int) -> BrokerAdapter:
-        return self._connections[index - 1].adapter
+        return self._connection(index).adapter
+
+    def _connection(self, index: int) -> PooledConnection:
+        return self._placement.connection(index)
 
     # -- unsubscribe ---------------------------------------------------------------------------
 
@@ -342,7 +372,7 @@ class ConnectionPool:
                         slot.start_work()
                         moved.setdefault((slot.connection, slot.mode), []).append(slot)
             await self._let_go(released, moved)
-        self.publish_stats()
+        self.changed()
         return [outcomes[key] for key in keys]
 
     async def release(self, holder: Hashable) -> int:
@@ -371,7 +401,7 @@ class ConnectionPool:
         await asyncio.gather(*requests, return_exceptions=True)
         async with self._lock:
             for index, slots in released.items():
-                self._connections[index - 1].symbols -= len(slots)
+                self._connection(index).symbols -= len(slots)
                 for slot in slots:
                     del self._slots[slot.instrument.symbol, slot.instrument.exchange]
             for slot in itertools.chain(*released.values(), *moved.values()):
@@ -380,22 +410,34 @@ class ConnectionPool:
     # -- connection events -----------------------------------------------------------------------
 
     def _on_state(self, adapter: BrokerAdapter, state: str, reason: str) -> None:
-        connection = self._connections[adapter.index - 1]
+        connection = self._connection(adapter.index)
         if state == CONNECTED:
             connection.up = True
         elif state in (RECONNECTING, SESSION_EXPIRED) and connection.up:
             connection.up = False
-            holders = {
-                holder
-                for slot in self._slots.values()
-                if slot.connection == adapter.index
-                for mode_holders in slot.holders.values()
-                for holder in mode_holders
-            }
-            for listener in self.feed_down_listeners:
-                listener(adapter.index, reason, holders)
+            message = (
+                f"broker connection {adapter.index} is down ({reason}); "
+                "its symbols tick again once it is back"
+            )
+            for listener in self.notice_listeners:
+                listener(message, self.holders_on(adapter.index))
+        for listener in self.state_listeners:
+            listener(adapter, state, reason)
         if state == CONNECTED or reason:
-            self.publish_stats()
+            self.changed()
+
+    def holders_on(
+        self, index: int, keys: Iterable[tuple[str, str]] | None = None
+    ) -> set[Hashable]:
+        """Who holds symbols on connection ``index`` (of ``keys`` only, if given)."""
+        slots = self._slots.values() if keys is None else filter(None, map(self._slots.get, keys))
+        return {
+            holder
+            for slot in slots
+            if slot.connection == index
+            for mode_holders in slot.holders.values()
+            for holder in mode_holders
+        }
 
     def _on_refused_after_reconnect(self, adapter: BrokerAdapter, refused: list[Refusal]) -> None:
         """A reconnected connection could not take back everything: place those elsewhere."""
@@ -404,7 +446,60 @@ class ConnectionPool:
     async def _replace(self, index: int, refused: list[Refusal]) -> None:
         """Move what connection ``index`` refused elsewhere, then publish the new load."""
         await self._relocation.move_refused(index, refused)
-        self.publish_stats()
+        self.changed()
+
+    # -- symbols moved between accounts (backend.pool.accounts) ----------------------------------
+
+    @property
+    def free_room(self) -> int:
+        """Symbols the pool can take now, given what the broker has refused."""
+        return max(self._placement.room() - len(self._slots), 0)
+
+    def holders_of(self, key: tuple[str, str]) -> Holders:
+        """Who holds ``key`` (``(symbol, exchange)``), by mode: a copy; empty if not held."""
+        slot = self._slots.get(key)
+        return {mode: set(holders) for mode, holders in slot.holders.items()} if slot else {}
+
+    def connection_of(self, key: tuple[str, str]) -> int:
+        """The connection holding ``key``; 0 if none does."""
+        slot = self._slots.get(key)
+        return slot.connection if slot else 0
+
+    def keys_on(self, index: int) -> list[tuple[str, str]]:
+        """The symbols connection ``index`` holds, as ``(symbol, exchange)``."""
+        return [key for key, slot in self._slots.items() if slot.connection == index]
+
+    async def adopt(self, entries: list[tuple[Instrument, Holders]]) -> list[Outcome]:
+        """Hold symbols the pool does not hold, each for all its holders (``{mode: holders}``):
+        placed like new ones, at the highest mode held; one outcome each."""
+        outcomes = await self._relocation.place_again(entries)
+        self._note_peaks()
+        self.changed()
+        return outcomes
+
+    def mute(self, key: tuple[str, str]) -> None:
+        """Publish no more ticks of ``key`` from now on (it is let go of next, see
+        :meth:`give_up`), so that another account's first tick of it is the next one out."""
+        slot = self._slots.get(key)
+        if slot is not None:
+            self._adapter(slot.connection).mute(slot.instrument)
+
+    async def give_up(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Let go of ``keys`` for all their holders (another account holds them now)."""
+        async for round_ in in_rounds(list(keys)):
+            released: dict[int, list[Slot]] = {}
+            async with self._lock:
+                for key in round_.todo:
+                    slot = self._slots.get(key)
+                    if slot is None:
+                        continue
+                    if slot.busy is not None:
+                        round_.put_off(key, slot.busy)
+                        continue
+                    slot.start_work()
+                    released.setdefault(slot.connection, []).append(slot)
+            await self._let_go(released, {})
+        self.changed()
 
     # -- shutdown ------------------------------------------------------------------------------
 

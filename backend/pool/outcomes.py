@@ -22,6 +22,7 @@ class Outcome:
     code: str = ""
     message: str = ""
     connection: int | None = None  # the pooled connection holding the symbol
+    account: str = ""  # its broker account's name, with several accounts
 
 
 def refusals(result: list[Refusal] | BaseException, batch: list[Instrument]) -> list[Refusal]:

@@ -49,6 +49,7 @@ class Placement:
         *,
         max_symbols_per_connection: int,
         max_connections: int,
+        first_connection: int = 1,
         on_state: Callable[[BrokerAdapter, str, str], None],
         on_refused: Callable[[BrokerAdapter, list[Refusal]], None],
     ) -> None:
@@ -59,6 +60,7 @@ class Placement:
         self._publisher = publisher
         self._max_symbols_per_connection = max_symbols_per_connection
         self._max_connections = max_connections
+        self._first = first_connection
         self._connection_cap = max_connections  # lowered when the broker refuses a connection
         self._cap_reason = ""
         self._on_state = on_state
@@ -117,6 +119,10 @@ class Placement:
             refusal.message,
             extra={"connection": index},
         )
+
+    def connection(self, index: int) -> PooledConnection:
+        """The record of connection ``index``."""
+        return self._connections[index - self._first]
 
     def room(self) -> int:
         """Symbols the pool can hold now, given what the broker has refused."""
@@ -202,7 +208,7 @@ class Placement:
         """A new connection, or ``None`` when the pool may not open another."""
         if len(self._connections) >= self._connection_cap:
             return None
-        index = len(self._connections) + 1
+        index = self._first + len(self._connections)
         if self._connections:
             previous = self._connections[-1]
             log.info(

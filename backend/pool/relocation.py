@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 
 from backend.brokers.adapter import Refusal
+from backend.instruments.master import Instrument
 from backend.pool.in_flight import in_rounds
 from backend.pool.outcomes import Outcome
 from backend.pool.placement import Placement
@@ -22,6 +23,8 @@ from backend.pool.records import PooledConnection, Slot
 
 log = logging.getLogger("feedpool.pool")
 
+#: Who holds a symbol, by mode.
+Holders = dict[int, set[Hashable]]
 #: Holds symbols at a mode for a holder, as the pool's subscribe does.
 Subscribe = Callable[[Sequence[tuple[str, str]], int, Hashable], Awaitable[list[Outcome]]]
 
@@ -56,7 +59,7 @@ class Relocation:
         keys = list({(r.instrument.symbol, r.instrument.exchange) for r in refused})
         async for round_ in in_rounds(keys):
             async with self._lock:
-                connection = self._connections[index - 1]
+                connection = self._placement.connection(index)
                 found = (self._slots.get(k) for k in round_.todo)
                 mine = [s for s in found if s and s.connection == index]
                 busy = [s.busy for s in mine if s.busy is not None]
@@ -71,29 +74,35 @@ class Relocation:
                 over = [r for r in refused if r.capacity]
                 if over:  # refused for the connection's limit: no more room on it
                     self._placement.believe_full(connection, over[0])
-            by_mode: dict[int, list[Slot]] = {}
-            for slot in slots:
-                by_mode.setdefault(slot.mode, []).append(slot)
-            for mode, group in by_mode.items():
-                await self._move(group, mode, index)
+            placed = await self.place_again([(s.instrument, s.holders) for s in slots])
+            for outcome in placed:
+                if not outcome.ok:
+                    log.error(
+                        "[POOL] Lost %s on %s after connection %d reconnected: %s",
+                        outcome.symbol,
+                        outcome.exchange,
+                        index,
+                        outcome.message,
+                    )
 
-    async def _move(self, slots: list[Slot], mode: int, index: int) -> None:
-        """Place symbols taken off connection ``index`` elsewhere, for all their holders."""
-        saved = {(s.instrument.symbol, s.instrument.exchange): s.holders for s in slots}
-        placed, raced = await self._placement.place(
-            [s.instrument for s in slots], mode, lambda i: saved[i.symbol, i.exchange]
-        )
-        for instrument in raced:  # another request placed it meanwhile: join its slot
-            key = (instrument.symbol, instrument.exchange)
-            for held_mode, holders in saved[key].items():
-                for holder in holders:
-                    placed += await self._subscribe([key], held_mode, holder)
-        for outcome in placed:
-            if not outcome.ok:
-                log.error(
-                    "[POOL] Lost %s on %s after connection %d reconnected: %s",
-                    outcome.symbol,
-                    outcome.exchange,
-                    index,
-                    outcome.message,
-                )
+    async def place_again(self, entries: list[tuple[Instrument, Holders]]) -> list[Outcome]:
+        """Place symbols not held by the pool, each for all its holders (``{mode: holders}``), at
+        the highest mode held; one outcome per symbol, the refused ones not ``ok``."""
+        saved = {(i.symbol, i.exchange): holders for i, holders in entries}
+        by_mode: dict[int, list[Instrument]] = {}
+        for instrument, holders in entries:
+            by_mode.setdefault(max(holders), []).append(instrument)
+        outcomes: list[Outcome] = []
+        for mode, instruments in by_mode.items():
+            placed, raced = await self._placement.place(
+                instruments, mode, lambda i: saved[i.symbol, i.exchange]
+            )
+            for instrument in raced:  # another request placed it meanwhile: join its slot
+                key = (instrument.symbol, instrument.exchange)
+                joined = []
+                for held_mode, holders in saved[key].items():
+                    for holder in holders:
+                        joined += await self._subscribe([key], held_mode, holder)
+                placed.append(next((o for o in joined if not o.ok), joined[0]))
+            outcomes += placed
+        return outcomes

@@ -22,16 +22,19 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from backend.brokers import BROKERS
+from backend.brokers.session import LoginError
 from backend.feed import (
     AUTHENTICATION_ERROR,
     CONNECTED,
     INVALID_ACTION,
     INVALID_JSON,
+    INVALID_PARAMETERS,
     NOT_AUTHENTICATED,
     SERVER_ERROR,
 )
 from backend.logs.faults import FaultLog
-from backend.pool.connection_pool import ConnectionPool, Outcome
+from backend.pool.accounts import PooledAccounts
+from backend.pool.outcomes import Outcome
 from backend.proxy import replies
 from backend.proxy.client import Client
 from backend.proxy.errors import RequestError
@@ -41,6 +44,7 @@ from backend.proxy.messages import (
     Message,
     action_of,
     decode,
+    parse_set_session,
     parse_subscribe,
     parse_unsubscribe,
     request_id,
@@ -59,7 +63,7 @@ class Actions:
 
     def __init__(
         self,
-        pool: ConnectionPool,
+        pool: PooledAccounts,
         subscription_index: SubscriptionIndex,
         api_key: Secret,
         backoff: AuthBackoff,
@@ -81,6 +85,7 @@ class Actions:
             "ping": self.ping,
             "get_broker_info": self.broker_info,
             "get_supported_brokers": self.supported_brokers,
+            "set_session": self.set_session,
         }
 
     @property
@@ -186,7 +191,20 @@ class Actions:
         return replies.pong(message.get("timestamp"))
 
     async def broker_info(self, client: Client, message: Message) -> replies.Reply:
-        return replies.broker_info(self.broker, self.adapter_status(), self.pool.user_id)
+        return replies.broker_info(
+            self.broker, self.adapter_status(), self.pool.user_id, self.pool.account_states()
+        )
+
+    async def set_session(self, client: Client, message: Message) -> replies.Reply:
+        """FeedPool's own action: the day's new session of an account (after the trader's
+        browser login), taken without a restart."""
+        name, given = parse_set_session(message)
+        try:
+            account = await self.pool.set_session(name, given)
+        except (ValueError, LoginError) as exc:
+            raise RequestError(INVALID_PARAMETERS, str(exc)) from None
+        log.info("Client %d gave account %s a new session", client.number, account.name)
+        return {"type": "set_session", "status": "success", "account": account.name}
 
     async def supported_brokers(self, client: Client, message: Message) -> replies.Reply:
         return replies.supported_brokers((SIMULATOR, *BROKERS))

@@ -194,6 +194,21 @@ def parse_unsubscribe(message: Message) -> Unsubscribe:
     return Unsubscribe(list(dict.fromkeys(subscriptions)))
 
 
+def parse_set_session(message: Message) -> tuple[str, dict[str, str]]:
+    """The account and the settings of a ``set_session`` request (its values never shown)."""
+    account = message.get("account")
+    settings = message.get("settings")
+    if not isinstance(account, str) or not account.strip():
+        raise RequestError(INVALID_PARAMETERS, "set_session needs the account's name")
+    if not isinstance(settings, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in settings.items()
+    ):
+        raise RequestError(
+            INVALID_PARAMETERS, "set_session needs settings: an object of names to texts"
+        )
+    return account.strip(), settings
+
+
 def _entries(message: Message) -> list[tuple[str, Message]]:
     """``(where, entry)`` for each symbol named: the ``symbols`` list, or the message itself."""
     if "symbols" not in message:

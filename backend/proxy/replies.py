@@ -54,21 +54,23 @@ def authenticated(broker: str, user_id: str) -> Reply:
 
 
 def subscribed(outcomes: Iterable[Outcome], broker: str, depth: int = DEPTH_LEVELS) -> Reply:
-    """The reply to a subscribe request; success entries name the pooled connection."""
+    """The reply to a subscribe request; success entries name the pooled connection (and, with
+    several broker accounts, the account)."""
     entries = []
     for o in outcomes:
         if o.ok:
-            entries.append(
-                {
-                    "symbol": o.symbol,
-                    "exchange": o.exchange,
-                    "status": "success",
-                    "mode": o.mode,
-                    "depth": depth,
-                    "broker": broker,
-                    "connection": o.connection,
-                }
-            )
+            entry = {
+                "symbol": o.symbol,
+                "exchange": o.exchange,
+                "status": "success",
+                "mode": o.mode,
+                "depth": depth,
+                "broker": broker,
+                "connection": o.connection,
+            }
+            if o.account:
+                entry["account"] = o.account
+            entries.append(entry)
         else:
             entries.append(
                 {
@@ -120,13 +122,17 @@ def pong(client_timestamp: Any) -> Reply:
     }
 
 
-def broker_info(broker: str, adapter_status: str, user_id: str) -> Reply:
+def broker_info(
+    broker: str, adapter_status: str, user_id: str, accounts: list[dict[str, Any]]
+) -> Reply:
+    """OpenAlgo's fields (those of the first account), and every account with its state."""
     return {
         "type": "broker_info",
         "status": "success",
         "broker": broker,
         "adapter_status": adapter_status,
         "user_id": user_id,
+        "accounts": accounts,
     }
 
 

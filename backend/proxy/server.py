@@ -43,7 +43,8 @@ from websockets.frames import CloseCode
 from backend.bus.messages import ClientApiStats, ClientStats
 from backend.feed import BROKER_CONNECTION_ERROR
 from backend.logs.faults import INTERVAL_SECONDS, FaultLog
-from backend.pool.connection_pool import ConnectionPool
+from backend.logs.wording import counted
+from backend.pool.accounts import PooledAccounts
 from backend.proxy import replies
 from backend.proxy.actions import Actions
 from backend.proxy.client import Client
@@ -88,7 +89,7 @@ class WebSocketProxy:
 
     def __init__(
         self,
-        pool: ConnectionPool,
+        pool: PooledAccounts,
         api_key: Secret,
         *,
         host: str = "127.0.0.1",
@@ -129,7 +130,7 @@ class WebSocketProxy:
         self._server: Server | None = None
         self._router: TickRouter | None = None
         self._closing = False
-        pool.feed_down_listeners.append(self._feed_down)
+        pool.notice_listeners.append(self._notify)
 
     @property
     def url(self) -> str:
@@ -187,18 +188,14 @@ class WebSocketProxy:
             timer.cancel()
             await self._forget(client)
 
-    def _feed_down(self, connection: int, reason: str, holders: set[Hashable]) -> None:
-        """Tell each client holding symbols on a connection that went down, once."""
-        notice = replies.error(
-            BROKER_CONNECTION_ERROR,
-            f"broker connection {connection} is down ({reason}); "
-            "its symbols tick again once it is back",
-        )
+    def _notify(self, message: str, holders: set[Hashable]) -> None:
+        """Tell each client among ``holders`` that symbols it holds stopped ticking, once."""
+        notice = replies.error(BROKER_CONNECTION_ERROR, message)
         told = [client for client in self.sessions.values() if client in holders]
         for client in told:
             client.notify(notice)
         if told:
-            log.warning("Told %d clients that broker connection %d is down", len(told), connection)
+            log.warning("Told %s: %s", counted(len(told), "client"), message)
 
     def _auth_expired(self, client: Client) -> None:
         if not client.authenticated:

@@ -1,7 +1,9 @@
 """The backend's parts, started and stopped together: simulator, bus, log handler, pool and proxy.
 
-With ``BROKER=simulator`` the bundled exchange simulator runs in a child process
-(:class:`~backend.simulator.child.SimulatorProcess`).
+Each broker account (:mod:`backend.runtime.accounts`) has its own pool, session and instrument
+master; :class:`~backend.pool.accounts.PooledAccounts` makes them one. With ``BROKER=simulator``
+the bundled exchange simulator plays each account in a child process of its own
+(:class:`~backend.simulator.child.SimulatorProcess`), started together.
 
 Once started, the backend publishes on the bus (the types are in :mod:`backend.bus.messages`):
 
@@ -11,7 +13,8 @@ Once started, the backend publishes on the bus (the types are in :mod:`backend.b
 - ``SYS.LOG``: every log record of the process, through
   :class:`~backend.logs.bus_handler.BusLogHandler`;
 - ``SYS.HEALTH``: the backend's state (``ready``, ``down``) and where it serves, and each
-  connection's state.
+  connection's state;
+- ``SYS.MOVES``: with several accounts, each batch of symbols moved between them.
 
 Before it binds anything, the backend refuses to serve other machines in the clear
 (``INSECURE_REMOTE``, see :mod:`backend.security.exposure`) and loads its API key, TLS certificate
@@ -28,7 +31,9 @@ import contextlib
 import logging
 import time
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import zmq
@@ -43,8 +48,11 @@ from backend.feed import CLIENTS_TOPIC, HEALTH_TOPIC
 from backend.instruments.master import InstrumentMaster, MasterFormatError
 from backend.instruments.sources import broker_master, served_master
 from backend.logs.bus_handler import BusLogHandler
+from backend.pool.accounts import PooledAccounts
 from backend.pool.connection_pool import ConnectionPool
+from backend.pool.ledger import Account
 from backend.proxy import WebSocketProxy
+from backend.runtime.accounts import AccountSettings
 from backend.runtime.settings import CURVE_ON, SIMULATOR, Settings, SettingsError
 from backend.security.api_key import api_key
 from backend.security.certificate import ServerCertificate, server_certificate
@@ -52,6 +60,7 @@ from backend.security.exposure import INSECURE_REMOTE, insecure_exposures, local
 from backend.security.private_files import PrivateFileError
 from backend.security.secret import Secret
 from backend.simulator.child import SimulatorProcess, SimulatorStartError
+from backend.simulator.credentials import SimulatorCredentials
 
 log = logging.getLogger("feedpool.backend")
 
@@ -97,17 +106,19 @@ def startup_error(exc: Exception, settings: Settings | None = None) -> StartupEr
 
 
 class Backend:
-    """The simulator (when ``BROKER=simulator``), the bus, the pool and the client API.
+    """The simulators (when ``BROKER=simulator``), the bus, the accounts' pools and the client
+    API.
 
-    ``master`` replaces the instrument master the broker (or the simulator) publishes.
+    ``master`` replaces the instrument master the brokers (or the simulators) publish.
     """
 
     def __init__(self, settings: Settings, master: InstrumentMaster | None = None) -> None:
         self.settings = settings
         self.master = master
-        self.simulator: SimulatorProcess | None = None
+        #: The simulator of each simulated account, in the accounts' order.
+        self.simulators: list[SimulatorProcess] = []
         self.publisher: SharedZmqPublisher | None = None
-        self.pool: ConnectionPool | None = None
+        self.pool: PooledAccounts | None = None
         self.proxy: WebSocketProxy | None = None
         self.api_key: Secret | None = None
         self.certificate: ServerCertificate | None = None
@@ -120,7 +131,6 @@ class Backend:
     async def start(self) -> None:
         """Start every part; :class:`StartupError` says what failed (call :meth:`stop` then)."""
         settings = self.settings
-        broker = settings.broker
         self._secure()
         try:
             self.publisher = SharedZmqPublisher.get(
@@ -136,23 +146,21 @@ class Backend:
         self._announce_security()
         for warning in settings.over_broker_limits():
             log.warning("[POOL] %s", warning)
-        url, session, master = await self._broker()
-        self.master = master
-
-        def adapter(index: int):
-            return broker.adapter(
-                index, url, session, stale_feed_seconds=settings.STALE_FEED_SECONDS
-            )
-
-        self.pool = ConnectionPool(
-            settings.BROKER,
-            settings.BROKER_USER_ID or broker.user_id(session),
-            master,
-            adapter,
-            self.publisher,
-            max_symbols_per_connection=settings.max_symbols_per_connection,
-            max_connections=settings.max_connections,
-            session=session,
+        try:
+            accounts = settings.accounts
+            if settings.BROKER != SIMULATOR:
+                settings.check_credentials()
+        except SettingsError as exc:
+            raise StartupError(INVALID_SETTING, str(exc)) from None
+        first = 1
+        starts = []
+        for number, account in enumerate(accounts):
+            starts.append(self._account(account, number, first))
+            first += account.connections
+        started = await asyncio.gather(*starts)
+        self.master = started[0].pool.master
+        self.pool = PooledAccounts(
+            started, self.publisher, failover_seconds=settings.FAILOVER_SECONDS
         )
         self.proxy = WebSocketProxy(
             self.pool,
@@ -230,41 +238,77 @@ class Backend:
             "bus_public_key": self.bus_keys.public.decode() if self.bus_keys else None,
         }
 
-    async def _broker(self) -> tuple[str, BrokerSession, InstrumentMaster]:
-        """The broker's URL, session and master: the simulator's, or the real broker's."""
+    @property
+    def simulator(self) -> SimulatorProcess | None:
+        """The (first account's) simulator, if simulated."""
+        return self.simulators[0] if self.simulators else None
+
+    async def _account(self, account: AccountSettings, number: int, first: int) -> Account:
+        """``account``'s pool, its connections numbered from ``first``, once its broker (or
+        simulator) is reached and its master loaded."""
         settings = self.settings
-        broker = settings.broker
+        broker = account.broker
+        url, session, master, values = await self._broker(account, number)
+        several = len(settings.accounts) > 1
+
+        def adapter(index: int):
+            return broker.adapter(
+                index, url, session, stale_feed_seconds=settings.STALE_FEED_SECONDS
+            )
+
+        pool = ConnectionPool(
+            broker.name if several else settings.BROKER,
+            account.user_id or broker.user_id(session),
+            master,
+            adapter,
+            self.publisher,
+            max_symbols_per_connection=account.max_symbols_per_connection,
+            max_connections=account.connections,
+            session=session,
+            account=account.name if several else "",
+            first_connection=first,
+        )
+        return Account(account.name, broker.name, pool, values)
+
+    async def _broker(
+        self, account: AccountSettings, number: int
+    ) -> tuple[str, BrokerSession, InstrumentMaster, Mapping[str, Any]]:
+        """The account's URL, session, master and settings: its simulator's, or the real
+        broker's."""
+        settings = self.settings
+        broker = account.broker
         if settings.BROKER == SIMULATOR:
-            seed = int(settings.SIMULATOR_SEED) if settings.SIMULATOR_SEED.isdigit() else None
-            self.simulator = SimulatorProcess(
+            seed = settings.SIMULATOR_SEED
+            seed = int(seed) + number if seed.isdigit() else None
+            simulator = SimulatorProcess(
                 broker.name,
                 settings.SIMULATOR_TICKS_PER_SECOND,
                 seed,
-                settings.INSTRUMENT_MASTER or None,
+                account.master or None,
+                SimulatorCredentials(client_code=simulated_client_code(number)),
             )
+            self.simulators.append(simulator)
             try:
-                await self.simulator.start()
+                await simulator.start()
             except SimulatorStartError as exc:
                 raise StartupError("SIMULATOR_ERROR", str(exc)) from None
-            account = broker.simulator_settings(self.simulator.credentials, self.simulator.rest)
-            session = await self._session(broker.session(settings.replace(**account).broker_values))
-            master = self.master or await self._master(served_master(broker, self.simulator.master))
-            return self.simulator.url, session, master
-        try:
-            settings.check_credentials()
-        except SettingsError as exc:
-            raise StartupError(INVALID_SETTING, str(exc)) from None
-        url = getattr(settings, broker.url_setting)
-        session = await self._session(broker.session(settings.broker_values))
+            values = {
+                **account.values,
+                **broker.simulator_settings(simulator.credentials, simulator.rest),
+            }
+            values = settings.replace(**values).broker_values
+            session = await self._session(broker.session(values))
+            master = self.master or await self._master(served_master(broker, simulator.master))
+            return simulator.url, session, master, values
+        url = account.values[broker.url_setting]
+        session = await self._session(broker.session(account.values))
         if session.credentials is not None:
             try:
                 await broker.check(url, session.credentials)
             except BrokerConnectionError as exc:
                 raise StartupError(exc.code, str(exc)) from None
-        master = self.master or await self._master(
-            broker_master(broker, settings.INSTRUMENT_MASTER)
-        )
-        return url, session, master
+        master = self.master or await self._master(broker_master(broker, account.master))
+        return url, session, master, account.values
 
     @staticmethod
     async def _session(session: BrokerSession) -> BrokerSession:
@@ -311,10 +355,7 @@ class Backend:
             await self.proxy.close()
         if self.pool is not None:
             await self.pool.close()
-            if self.pool.session is not None:
-                await self.pool.session.close()
-        if self.simulator is not None:
-            await self.simulator.stop()
+        await asyncio.gather(*(simulator.stop() for simulator in self.simulators))
         self._health("down", "stopped")
         if self._log_handler is not None:
             logging.getLogger().removeHandler(self._log_handler)
@@ -322,3 +363,9 @@ class Backend:
             self.publisher.close()
         if self.bus_guard is not None:
             self.bus_guard.stop()
+
+
+def simulated_client_code(number: int) -> str:
+    """The client code of the simulator playing account ``number`` (from 0): ``FEEDPOOL`` for the
+    first, as with one account, then ``FEEDPOOL2``, ``FEEDPOOL3`` ..."""
+    return SimulatorCredentials().client_code + (str(number + 1) if number else "")

@@ -32,12 +32,21 @@ from typing import Any
 import platformdirs
 
 from backend.brokers import BROKERS, Broker
+from backend.runtime.accounts import (
+    AccountSettings,
+    keychain_name,
+    parse_accounts,
+    raw_accounts,
+    simulated_accounts,
+)
 from backend.security import keychain
 from backend.security.secret import Secret
 
 APP_NAME = "FeedPool"
 SETTINGS_FILE_NAME = "settings.json"
 SIMULATOR = "simulator"
+#: ``BROKER=accounts``: the real brokers' accounts listed in ``ACCOUNTS``.
+ACCOUNTS = "accounts"
 #: ``WEBSOCKET_TLS``: plain ``ws://``; ``wss://`` with the given files; ``wss://`` with the given
 #: files or a generated self-signed certificate.
 TLS_OFF, TLS_ON, TLS_AUTO = "off", "on", "auto"
@@ -212,6 +221,27 @@ def _secret(name: str, text: str) -> Secret:
     return Secret(str(text).strip())
 
 
+def _brokers(name: str, text: str) -> str:
+    names = tuple(b.strip().lower() for b in str(text).split(",") if b.strip())
+    unknown = [b for b in names if b not in BROKERS]
+    if unknown:
+        allowed = f"expected broker names separated by commas, each one of {', '.join(BROKERS)}"
+        raise SettingsError(name, text, allowed)
+    return ",".join(names)
+
+
+def _accounts(name: str, value: object) -> tuple[AccountSettings, ...]:
+    """``ACCOUNTS`` (see :mod:`backend.runtime.accounts`); its value is never shown in an error,
+    as it holds credentials."""
+
+    def fail(problem: str) -> SettingsError:
+        return SettingsError(name, [], problem)
+
+    if isinstance(value, tuple):  # already parsed (Settings.replace)
+        return value
+    return parse_accounts(raw_accounts(value, fail), _parse, fail)
+
+
 _PORT = _integer(1, 65535)
 _PORT_OR_ZERO = _integer(0, 65535)
 
@@ -230,8 +260,11 @@ _CORE_SPEC: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "WEBSOCKET_TLS_KEY": ("", _text),
     "BUS_CURVE": (CURVE_OFF, _choice(CURVE_OFF, CURVE_ON)),
     "ALLOW_INSECURE_REMOTE": ("0", _flag),
-    "BROKER": (SIMULATOR, _choice(SIMULATOR, *BROKERS)),
+    "BROKER": (SIMULATOR, _choice(SIMULATOR, *BROKERS, ACCOUNTS)),
+    "ACCOUNTS": ("", _accounts),
     "SIMULATOR_BROKER": ("angel", _choice(*BROKERS)),
+    "SIMULATOR_ACCOUNTS": ("", _brokers),
+    "FAILOVER_SECONDS": ("5", _number(0.5, 3600.0)),
     "BROKER_USER_ID": ("", _text),
     "INSTRUMENT_MASTER": ("", _text),
     "SIMULATOR_TICKS_PER_SECOND": ("1.0", _number(0.0, 1000.0)),
@@ -278,8 +311,14 @@ class Settings:
     #: Serve the client API or the bus off loopback without TLS or CURVE all the same.
     ALLOW_INSECURE_REMOTE: bool = False
     BROKER: str = SIMULATOR
+    #: The broker accounts, in the trader's order (:mod:`backend.runtime.accounts`).
+    ACCOUNTS: tuple[AccountSettings, ...] = ()
     #: The broker whose protocol the bundled simulator speaks when ``BROKER=simulator``.
     SIMULATOR_BROKER: str = "angel"
+    #: Without ``ACCOUNTS``, the simulator plays one account of each broker named here.
+    SIMULATOR_ACCOUNTS: str = ""
+    #: With several accounts, a connection down this long has its symbols moved to another.
+    FAILOVER_SECONDS: float = 5.0
     #: Who the pool belongs to; defaults to what the broker's credentials say.
     BROKER_USER_ID: str = ""
     #: The instrument master: a file or an http(s):// URL in the broker's format; with the
@@ -311,8 +350,36 @@ class Settings:
 
     @property
     def broker(self) -> Broker:
-        """The broker whose protocol the pool speaks: the simulator plays SIMULATOR_BROKER."""
+        """The broker whose protocol the (first account's) pool speaks: the simulator plays
+        SIMULATOR_BROKER."""
+        if self.ACCOUNTS or self.BROKER == ACCOUNTS or self.SIMULATOR_ACCOUNTS:
+            return self.accounts[0].broker
         return BROKERS[self.SIMULATOR_BROKER if self.BROKER == SIMULATOR else self.BROKER]
+
+    @property
+    def accounts(self) -> tuple[AccountSettings, ...]:
+        """The broker accounts to pool, in the trader's order: ``ACCOUNTS``; with the simulator
+        and no ``ACCOUNTS``, one per broker of ``SIMULATOR_ACCOUNTS``; else the one account of
+        ``BROKER`` and its settings."""
+        if self.ACCOUNTS:
+            return self.ACCOUNTS
+        if self.BROKER == ACCOUNTS:
+            raise SettingsError("ACCOUNTS", [], "required when BROKER=accounts: list the accounts")
+        if self.BROKER == SIMULATOR and self.SIMULATOR_ACCOUNTS:
+            entries = simulated_accounts(self.SIMULATOR_ACCOUNTS)
+            return _accounts("SIMULATOR_ACCOUNTS", entries)
+        broker = BROKERS[self.SIMULATOR_BROKER if self.BROKER == SIMULATOR else self.BROKER]
+        return (
+            AccountSettings(
+                broker.name,
+                broker,
+                self.broker_values,
+                self.MAX_SYMBOLS_PER_WEBSOCKET,
+                self.MAX_WEBSOCKET_CONNECTIONS,
+                self.BROKER_USER_ID,
+                self.INSTRUMENT_MASTER,
+            ),
+        )
 
     @property
     def max_symbols_per_connection(self) -> int:
@@ -345,23 +412,28 @@ class Settings:
         ]
 
     def check_credentials(self, before_login: bool = False) -> None:
-        """:class:`SettingsError` naming the first credential a real broker needs and lacks;
-        ``before_login``, not those the broker's browser login saves."""
+        """:class:`SettingsError` naming the first credential a real broker account needs and
+        lacks; ``before_login``, not those the broker's browser login saves."""
         if self.BROKER == SIMULATOR:
             return
-        for setting in self.broker.settings:
-            if not setting.required or getattr(self, setting.name):
-                continue
-            if setting.required_unless and all(getattr(self, n) for n in setting.required_unless):
-                continue
-            if setting.from_login and before_login:
-                continue
-            reason = f"required when BROKER={self.BROKER}"
-            if setting.required_unless:
-                reason += f" unless {' and '.join(setting.required_unless)} are set"
-            if setting.from_login:
-                reason += f": log in to {self.broker.label} (File > Log in to {self.broker.label})"
-            raise SettingsError(setting.name, "", reason)
+        for account in self.accounts:
+            broker, values = account.broker, account.values
+            for setting in broker.settings:
+                if not setting.required or values[setting.name]:
+                    continue
+                if setting.required_unless and all(values[n] for n in setting.required_unless):
+                    continue
+                if setting.from_login and before_login:
+                    continue
+                if self.BROKER == ACCOUNTS:
+                    reason = f"required for account {account.name!r} ({broker.label})"
+                else:
+                    reason = f"required when BROKER={self.BROKER}"
+                if setting.required_unless:
+                    reason += f" unless {' and '.join(setting.required_unless)} are set"
+                if setting.from_login:
+                    reason += f": log in to {broker.label} (File > Log in to {broker.label})"
+                raise SettingsError(setting.name, "", reason)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed, each validated like a loaded value."""
@@ -391,6 +463,8 @@ class _Null(str):
 def _parse(name: str, value: object) -> Any:
     if name not in _SPEC:
         raise UnknownSettingError(name)
+    if name == "ACCOUNTS":
+        return _accounts(name, "" if value is None else value)
     if isinstance(value, dict | list):
         kind = "object" if isinstance(value, dict) else "array"
         raise SettingsError(name, value, f"expected text, a number or true/false, not JSON {kind}")
@@ -483,7 +557,30 @@ def load_settings(
                 raise UnknownSettingError(name, settings_file)
         merged.update(from_file)
     merged.update(keychain.read(sorted(SECRET_SETTINGS)))
+    merged["ACCOUNTS"] = with_kept_secrets(merged["ACCOUNTS"])
     if env_file.is_file():
         merged.update({k: v for k, v in read_env_file(env_file).items() if k in _SPEC})
     merged.update({k: v for k, v in environ.items() if k in _SPEC})
     return _build(merged)
+
+
+def with_kept_secrets(value: object) -> object:
+    """``ACCOUNTS`` with each account's secrets the keychain keeps (under
+    :func:`~backend.runtime.accounts.keychain_name`) where the account does not give them."""
+
+    def fail(problem: str) -> SettingsError:
+        return SettingsError("ACCOUNTS", [], problem)
+
+    entries = raw_accounts(value, fail)
+    wanted = {
+        keychain_name(str(entry.get("name", "")).strip(), setting.name): (entry, setting.name)
+        for entry in entries
+        for broker in [BROKERS.get(str(entry.get("broker", "")).strip().lower())]
+        if broker is not None
+        for setting in broker.settings
+        if setting.kind == "secret" and setting.name not in entry
+    }
+    for key, secret in keychain.read(sorted(wanted)).items():
+        entry, name = wanted[key]
+        entry[name] = secret
+    return entries

@@ -44,7 +44,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from backend.brokers import BROKERS, Broker
+from backend.brokers import BROKERS, FAMILIES, Broker
 from backend.instruments.master import MasterFormatError, load_master
 from backend.runtime import collector, event_loop
 from backend.runtime.resources import resource_path
@@ -73,9 +73,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--broker",
-        choices=sorted(BROKERS),
+        choices=sorted([*BROKERS, *FAMILIES]),
         default="angel",
-        help=f"the broker to play: {each_broker(lambda broker: f'({broker.label})')}",
+        help=f"the broker to play: {each_broker(lambda broker: f'({broker.label})')}; or a "
+        "family's vendor, with --vendor: "
+        + "; ".join(f"{family} ({', '.join(names)})" for family, names in FAMILIES.items()),
+    )
+    parser.add_argument(
+        "--vendor", help="with a family as --broker: the vendor to play (default: its first)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
@@ -131,6 +136,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"{each_broker(lambda broker: broker.max_symbols)})",
     )
     args = parser.parse_args(argv)
+    family, vendors = args.broker, FAMILIES.get(args.broker)
+    if vendors:
+        args.broker = args.vendor or vendors[0]
+        if args.broker not in vendors:
+            parser.error(f"--vendor must be one of {', '.join(vendors)} with --broker {family}")
+    elif args.vendor:
+        parser.error(f"--vendor goes with a family as --broker: {', '.join(FAMILIES)}")
     if args.ticks_per_second < 0:
         parser.error("--ticks-per-second must be 0 or more")
     if (args.max_connections or 1) < 1 or (args.max_tokens or 1) < 1:

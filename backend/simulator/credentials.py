@@ -26,6 +26,11 @@ class SimulatorCredentials:
       ``simulator-access-token``.
     - Dhan: the client code as the client ID, and Kite's API key and secret (the API key's
       ``app_id`` and ``app_secret``), redirect URL and fixed access token.
+    - Noren (Shoonya, Flattrade, Zebu): the client code as the user ID, Kite's fixed access
+      token as the session token, redirect URL and API secret (Flattrade's API key and secret,
+      the OAuth secret key, QuickAuth's app key), the OAuth client ID ``FEEDPOOL_U``, and for
+      QuickAuth the password ``simulator-password``, Angel's TOTP secret and the vendor code
+      ``FEEDPOOL_U``.
 
     The fixed tokens work from the start, as if pasted from a login elsewhere, until the
     sessions expire; a REST login issues fresh ones. Only the client code shows in ``repr``.
@@ -41,6 +46,9 @@ class SimulatorCredentials:
     totp_secret: str = field(default="FEEDPOOLSIMULATORTOTPSECRET2345A", repr=False)
     api_secret: str = field(default="simulator-api-secret", repr=False)
     redirect_url: str = field(default="http://127.0.0.1:5010/kite/callback", repr=False)
+    password: str = field(default="simulator-password", repr=False)
+    vendor_code: str = field(default="FEEDPOOL_U", repr=False)
+    oauth_client_id: str = field(default="FEEDPOOL_U", repr=False)
 
     def __post_init__(self) -> None:
         if not is_totp_secret(self.totp_secret):

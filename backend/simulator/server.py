@@ -21,8 +21,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import http
+import io
 import itertools
 import logging
+import posixpath
+import zipfile
 from collections.abc import Awaitable, Callable, Hashable
 from types import TracebackType
 
@@ -149,7 +152,14 @@ class ExchangeSimulator:
             raise RuntimeError("the simulator is already started")
         app = web.Application()
         app.router.add_get(self.dialect.path, self._serve)
-        app.router.add_get(self.broker.master_path, self._master)
+        if self.broker.master_files:  # published in several files: each at its own path
+            folder = posixpath.dirname(self.broker.master_path).rstrip("/")
+            with zipfile.ZipFile(io.BytesIO(self.master_document)) as files:
+                for name in files.namelist():
+                    served = functools.partial(self._master, body=files.read(name))
+                    app.router.add_get(f"{folder}/{name}", served)
+        else:
+            app.router.add_get(self.broker.master_path, self._master)
         app.router.add_routes(self.dialect.rest_routes(self.logins))
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLOSE_TIMEOUT)
         await runner.setup()
@@ -335,8 +345,8 @@ class ExchangeSimulator:
             log.info("connection %d: closed for a newer one of %s", oldest.id, oldest.account)
             await oldest.displace()
 
-    async def _master(self, request: web.Request) -> web.Response:
-        body = self.master_document
+    async def _master(self, request: web.Request, body: bytes | None = None) -> web.Response:
+        body = self.master_document if body is None else body
         kind = "application/json" if body[:1] == b"[" else "text/csv"
         log.info("served the instrument master (%d bytes)", len(body))
         return web.Response(body=body, content_type=kind)

@@ -1,12 +1,12 @@
 """What each gauge shows, worked out from the pool's statistics (``SYS.POOL``): texts, fill and
-colour, without Qt."""
+colour, without Qt; and the heading of each broker account's gauges."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from backend.bus.messages import ConnectionStats, PoolStats
-from backend.feed import CONNECTED, SESSION_EXPIRED
+from backend.bus.messages import AccountStats, ConnectionStats, PoolStats
+from backend.feed import CONNECTED, DOWN, SESSION_EXPIRED
 from backend.logs.wording import counted
 from desktop.colours import FULL_COLOUR, state_colour, utilisation_colour
 
@@ -51,6 +51,29 @@ EMPTY_POOL = GaugeReading(
 def needs_login(pool: PoolStats) -> bool:
     """Whether the trader must log in again: the broker ended the session."""
     return bool(pool.session_problem) or any(c.state == SESSION_EXPIRED for c in pool.connections)
+
+
+def account_needs_login(account: AccountStats) -> bool:
+    """Whether the trader must log in to ``account`` again: the broker ended its session."""
+    return bool(account.session_problem)
+
+
+def account_heading(account: AccountStats) -> tuple[str, str]:
+    """The heading over an account's gauges, and its colour: its name and broker, whether it
+    serves (and why not), and the symbols it carries for others and others carry for it."""
+    if account.serving:
+        state, colour = "serving", state_colour(CONNECTED)
+    elif account.session_problem:
+        state = f"not serving: {_shortened(account.session_problem)}"
+        colour = state_colour(SESSION_EXPIRED)
+    else:
+        state, colour = "not serving", state_colour(DOWN)
+    parts = [f"{account.name} ({account.broker})", state]
+    if account.borrowed:
+        parts.append(f"{account.borrowed:,} borrowed")
+    if account.lent:
+        parts.append(f"{account.lent:,} lent")
+    return " · ".join(parts), colour
 
 
 def tick_age_text(age_ms: int | None) -> str:
@@ -123,9 +146,12 @@ def connection_reading(connection: ConnectionStats) -> GaugeReading:
 
 
 def pool_reading(pool: PoolStats) -> GaugeReading:
-    """The total gauge: symbols held of the pool's capacity, coloured by how full it is."""
+    """The total gauge: symbols held of the pool's capacity, coloured by how full it is; with
+    several broker accounts, their sums."""
     fraction = _fraction(pool.total_symbols, pool.capacity)
     owner = "/".join(part for part in (pool.broker, pool.user_id) if part)
+    if len(pool.accounts) > 1:
+        owner = f"of {len(pool.accounts)} accounts"
     problem = pool.session_problem
     return GaugeReading(
         title=f"Pool {owner}" if owner else "Pool",

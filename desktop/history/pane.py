@@ -1,13 +1,14 @@
 """The History dock: the pool's last minutes (up to 15), plotted with pyqtgraph.
 
-Three plots share the time axis: ticks per second (a line per connection, and the total, drawn
-wider under them so that one connection's line does not hide it), the feed's worst lag each
-second, and the ticks the pool shed each second. A dashed line marks each event (a reconnect, an
-expired session), labelled. Until the first sample the pane says so instead of showing empty
-axes. The time axis spans what the history holds, from its oldest sample,
-so the first minutes fill the plots rather than a sliver of 15 minutes. When the broker stamps
-ticks in whole seconds, the lag's legend says that what is plotted is the least lag the stamps
-allow (see :mod:`desktop.history.feed_lag`). The plots take the window's palette
+Three plots share the time axis: ticks per second (a line per connection, or per broker account
+when there are several, and the total, drawn wider under them so that one line does not hide
+it), the feed's worst lag each second, and the ticks the pool shed each second. A dashed line
+marks each event (a reconnect, an expired session; symbols failed over to another account or
+returned to their own, in a colour of their own), labelled. Until the first sample the pane says
+so instead of showing empty axes. The time axis spans what the history holds, from its oldest
+sample, so the first minutes fill the plots rather than a sliver of 15 minutes. When the broker
+stamps ticks in whole seconds, the lag's legend says that what is plotted is the least lag the
+stamps allow (see :mod:`desktop.history.feed_lag`). The plots take the window's palette
 (:mod:`desktop.plot_style`).
 
 Nothing here runs per tick but :meth:`FeedLag.observe`, for each tick the watchlist applies: the
@@ -29,10 +30,10 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
-from backend.bus.messages import PoolStats
+from backend.bus.messages import PoolStats, SymbolsMoved
 from desktop.colours import STATE_COLOURS
 from desktop.history.feed_lag import FeedLag
-from desktop.history.samples import Event, PoolHistory, Series
+from desktop.history.samples import Event, PoolHistory, Series, SeriesKey
 from desktop.plot_style import PlotPalette
 
 SAMPLE_MS = 1000
@@ -64,8 +65,8 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, label: str) -> pg.PlotItem:
 
 
 class HistoryPane(QWidget):
-    """Fed with :meth:`update_stats` (``SYS.POOL``), :meth:`note_health` (``SYS.HEALTH``) and
-    :attr:`feed_lag` (each tick the watchlist applies)."""
+    """Fed with :meth:`update_stats` (``SYS.POOL``), :meth:`note_health` (``SYS.HEALTH``),
+    :meth:`note_moves` (``SYS.MOVES``) and :attr:`feed_lag` (each tick the watchlist applies)."""
 
     def __init__(
         self,
@@ -101,8 +102,8 @@ class HistoryPane(QWidget):
         self.palette_follower = PlotPalette(
             self.plots, (self.rate_plot, self.lag_plot, self.shed_plot), self._draw_total_in
         )
-        #: The rate line of each connection, by connection index.
-        self.curves: dict[int, pg.PlotDataItem] = {}
+        #: The rate line of each connection by index, or of each account by name.
+        self.curves: dict[SeriesKey, pg.PlotDataItem] = {}
         self._markers: deque[tuple[Event, pg.InfiniteLine]] = deque()
         #: Where the time axis ends (epoch seconds); it moves a step on when a sample passes it.
         self.axis_end = 0.0
@@ -136,12 +137,19 @@ class HistoryPane(QWidget):
         if event is not None:
             self._mark(event)
 
+    def note_moves(self, moved: SymbolsMoved) -> None:
+        """Mark symbols moved between accounts, if it is a failover or a return."""
+        event = self.history.note_moves(self._clock(), moved)
+        if event is not None:
+            self._mark(event)
+
     def _mark(self, event: Event) -> None:
+        colour = STATE_COLOURS["connecting" if event.move else "reconnecting"]
         line = pg.InfiniteLine(
             pos=event.time,
-            pen=pg.mkPen(STATE_COLOURS["reconnecting"], style=Qt.PenStyle.DashLine),
+            pen=pg.mkPen(colour, style=Qt.PenStyle.DashLine),
             label=event.label,
-            labelOpts={"position": 0.85, "color": STATE_COLOURS["reconnecting"]},
+            labelOpts={"position": 0.85 if not event.move else 0.6, "color": colour},
         )
         self.rate_plot.addItem(line)
         self._markers.append((event, line))
@@ -160,11 +168,12 @@ class HistoryPane(QWidget):
         held = history.oldest() is not None
         self.plots.setVisible(held)
         self.waiting_label.setVisible(not held)
-        for index, series in history.rates.items():
-            curve = self.curves.get(index)
+        for key, series in history.rates.items():
+            curve = self.curves.get(key)
             if curve is None:
-                pen = pg.mkPen(pg.intColor(index - 1, hues=6), width=CONNECTION_WIDTH)
-                curve = self.curves[index] = self.rate_plot.plot(name=f"#{index}", pen=pen)
+                pen = pg.mkPen(pg.intColor(len(self.curves), hues=6), width=CONNECTION_WIDTH)
+                name = f"#{key}" if isinstance(key, int) else key
+                curve = self.curves[key] = self.rate_plot.plot(name=name, pen=pen)
             _draw(curve, series)
         _draw(self.total_curve, history.total)
         _draw(self.lag_curve, history.lag)

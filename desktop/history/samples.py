@@ -1,8 +1,10 @@
 """The last minutes of the pool, one sample a second, and the events among them; no Qt.
 
-Each sample takes, from the latest ``SYS.POOL`` statistics, every connection's tick rate, their
-total and the ticks the pool shed since the previous sample, and the feed's worst lag of that
-second. Every series and the list of events keep :data:`CAPACITY` entries at most.
+Each sample takes, from the latest ``SYS.POOL`` statistics, every connection's tick rate (with
+several broker accounts, every account's: its connections' summed), their total and the ticks the
+pool shed since the previous sample, and the feed's worst lag of that second. Symbols moved from
+one account to another (``SYS.MOVES``: failovers and returns) are events, as a connection's
+reconnect is. Every series and the list of events keep :data:`CAPACITY` entries at most.
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from backend.bus.messages import PoolStats
-from backend.feed import RECONNECTING, SESSION_EXPIRED
+from backend.bus.messages import PoolStats, SymbolsMoved
+from backend.feed import FAILOVER, RECONNECTING, RETURN, SESSION_EXPIRED
+from backend.logs.wording import counted
 
 CAPACITY = 15 * 60  # 15 minutes of one sample a second
 #: The health states that mark an event on the history, and how the marker reads.
 EVENT_STATES = {RECONNECTING: "reconnect", SESSION_EXPIRED: "session expired"}
+#: The moves between accounts that mark an event on the history.
+EVENT_MOVES = (FAILOVER, RETURN)
+#: A rate series' key: a connection's index, or (with several accounts) an account's name.
+SeriesKey = int | str
 
 
 class Series:
@@ -35,10 +42,12 @@ class Series:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something that happened to a connection, at ``time`` (epoch seconds)."""
+    """Something that happened to a connection or an account, at ``time`` (epoch seconds);
+    ``move`` for symbols moved between accounts."""
 
     time: float
     label: str
+    move: bool = False
 
 
 class PoolHistory:
@@ -46,8 +55,8 @@ class PoolHistory:
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = capacity
-        #: Ticks per second, per connection index.
-        self.rates: dict[int, Series] = {}
+        #: Ticks per second, per connection index; with several accounts, per account name.
+        self.rates: dict[SeriesKey, Series] = {}
         self.total = Series(capacity)
         self.lag = Series(capacity)
         self.shed = Series(capacity)
@@ -65,11 +74,11 @@ class PoolHistory:
         if pool is None:
             return []
         events = []
-        for connection in pool.connections:
-            series = self.rates.get(connection.index)
+        for key, rate in _rates(pool).items():
+            series = self.rates.get(key)
             if series is None:
-                series = self.rates[connection.index] = Series(self.capacity)
-            series.add(time, connection.ticks_per_second)
+                series = self.rates[key] = Series(self.capacity)
+            series.add(time, rate)
         self.total.add(time, sum(c.ticks_per_second for c in pool.connections))
         for connection in pool.connections:
             healed = self._healed_before.get(connection.index, connection.feeds_healed)
@@ -90,6 +99,17 @@ class PoolHistory:
         firsts = [s.times[0] for s in series if s.times]
         return min(firsts) if firsts else None
 
+    def note_moves(self, time: float, moved: SymbolsMoved) -> Event | None:
+        """Mark symbols moved between accounts, if the move is a failover or a return; the
+        event."""
+        if moved.kind not in EVENT_MOVES:
+            return None
+        symbols = counted(len(moved.symbols), "symbol")
+        label = f"{moved.kind} {moved.from_account} → {moved.to_account}: {symbols}"
+        event = Event(time, label, move=True)
+        self.events.append(event)
+        return event
+
     def note_health(self, time: float, connection: int, state: str) -> Event | None:
         """Mark a connection's state change if it is an event worth seeing; the event."""
         label = EVENT_STATES.get(state)
@@ -98,3 +118,13 @@ class PoolHistory:
         event = Event(time, f"#{connection} {label}")
         self.events.append(event)
         return event
+
+
+def _rates(pool: PoolStats) -> dict[SeriesKey, float]:
+    """Ticks per second by connection index; with several accounts, by account name."""
+    if len(pool.accounts) < 2:
+        return {c.index: c.ticks_per_second for c in pool.connections}
+    rates: dict[SeriesKey, float] = {account.name: 0.0 for account in pool.accounts}
+    for connection in pool.connections:
+        rates[connection.account] = rates.get(connection.account, 0.0) + connection.ticks_per_second
+    return rates

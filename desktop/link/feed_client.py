@@ -62,6 +62,8 @@ PING_SECONDS, PONG_TIMEOUT = 5.0, 10.0
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 CONNECTED, RECONNECTING, FAILED = "connected", "reconnecting", "failed"
+#: The ``request_id`` of :meth:`FeedClient.set_session`'s request, echoed in its answer.
+SESSION_REQUEST = "set_session"
 
 FeedDeliver = Callable[[dict[str, Any]], None]
 #: Offered each message as received: ``True`` if it took it, else it is decoded and delivered.
@@ -202,6 +204,22 @@ class FeedClient:
             if held:
                 self._held[key] = held
         self._send(unsubscribe_requests(stray))
+
+    def set_session(self, account: str, settings: Mapping[str, str]) -> bool:
+        """Give the backend's ``account`` the day's new session ``settings`` (``set_session``);
+        whether it was asked (it is not while the feed is not connected). Its answer is
+        delivered like every message, a refusal with :data:`SESSION_REQUEST` as its
+        ``request_id``."""
+        if self._serving is None:
+            return False
+        request = {
+            "action": "set_session",
+            "account": account,
+            "settings": dict(settings),
+            "request_id": SESSION_REQUEST,
+        }
+        self._serving.send(orjson.dumps(request).decode())
+        return True
 
     def _send(self, requests: list[str]) -> None:
         # Not connected: the next connection asks for everything wanted anyway.

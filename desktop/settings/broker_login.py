@@ -1,15 +1,17 @@
 """The trader's login to the broker in the browser, from the app: **File > Log in to <broker>**.
 
 A broker without an unattended login (Zerodha Kite) describes one the trader completes in the
-browser, its :class:`~backend.brokers.broker.BrowserLogin`. :class:`BrokerLogin` runs it for the
-configured broker (:func:`browser_broker`: none with the bundled simulator, whose account logs in
-by itself). It checks that the settings the login needs are set, opens the broker's login page in
-the browser and takes the address the broker then sends the browser to: caught at the broker
-app's redirect URL when that is on this machine (:mod:`desktop.settings.redirect_catcher`), or
-pasted into :class:`BrokerLoginDialog`. The broker trades that address for the day's session,
-whose settings are saved (secrets in the OS keychain where there is one); the app then restarts
-the backend on them. An address that does not log in is reported and the login waits for
-another, until one logs in, the trader cancels, or :data:`LOGIN_SECONDS` pass.
+browser, its :class:`~backend.brokers.broker.BrowserLogin`. :class:`BrokerLogin` runs it for a
+configured broker account (:func:`browser_accounts`: none with the bundled simulator, whose
+accounts log in by themselves): the one of today's settings, or one of ``ACCOUNTS`` by name. It
+checks that the settings the login needs are set, opens the broker's login page in the browser
+and takes the address the broker then sends the browser to: caught at the broker app's redirect
+URL when that is on this machine (:mod:`desktop.settings.redirect_catcher`), or pasted into
+:class:`BrokerLoginDialog`. The broker trades that address for the day's session, whose settings
+are saved (secrets in the OS keychain where there is one; an account's in its entry of
+``ACCOUNTS`` and under its name); the app then restarts the backend on them. An address that
+does not log in is reported and the login waits for another, until one logs in, the trader
+cancels, or :data:`LOGIN_SECONDS` pass.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from PySide6.QtWidgets import (
 from backend.brokers import Broker
 from backend.brokers.broker import LoginResult
 from backend.brokers.session import CredentialError, LoginError
+from backend.runtime.accounts import AccountSettings
 from backend.runtime.settings import SIMULATOR, Settings, SettingsError
 from desktop.dialog_parts import error_label
-from desktop.settings.file import current_values, write_settings
+from desktop.settings.file import ACCOUNTS, current_values, saved_accounts, write_settings
 from desktop.settings.redirect_catcher import RedirectCatcher, catchable
 
 log = logging.getLogger("feedpool.desktop.login")
@@ -57,17 +60,30 @@ def saved_settings(path: Path) -> Settings:
     return Settings().replace(**current_values(path))
 
 
-def browser_broker(settings: Settings) -> Broker | None:
-    """The broker of ``settings`` the trader logs in to in the browser; None with the bundled
-    simulator, and for a broker whose stored credentials log in by themselves."""
-    if settings.BROKER == SIMULATOR or settings.broker.browser_login is None:
-        return None
-    return settings.broker
+def browser_accounts(settings: Settings) -> list[AccountSettings]:
+    """The accounts of ``settings`` the trader logs in to in the browser: none with the bundled
+    simulator, nor those of a broker whose stored credentials log in by themselves."""
+    if settings.BROKER == SIMULATOR:
+        return []
+    return [account for account in settings.accounts if account.broker.browser_login]
+
+
+def save_login(saved: Mapping[str, str], account: str, path: Path) -> None:
+    """Save what a login to ``account`` gave: into its entry of ``ACCOUNTS`` (its secrets under
+    its name), or, with today's settings of one broker (``account`` not listed), as they are."""
+    entries = saved_accounts(path)
+    listed = [entry for entry in entries if entry.get("name") == account]
+    if not listed:
+        write_settings(saved, path)
+        return
+    listed[0].update(saved)
+    write_settings({ACCOUNTS: entries}, path)
 
 
 class BrokerLogin(QObject):
     """One login at a time: the page in the browser, the address caught or pasted, the session
-    saved. :attr:`broker` is the broker of the latest :meth:`start`.
+    saved. :attr:`broker` is the broker of the latest :meth:`start`, :attr:`account` its
+    account's name.
 
     ``open_page(url)`` shows the broker's login page (default: the desktop's browser).
     """
@@ -91,6 +107,9 @@ class BrokerLogin(QObject):
         self._path = settings_path
         self._open_page = open_page
         self.broker: Broker | None = None
+        self.account = ""
+        #: What the latest login saved (the day's token), for the running backend to take.
+        self.saved: dict[str, str] = {}
         self._redirects: asyncio.Queue[str] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -98,20 +117,22 @@ class BrokerLogin(QObject):
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def start(self) -> None:
-        """Begin a login to the configured broker, stopping one under way."""
-        previous, self.broker = self._task, None
+    def start(self, account: str = "") -> None:
+        """Begin a login to the configured account named ``account`` (empty: the first that
+        logs in in the browser), stopping one under way."""
+        previous, self.broker, self.account = self._task, None, account
         self.cancel()
         try:
             settings = saved_settings(self._path)
         except SettingsError as exc:
             self.failed.emit(f"{exc}: correct it in Settings")
             return
-        self.broker = broker = browser_broker(settings)
-        if broker is None:
+        chosen = [a for a in browser_accounts(settings) if a.name == account or not account]
+        if not chosen:
             self.failed.emit("The configured broker logs in by itself, not in the browser")
             return
-        login, values = broker.browser_login, settings.broker_values
+        self.broker, self.account = broker, account = chosen[0].broker, chosen[0].name
+        login, values = broker.browser_login, chosen[0].values
         labels = {setting.name: setting.label for setting in broker.settings}
         missing = [labels[name] for name in login.required if not values[name]]
         if missing:
@@ -127,9 +148,7 @@ class BrokerLogin(QObject):
                 "(FeedPool catches it only at an http:// redirect URL on this machine)."
             )
         self._redirects = redirects = asyncio.Queue()
-        self._task = asyncio.ensure_future(
-            self._run(broker, values, redirect_url, redirects, previous)
-        )
+        self._task = asyncio.ensure_future(self._run(chosen[0], redirect_url, redirects, previous))
 
     def cancel(self) -> None:
         """Stop waiting for the login, and stop listening for the broker's redirect."""
@@ -144,12 +163,12 @@ class BrokerLogin(QObject):
 
     async def _run(
         self,
-        broker: Broker,
-        values: Mapping[str, Any],
+        account: AccountSettings,
         redirect_url: str,
         redirects: asyncio.Queue[str],
         previous: asyncio.Task[None] | None,
     ) -> None:
+        broker, values = account.broker, account.values
         if previous is not None:
             await asyncio.wait({previous})  # until its catcher has let go of the port
         try:
@@ -160,7 +179,8 @@ class BrokerLogin(QObject):
                     log.info("Waiting for %s's login at %s", broker.label, catcher.url)
                 self._open_page(await broker.browser_login.page(values))
                 result = await self._finish(broker, values, redirects)
-            write_settings(result.saved, self._path)
+            save_login(result.saved, account.name, self._path)
+            self.saved = dict(result.saved)
         except LoginError as exc:
             log.warning("%s login: %s", broker.label, exc)
             self.failed.emit(str(exc))
@@ -222,11 +242,12 @@ class BrokerLoginDialog(QDialog):
     def _label(self) -> str:
         return self.login.broker.label if self.login.broker else "the broker"
 
-    def begin(self) -> None:
-        """Show the dialog and start a login to the configured broker."""
+    def begin(self, account: str = "") -> None:
+        """Show the dialog and start a login to the configured account named ``account`` (empty:
+        the first that logs in in the browser)."""
         self.pasted.clear()
         self.error.hide()
-        self.login.start()
+        self.login.start(account)
         label = self._label()
         self.setWindowTitle(f"Log in to {label}")
         self.pasted.setPlaceholderText(f"Paste here the address {label} sent the browser to")

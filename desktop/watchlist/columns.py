@@ -1,9 +1,13 @@
 """A watchlist row and the column spec that shows it (also used by the CSV export).
 
 A row's status is what the backend last answered for it: pending until it answers, subscribed
-(on a connection), waiting for room (refused for capacity: it is asked again when room frees) or
-rejected (with the reason). A row whose prices are not live carries a stale mark, the reason
-(:mod:`desktop.watchlist.staleness`): its status cell says so and its price cells are greyed.
+(on a connection of a broker account), waiting for room (refused for capacity: it is asked again
+when room frees), waiting for its account (another account carried it while its own could not,
+and needed the room back: the backend serves it again when its account can) or rejected (with
+the reason). With several broker accounts a row says which account carries it, and that it is
+borrowed while another account than its own carries it (moved there by a failover). A row whose
+prices are not live carries a stale mark, the reason (:mod:`desktop.watchlist.staleness`): its
+status cell says so and its price cells are greyed.
 """
 
 from __future__ import annotations
@@ -24,9 +28,14 @@ from desktop.colours import (
 from desktop.tables.columns import Column
 
 PENDING, SUBSCRIBED, WAITING, REJECTED = "pending", "subscribed", "waiting for room", "rejected"
+WAITING_ACCOUNT = "waiting for its account"
 #: The colour of each status (waiting: queued, as a connection on its way), and of the status
 #: cell of a stale row.
-STATUS_COLOURS = {**WATCH_STATUS_COLOURS, WAITING: STATE_COLOURS["connecting"]}
+STATUS_COLOURS = {
+    **WATCH_STATUS_COLOURS,
+    WAITING: STATE_COLOURS["connecting"],
+    WAITING_ACCOUNT: STATE_COLOURS["connecting"],
+}
 STALE_COLOUR = SUMMARY_COLOURS["warning"]
 #: The colour of the prices of a stale row.
 STALE_PRICE_COLOUR = LEVEL_COLOURS["DEBUG"]
@@ -36,8 +45,10 @@ STALE_PRICE_COLOUR = LEVEL_COLOURS["DEBUG"]
 class WatchRow:
     """A watched symbol and what the feed last said about it.
 
-    ``status`` is one of :data:`PENDING`, :data:`SUBSCRIBED` (on ``connection``),
-    :data:`WAITING` or :data:`REJECTED`, with the backend's ``reason``; ``asked`` while a
+    ``status`` is one of :data:`PENDING`, :data:`SUBSCRIBED` (on ``connection`` of
+    ``account``; the connection unknown, None, after a move), :data:`WAITING`,
+    :data:`WAITING_ACCOUNT` or :data:`REJECTED`, with the backend's ``reason``; ``home`` is the
+    account whose symbol it is while another carries it (borrowed), else empty; ``asked`` while a
     subscribe asked again for it is unanswered. ``last_tick`` is the exchange's time of the
     last tick, epoch milliseconds; ``heard`` when the last tick arrived and ``subscribed_at``
     when the subscription was confirmed, epoch seconds (0 for never). ``stale`` says why its
@@ -49,6 +60,8 @@ class WatchRow:
     exchange: str
     mode: int
     connection: int | None = None
+    account: str = ""
+    home: str = ""
     ltp: float | None = None
     change_percent: float | None = None
     volume: int | None = None
@@ -79,6 +92,11 @@ class WatchRow:
         return self.entry.label
 
     @property
+    def account_text(self) -> str:
+        """The account cell: the account carrying it, and whether it is borrowed."""
+        return f"{self.account} (borrowed)" if self.account and self.home else self.account
+
+    @property
     def status_text(self) -> str:
         """The status cell: a waiting row's reason is left to the tooltip; a stale subscribed
         row says why it is stale."""
@@ -94,6 +112,10 @@ class WatchRow:
         text = f"{self.status}: {self.reason}" if self.reason else self.status
         if self.status == SUBSCRIBED and self.connection is not None:
             text += f" on connection {self.connection}"
+        if self.status == SUBSCRIBED and self.account:
+            text += f" of account {self.account}"
+            if self.home:
+                text += f", borrowed for account {self.home}"
         return f"{text}\nstale: {self.stale}" if self.stale else text
 
 
@@ -120,6 +142,13 @@ WATCHLIST_COLUMNS = (
     Column("symbol", "Symbol", width=26),
     Column("exchange", "Exchange", width=9),
     Column("mode", "Mode", width=6, fmt=lambda mode: MODE_NAMES.get(mode, str(mode))),
+    Column(
+        "account",
+        "Account",
+        width=12,
+        value=lambda row: row.account_text,
+        about="The broker account carrying it; borrowed: not its own, which cannot serve it",
+    ),
     Column("connection", "Connection", width=10, align="right"),
     Column(
         "ltp",

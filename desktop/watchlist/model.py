@@ -15,8 +15,9 @@ messages; this model talks to no socket.
 
 The rows are the trader's priority order: they are asked for in it, so the backend serves the
 first that fit (:mod:`desktop.watchlist.room` says when the rows waiting for room are asked for
-again). A subscribe reply sets each row's status (:meth:`WatchlistModel.apply_subscribe_reply`);
-:meth:`WatchlistModel.mark_stale` sets their stale marks.
+again). A subscribe reply sets each row's status (:meth:`WatchlistModel.apply_subscribe_reply`),
+symbols moved between broker accounts (``SYS.MOVES``) their account
+(:meth:`WatchlistModel.apply_moves`); :meth:`WatchlistModel.mark_stale` sets their stale marks.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from typing import Any
 import orjson
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 
-from backend.feed import DEPTH, MAX_CAPACITY_REACHED
+from backend.bus.messages import SymbolsMoved
+from backend.feed import DEPTH, DISPLACED, FAILOVER, MAX_CAPACITY_REACHED
 from backend.instruments.symbol_lists import WatchEntry
 from backend.proxy.frames import DATA_KEY, frame_prefix
 from desktop.tables.cell_ranges import coalesce_cells, spanning_rectangle
@@ -40,6 +42,7 @@ from desktop.watchlist.columns import (
     REJECTED,
     SUBSCRIBED,
     WAITING,
+    WAITING_ACCOUNT,
     WATCHLIST_COLUMNS,
     WatchRow,
 )
@@ -362,19 +365,60 @@ class WatchlistModel(ColumnTableModel):
                 if item.get("mode") != row.mode:
                     continue
                 row.status, row.reason, row.connection = SUBSCRIBED, "", item.get("connection")
+                row.account, row.home = str(item.get("account") or ""), ""
                 row.subscribed_at = now
             else:
                 code = item.get("code")
                 over_capacity += code == MAX_CAPACITY_REACHED
                 row.status = WAITING if code == MAX_CAPACITY_REACHED else REJECTED
                 row.reason = str(item.get("message") or code or "refused")
-                row.connection = None
+                row.connection, row.account, row.home = None, "", ""
             row.asked = False
             changed = self._changed_columns(row, before)
             if changed:
                 changes[position] = changed
         self._report(changes)
         self.answered.emit(over_capacity)
+
+    def apply_moves(self, moved: SymbolsMoved) -> int:
+        """Follow symbols the backend moved between accounts: a failover puts a row on the
+        account and connection now carrying it, borrowed; a return puts it back on its own; a
+        displaced row waits for its own account (:meth:`accounts_serving` ends the wait), with
+        the reason. How many rows moved."""
+        changes: dict[int, set[int]] = {}
+        now = time.time()
+        connections = moved.connections or [0] * len(moved.symbols)
+        for name, connection in zip(moved.symbols, connections, strict=True):
+            exchange, _, symbol = name.partition(":")
+            position = self._index.get((symbol, exchange))
+            if position is None:
+                continue
+            row = self._rows[position]
+            before = self._texts(row)
+            row.connection = connection or None
+            if moved.kind == DISPLACED:
+                row.status, row.reason, row.account = WAITING_ACCOUNT, moved.reason, ""
+                row.home = moved.to_account
+            else:
+                row.status, row.reason, row.account = SUBSCRIBED, "", moved.to_account
+                row.home = (row.home or moved.from_account) if moved.kind == FAILOVER else ""
+                row.subscribed_at = now
+            changed = self._changed_columns(row, before)
+            changes[position] = changed
+        self._report({position: cells for position, cells in changes.items() if cells})
+        return len(changes)
+
+    def accounts_serving(self, serving: set[str]) -> int:
+        """The accounts named in ``serving`` serve again: their rows waiting for them (displaced
+        while they could not) are carried by them. How many rows changed."""
+        changes: dict[int, set[int]] = {}
+        for position, row in enumerate(self._rows):
+            if row.status == WAITING_ACCOUNT and row.home in serving:
+                before = self._texts(row)
+                row.status, row.reason, row.account, row.home = SUBSCRIBED, "", row.home, ""
+                changes[position] = self._changed_columns(row, before)
+        self._report({position: cells for position, cells in changes.items() if cells})
+        return len(changes)
 
     def _texts(self, row: WatchRow) -> list[str]:
         return [column.text(row) for column in self.columns]

@@ -12,9 +12,10 @@ added or changed are selected and scrolled to. The summary then follows the rows
 the backend has answered for each (or :data:`SETTLE_MS` has passed), and is logged in one line.
 
 The pane follows the pool through :meth:`WatchlistPane.handle_bus_message` (``SYS.POOL``,
-``SYS.HEALTH``): rows waiting for room are asked for again as room frees
-(:mod:`desktop.watchlist.room`), and rows whose prices are not live are marked stale
-(:mod:`desktop.watchlist.staleness`).
+``SYS.HEALTH``, ``SYS.MOVES``): rows waiting for room are asked for again as room frees
+(:mod:`desktop.watchlist.room`), rows whose prices are not live are marked stale
+(:mod:`desktop.watchlist.staleness`), and rows moved between broker accounts say where they are.
+The Account column shows while the pool has several accounts.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from msgspec import Struct
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from backend.bus.messages import BackendHealth, ConnectionHealth, PoolStats
+from backend.bus.messages import BackendHealth, ConnectionHealth, PoolStats, SymbolsMoved
 from backend.instruments.master import InstrumentMaster
 from backend.instruments.symbol_lists import ParseResult, WatchEntry, parse_file, parse_text
 from desktop.colours import SUMMARY_COLOURS
+from desktop.tables.columns import column_index
+from desktop.watchlist.columns import WATCHLIST_COLUMNS
 from desktop.watchlist.first_run import FirstRunHint
 from desktop.watchlist.importing import SEVERITY_ORDER, ImportSummary, plan_import
 from desktop.watchlist.model import WatchlistModel
@@ -40,6 +43,8 @@ from desktop.watchlist.symbol_entry import SymbolEntry
 from desktop.watchlist.view import WatchlistView
 
 log = logging.getLogger("feedpool.desktop.watchlist")
+
+ACCOUNT_COLUMN = column_index(WATCHLIST_COLUMNS, "account")
 
 #: A summary whose rows the backend has not all answered for by then is logged as it stands.
 SETTLE_MS = 10_000
@@ -69,6 +74,7 @@ class WatchlistPane(QWidget):
         self.staleness = StaleWatch(model)
         self.entry = SymbolEntry(master, self)
         self.view = WatchlistView(model, self)
+        self.view.setColumnHidden(ACCOUNT_COLUMN, True)  # until the pool has several accounts
         self.first_run_hint = FirstRunHint(self.view.viewport())
         self.summary_label = QLabel(self)
         self.summary_label.setWordWrap(True)
@@ -142,8 +148,12 @@ class WatchlistPane(QWidget):
         if isinstance(message, PoolStats):
             self.model.retry_waiting(self.room.room(message))
             self.staleness.pool(message)
+            self.view.setColumnHidden(ACCOUNT_COLUMN, len(message.accounts) < 2)
+            self.model.accounts_serving({a.name for a in message.accounts if a.serving})
         elif isinstance(message, BackendHealth | ConnectionHealth):
             self.staleness.health(message)
+        elif isinstance(message, SymbolsMoved):
+            self.model.apply_moves(message)
 
     def set_backend_state(self, state: str, detail: str = "") -> None:
         """The app's own backend's state (``detail`` is the status bar's)."""

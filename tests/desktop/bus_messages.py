@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.bus.messages import ClientsStats, ClientStats, ConnectionStats, LogRecord, PoolStats
+from backend.bus.messages import (
+    AccountStats,
+    ClientsStats,
+    ClientStats,
+    ConnectionStats,
+    LogRecord,
+    PoolStats,
+    SymbolsMoved,
+)
 
 NOW = 1_764_069_731.0
 
@@ -26,6 +34,38 @@ def connection_stats(index: int, **fields: Any) -> ConnectionStats:
         "peak_symbols": 0,
     }
     return ConnectionStats(index=index, **{**quiet, **fields})
+
+
+def account_stats(name: str, broker: str, **fields: Any) -> AccountStats:
+    """A broker account of a ``SYS.POOL``: serving, empty, nothing moved."""
+    quiet = {
+        "user_id": name.upper(),
+        "serving": True,
+        "session_problem": "",
+        "capacity": 3000,
+        "symbols": 0,
+        "borrowed": 0,
+        "lent": 0,
+        "failed_over": 0,
+        "returned": 0,
+        "displaced": 0,
+    }
+    return AccountStats(name=name, broker=broker, **{**quiet, **fields})
+
+
+def symbols_moved(
+    kind: str, source: str, target: str, *symbols: str, **fields: Any
+) -> SymbolsMoved:
+    """A ``SYS.MOVES`` batch of ``symbols`` (``EXCHANGE:SYMBOL``) moved from ``source`` to
+    ``target``."""
+    quiet = {"time": NOW, "reason": ""}
+    return SymbolsMoved(
+        kind=kind,
+        from_account=source,
+        to_account=target,
+        symbols=list(symbols),
+        **{**quiet, **fields},
+    )
 
 
 def pool_stats(*connections: ConnectionStats, **fields: Any) -> PoolStats:

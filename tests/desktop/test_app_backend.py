@@ -339,6 +339,20 @@ def test_applied_settings_restart_the_backend(app, qtbot):
     qtbot.waitUntil(lambda: gauges_match_rows(app.window), timeout=TICK_MS)
 
 
+def test_a_new_session_goes_to_the_running_backend_which_restarts_if_it_refuses(app, qtbot, caplog):
+    qtbot.waitUntil(lambda: app.link.feed.connected, timeout=START_MS)
+    before = app.pid
+    # The simulated Angel One account logs in by itself: it takes no session from a login.
+    assert app.window.take_session("angel", {"KITE_ACCESS_TOKEN": "not-for-angel"})
+    qtbot.waitUntil(lambda: app.link.process.state == READY and app.pid != before, timeout=START_MS)
+    refused = [r.getMessage() for r in caplog.records if "did not take" in r.getMessage()]
+    assert refused == [
+        "The backend did not take the new session: account 'angel' (Angel One) takes these "
+        "settings from a login: none: it logs in by itself"
+    ]
+    assert "not-for-angel" not in caplog.text
+
+
 def test_quit_stops_the_backend(app, qtbot):
     pid = app.pid
     assert pid is not None and psutil.pid_exists(pid)

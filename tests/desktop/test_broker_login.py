@@ -266,3 +266,36 @@ def test_the_login_action_follows_the_settings_and_log_in_again_opens_the_login(
     assert window.broker_login_dialog.error.text() == (
         "Set Zerodha Kite's API secret in Settings first"
     )
+
+
+@pytest.mark.usefixtures("memory_keyring")
+def test_an_accounts_login_saves_its_token_under_its_name(kite, qt_event_loop, qtbot, monkeypatch):
+    account = kite.simulator.credentials
+    kite_settings = {
+        "broker": "zerodha",
+        "KITE_API_KEY": account.api_key,
+        "KITE_API_SECRET": account.api_secret,
+        "KITE_REDIRECT_URL": account.redirect_url,
+        "KITE_LOGIN_URL": f"{kite.simulator.rest_url}/connect/login",
+        "KITE_API_URL": kite.simulator.rest_url,
+    }
+    accounts = [{"name": "kite-a", **kite_settings}, {"name": "kite-b", **kite_settings}]
+    path = kite.folder / "settings.json"
+    path.write_text(json.dumps({"BROKER": "accounts", "ACCOUNTS": accounts}))
+    open_page, _ = browser(qt_event_loop)
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: open_page(url.toString()))
+    window = MainWindow(settings_path=path, watchlist_path=path.with_name("watchlist.json"))
+    qtbot.addWidget(window)
+    assert window.broker_login_action.text() == "Lo&g in to kite-a (Zerodha Kite)..."
+    with qtbot.waitSignal(window.settings_applied, timeout=WAIT_MS) as applied:
+        window.gauges.log_in_requested.emit("kite-b")  # its gauges' Log in again
+    assert window.broker_login.account == "kite-b"
+    token = applied.args[0].accounts[1].values["KITE_ACCESS_TOKEN"].reveal()
+    assert keychain.read(["kite-b/KITE_ACCESS_TOKEN", "kite-a/KITE_ACCESS_TOKEN"]) == {
+        "kite-b/KITE_ACCESS_TOKEN": token
+    }
+    saved = json.loads(path.read_text())
+    assert [entry["name"] for entry in saved["ACCOUNTS"]] == ["kite-a", "kite-b"]
+    assert token not in path.read_text() and account.api_secret not in path.read_text()
+    assert not applied.args[0].accounts[0].values["KITE_ACCESS_TOKEN"]
+    assert works(qt_event_loop, qtbot, kite, token)

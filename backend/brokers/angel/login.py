@@ -78,17 +78,7 @@ class AngelSession(BrokerSession):
             if self._pasted is None:
                 raise LoginError("ANGEL_PIN and ANGEL_TOTP_SECRET, or a feed token and JWT, needed")
             return self._pasted
-        try:
-            return await self._login()
-        except LoginError as exc:
-            if self._pasted is None:
-                raise
-            if isinstance(exc, CredentialError):
-                log.error("%s; using the pasted feed token and JWT while they last", exc)
-                self._stop_logging_in(exc)
-            else:
-                log.warning("%s: %s; using the pasted feed token and JWT", LABEL, exc)
-            return self._pasted
+        return await self._login_else(self._pasted, "the pasted feed token and JWT")
 
     async def _renew(self, refused: Any) -> SmartStreamCredentials:
         if self._refresh_token:
