@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The legacy official Noren client shares its module's file with NorenRestApiOAuth (in the
+	# dev extra): it gets a folder of its own, which its test puts first on its path.
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/noren-legacy \
+		NorenRestApiPy==0.0.22
 	touch $(STAMP)
 
 run: $(STAMP) system-packages

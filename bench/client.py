@@ -56,7 +56,8 @@ class Client(picows.WSListener):
         self.replies: asyncio.Queue[dict] = asyncio.Queue()
         self.samples: list[Sample] = []
         self.watched: set[bytes] = set()
-        self.seen: list[tuple[bytes, int]] = []
+        #: The watched ticks: ``(subscription, exchange timestamp ms, receipt time ms)``.
+        self.seen: list[tuple[bytes, int, float]] = []
         #: Every subscription's newest exchange timestamp before :attr:`newest_before`, if set.
         self.newest: dict[bytes, int] = {}
         self.newest_before = 0
@@ -79,14 +80,14 @@ class Client(picows.WSListener):
         match = self._search(payload)
         if match is None:
             return
-        stamp = int(match.group(1))
-        self.samples.append((stamp, self._clock() * 1000))
+        stamp, at = int(match.group(1)), self._clock() * 1000
+        self.samples.append((stamp, at))
         if self.watched or self.newest_before:
             named = self._subscription(payload, 0, 120)
             if named is not None:
                 key = named.group(2) + b"_" + named.group(1)
                 if key in self.watched:
-                    self.seen.append((key, stamp))
+                    self.seen.append((key, stamp, at))
                 if stamp < self.newest_before and stamp > self.newest.get(key, 0):
                     self.newest[key] = stamp
 
@@ -162,7 +163,7 @@ async def run(url: str, api_key: str, mode: int, symbols: list, fingerprint: str
     start, end = window["start_ms"], window["end_ms"]
     received, histogram = tally(client.samples, start, end)
     sampled: dict[str, int] = {}
-    for key, stamp in client.seen:
+    for key, stamp, _ in client.seen:
         if start <= stamp < end:
             sampled[key.decode()] = sampled.get(key.decode(), 0) + 1
     result = {"event": "result", "received": received, "histogram": histogram, "sampled": sampled}

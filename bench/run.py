@@ -29,6 +29,12 @@ Quote. Once every client is subscribed and a warm-up has passed, it measures a w
   one benchmark client receives from ``bench/ceiling.py``, a server that does nothing but push
   prebuilt frames.
 
+A scenario of several accounts (``SIMULATOR_ACCOUNTS=angel,zerodha``) has the backend play one
+simulator process per account; the simulator CPU is theirs summed (every child of the backend).
+Its backend cost per tick is held against one account's at the same total rate: "no worse" when
+it exceeds that cost by no more than twice the standard error of the difference, each cost's
+error taken from its window's one-second slots (:func:`compare_costs`).
+
 A scenario marked ``wss`` serves the client API over TLS (``WEBSOCKET_TLS=auto``, a self-signed
 certificate) and its clients pin the certificate's fingerprint; the suite runs the opening peak
 both ways and prints the backend's CPU per tick side by side: the cost of TLS.
@@ -40,8 +46,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,6 +91,8 @@ FLOOR_P99_MS = 10.0
 #: CPU per published tick, one client at Quote: the backend's and its simulator's.
 FLOOR_BACKEND_US = 20.0
 FLOOR_SIMULATOR_US = 10.0
+#: Two accounts' ticks per second in all (12,000 symbols x 4/s), from the issue.
+TWO_ACCOUNTS_RATE = 48_000.0
 
 Histogram = dict[int, int]
 
@@ -109,6 +119,10 @@ class Scenario:
     tls: bool = False  # True: the clients connect over wss://
     broker: str = "angel"  # the simulator's protocol: zerodha holds 3 x 3,000, dhan 5 x 5,000
     floor: Floor | None = None
+    #: SIMULATOR_ACCOUNTS: one simulated account per broker named, in that order ("" for one).
+    accounts: str = ""
+    #: The scenario whose backend cost per tick this one's must be no worse than.
+    costs_no_more_than: str = ""
 
 
 @dataclass
@@ -126,6 +140,8 @@ class Result:
     simulator_cpu: float = 0.0
     clients_cpu: float = 0.0
     other_cpu: float = 0.0
+    #: The backend's CPU per published tick (us) in each second of the window.
+    cost_samples: list[float] = field(default_factory=list)
 
     def meets(self, floor: Floor) -> bool:
         return (
@@ -415,6 +431,7 @@ class Usage:
         self.clients = [psutil.Process(pid) for pid in clients]
         self.ours = [self.backend, *self.simulator, *self.clients, psutil.Process()]
         self.peak_rss = 0
+        self.backend_cpu: list[tuple[float, float]] = []
 
     @staticmethod
     def _cpu(processes: list[psutil.Process]) -> float:
@@ -432,8 +449,11 @@ class Usage:
         )
 
     def sample_until(self, deadline_ms: float) -> None:
+        """Sample until ``deadline_ms``: the backend's peak RSS, and its CPU seconds over time
+        (:attr:`backend_cpu`, ``(time ms, CPU seconds)``)."""
         while time.time() * 1000 < deadline_ms:
             self.peak_rss = max(self.peak_rss, self.backend.memory_info().rss)
+            self.backend_cpu.append((time.time() * 1000, self._cpu([self.backend])))
             time.sleep(SAMPLE_SECONDS)
 
 
@@ -450,6 +470,7 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
         watched = chosen[::SAMPLE_EVERY]
         settings = {
             **on_simulator(scenario.rate, scenario.broker),
+            "SIMULATOR_ACCOUNTS": scenario.accounts,
             "WEBSOCKET_TLS": "auto" if scenario.tls else "off",
         }
         with backend_process(home, settings) as (backend, ready):
@@ -490,7 +511,47 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
         merge(result.latency, outcome["histogram"])
     result.conflated = sum(s.conflated for s in counter.sessions())
     result.conflated += round(counter.ticks_between(start_ms, end_ms, column=2))
+    result.cost_samples = per_second_costs(usage.backend_cpu, counter, start_ms, end_ms)
     return result
+
+
+def per_second_costs(
+    cpu: list[tuple[float, float]], counter: BusCounter, start_ms: int, end_ms: int
+) -> list[float]:
+    """The backend's CPU per published tick (us) in each whole second from ``start_ms`` to
+    ``end_ms``, from its CPU samples ``(time ms, CPU seconds)``, each second between the samples
+    nearest its ends."""
+    costs = []
+    for second in range(start_ms, end_ms - 999, 1000):
+        first = min(cpu, key=lambda sample: abs(sample[0] - second))
+        last = min(cpu, key=lambda sample: abs(sample[0] - second - 1000))
+        ticks = counter.ticks_between(round(first[0]), round(last[0]))
+        if ticks > 0:
+            costs.append((last[1] - first[1]) / ticks * 1e6)
+    return costs
+
+
+def mean_and_error(samples: list[float]) -> tuple[float, float]:
+    """The mean of ``samples`` and its standard error."""
+    mean = statistics.fmean(samples)
+    error = statistics.stdev(samples) / math.sqrt(len(samples)) if len(samples) > 1 else math.nan
+    return mean, error
+
+
+def compare_costs(result: Result, baseline: Result) -> str:
+    """Whether ``result``'s backend cost per tick is no worse than ``baseline``'s, in a line: no
+    worse when above it by no more than twice the standard error of the difference of their
+    per-second means (what the seconds of one window scatter by)."""
+    (cost, error), (base, base_error) = map(
+        mean_and_error, (result.cost_samples, baseline.cost_samples)
+    )
+    noise = 2 * math.hypot(error, base_error)
+    return (
+        f"Cost for '{result.scenario.name}' against '{baseline.scenario.name}' (floor: no worse): "
+        f"{cost:.2f} +- {error:.2f} us/tick against {base:.2f} +- {base_error:.2f} "
+        f"({cost - base:+.2f}, {cost / base - 1:+.1%}; noise {noise:.2f}): "
+        f"{'met' if cost - base <= noise else 'NOT met'}"
+    )
 
 
 def table(results: list[Result], ceiling: float) -> str:
@@ -528,6 +589,35 @@ def suite(symbols: int, rate: float) -> list[Scenario]:
             floor=Floor(50_000, 50),
         ),
         Scenario("headroom: 1 client, 25000 x 4/s (Dhan)", 25000, 4.0, broker="dhan"),
+        *accounts_pair(),
+    ]
+
+
+def accounts_pair() -> list[Scenario]:
+    """Two accounts, Angel One (3 x 1,000) and Kite (3 x 3,000), at 12,000 symbols x 4/s to one
+    client, and beside it one Kite account at the same total rate (9,000 symbols x 5.33/s), whose
+    backend cost per tick the two accounts' must not exceed. Two Kite accounts at that rate
+    (18,000 symbols x 2.67/s, six connections) tell what several accounts cost from what Angel
+    One's protocol costs (one frame per tick: dearer per tick than Kite's)."""
+    one = f"accounts: 1 account, 9000 x {TWO_ACCOUNTS_RATE / 9000:.2f}/s (Kite)"
+    return [
+        Scenario(one, 9000, TWO_ACCOUNTS_RATE / 9000, broker="zerodha"),
+        Scenario(
+            "accounts: 2 accounts, 12000 x 4/s (Angel One 3,000 + Kite 9,000)",
+            12_000,
+            TWO_ACCOUNTS_RATE / 12_000,
+            accounts="angel,zerodha",
+            floor=Floor(TWO_ACCOUNTS_RATE, FLOOR_P99_MS),
+            costs_no_more_than=one,
+        ),
+        Scenario(
+            "accounts: 2 Kite accounts, 18000 x 2.67/s",
+            18_000,
+            TWO_ACCOUNTS_RATE / 18_000,
+            accounts="zerodha,zerodha",
+            floor=Floor(TWO_ACCOUNTS_RATE, FLOOR_P99_MS),
+            costs_no_more_than=one,
+        ),
     ]
 
 
@@ -557,6 +647,12 @@ def main() -> int:
         default="angel",
         help="the simulator's protocol: zerodha holds 3 x 3,000, dhan 5 x 5,000",
     )
+    parser.add_argument(
+        "--accounts", default="", help="one simulated account per broker named: angel,zerodha"
+    )
+    parser.add_argument(
+        "--only", default="", help="run only the suite's scenarios whose name holds this text"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -564,11 +660,23 @@ def main() -> int:
     if args.clients:
         name = f"{args.clients} client(s), {args.symbols} x {args.rate:g}/s"
         name += ", wss" if args.tls else ""
+        name += f", accounts {args.accounts}" if args.accounts else ""
         scenarios = [
-            Scenario(name, args.symbols, args.rate, args.clients, args.split, args.tls, args.broker)
+            Scenario(
+                name,
+                args.symbols,
+                args.rate,
+                args.clients,
+                args.split,
+                args.tls,
+                args.broker,
+                accounts=args.accounts,
+            )
         ]
     else:
-        scenarios = suite(args.symbols, args.rate)
+        scenarios = [s for s in suite(args.symbols, args.rate) if args.only in s.name]
+        if not scenarios:
+            raise SystemExit(f"no scenario of the suite has {args.only!r} in its name")
     print(f"FeedPool benchmark: {os.cpu_count()} CPUs, {args.seconds:g} s windows", flush=True)
     ceiling = host_ceiling(args.seconds, symbols[: args.symbols])
     print(f"Host ceiling: one client receives {ceiling:,.0f} ticks/s", flush=True)
@@ -598,6 +706,11 @@ def main() -> int:
             f"floor {FLOOR_SIMULATOR_US:g}; {simulator / ceiling_tick_us:.1f} ceiling ticks)"
         )
     print_tls_cost(results)
+    by_name = {result.scenario.name: result for result in results}
+    for result in results:
+        baseline = by_name.get(result.scenario.costs_no_more_than)
+        if baseline is not None:
+            print(compare_costs(result, baseline))
     if args.json:
         rows = [r.row(ceiling) for r in results]
         args.json.write_text(json.dumps({"ceiling": ceiling, "scenarios": rows}, indent=2))

@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
-from proxy_client import BusMonitor, Client, start_proxy
+from logins import kite_login
+from proxy_client import BusMonitor, Client, eventually, start_proxy
 
 from backend.brokers import BROKERS
 from backend.brokers.session import FixedSession
@@ -156,33 +156,6 @@ async def test_two_angel_accounts_give_6000_symbols(accounts, symbols):
     await client.close()
 
 
-async def kite_login(simulator: ExchangeSimulator) -> str:
-    """A Kite login through the simulator's login page: the day's new access token."""
-    login = BROKERS["zerodha"].browser_login
-    account = simulator.credentials
-    rest = simulator.rest_url
-    values = (
-        Settings()
-        .replace(
-            KITE_API_KEY=account.api_key,
-            KITE_API_SECRET=account.api_secret,
-            KITE_LOGIN_URL=f"{rest}/connect/login",
-            KITE_API_URL=rest,
-        )
-        .broker_values
-    )
-    redirect = urlsplit(account.redirect_url)
-    async with httpx.AsyncClient() as browser:
-        url = await login.page(values)
-        while True:  # follow the login page's redirects up to the app's redirect URL
-            answer = await browser.get(url)
-            url = str(answer.next_request.url) if answer.next_request else ""
-            if not url or urlsplit(url).netloc == redirect.netloc:
-                break
-    result = await login.finish(values, url)
-    return result.saved["KITE_ACCESS_TOKEN"]
-
-
 def moves(publisher) -> list[SymbolsMoved]:
     """Every ``SYS.MOVES`` message the pool publishes from now on."""
     seen: list[SymbolsMoved] = []
@@ -195,13 +168,6 @@ def moves(publisher) -> list[SymbolsMoved]:
 
     publisher.publish = publish
     return seen
-
-
-async def eventually(condition, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def assert_no_gap(ticks: list[dict], returned: list, stayed: list, switch_ms: float) -> None:
@@ -260,7 +226,7 @@ async def test_kite_fails_over_to_angel_and_comes_back_make_before_break(
     assert failover.symbols == [f"{e}:{s}" for s, e in own[:10]]
 
     client.drain_ticks()
-    token = await kite_login(kite)
+    token = await kite_login(kite.credentials, kite.rest_url)
     refused = await client.request(
         {"action": "set_session", "account": "kite", "settings": {"KITE_API_KEY": token}}
     )
@@ -346,3 +312,36 @@ async def test_the_backend_process_plays_two_simulated_accounts(backends):
         await client.close()
         bus.close()
     assert "account angel" in backend.stderr.read_text()
+
+
+async def test_a_connection_down_longer_than_failover_seconds_fails_over_and_returns(
+    accounts, symbols, publisher
+):
+    proxy, (kite, _) = await accounts(
+        Spec("kite", "zerodha", 1, 10), Spec("angel", "angel", 1, 20), ticks_per_second=5
+    )
+    moved = moves(publisher)
+    client = await Client.open(proxy.url)
+    wanted = symbols(10)
+    assert (await client.subscribe(wanted, mode=1))["status"] == "success"
+    port = int(urlsplit(kite.url).port)
+
+    await kite.stop()  # Kite unreachable: its connection reconnects, in vain
+    down = time.time() * 1000
+    await eventually(lambda: len(moved) == 1, within=10)
+    (failover,) = moved
+    assert failover.kind == FAILOVER and "down longer than 1 s" in failover.reason
+    assert failover.connections == [2] * 10  # Angel One's connection, numbered after Kite's
+    waiting = {s for s, _ in wanted}
+    async with asyncio.timeout(5):
+        while waiting:
+            tick = await client.ticks.get()
+            if tick["data"]["timestamp"] > down:
+                waiting.discard(tick["symbol"])
+    assert client.replies.empty()  # every symbol moved: nobody is told of the outage
+
+    await kite.start(port=port)  # back: its symbols return once it has settled
+    await eventually(lambda: len(moved) == 2, within=15)
+    assert moved[1].kind == RETURN and moved[1].connections == [1] * 10
+    assert loads(proxy) == {"kite": 10, "angel": 0}
+    await client.close()

@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from logins import kite_values
 from proxy_client import BusMonitor, Client, now_ms
 from simulator_process import StandaloneSimulator
 
 from backend.brokers import BROKERS
 from backend.brokers.session import CredentialError
 from backend.brokers.zerodha import login as kite_login
-from backend.runtime.settings import Settings
 from backend.security.secret import Secret
 from backend.simulator import SimulatorCredentials
 from desktop.settings.redirect_catcher import RedirectCatcher
@@ -242,17 +242,7 @@ async def test_the_kite_login_through_the_login_page_and_the_local_callback(simu
     redirects: asyncio.Queue[str] = asyncio.Queue()
     async with RedirectCatcher("http://127.0.0.1:0/kite", redirects.put_nowait) as catcher:
         simulator = await simulators("--broker", "zerodha", "--redirect-url", catcher.url)
-        rest = simulator.ready["rest"]
-        values = (
-            Settings()
-            .replace(
-                KITE_API_KEY=ACCOUNT.api_key,
-                KITE_API_SECRET=ACCOUNT.api_secret,
-                KITE_LOGIN_URL=f"{rest}/connect/login",
-                KITE_API_URL=rest,
-            )
-            .broker_values
-        )
+        values = kite_values(ACCOUNT, simulator.ready["rest"])
         async with httpx.AsyncClient(follow_redirects=True) as browser:
             assert (await browser.get(await login.page(values))).status_code == 200
         redirect = await asyncio.wait_for(redirects.get(), 10)
