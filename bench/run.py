@@ -29,11 +29,13 @@ Quote. Once every client is subscribed and a warm-up has passed, it measures a w
   one benchmark client receives from ``bench/ceiling.py``, a server that does nothing but push
   prebuilt frames.
 
-A scenario of several accounts (``SIMULATOR_ACCOUNTS=angel,zerodha``) has the backend play one
-simulator process per account; the simulator CPU is theirs summed (every child of the backend).
-Its backend cost per tick is held against one account's at the same total rate: "no worse" when
-it exceeds that cost by no more than twice the standard error of the difference, each cost's
-error taken from its window's one-second slots (:func:`compare_costs`).
+A scenario of several accounts (``SIMULATOR_ACCOUNTS=angel,zerodha``, or ``ACCOUNTS``) has the
+backend play one simulator process per account; the simulator CPU is theirs summed (every child
+of the backend). Its backend cost per tick is held against one account's at the same total rate:
+"no worse" when it exceeds that cost by no more than twice the standard error of the difference,
+each cost's error taken from its window's one-second slots (:func:`compare_costs`). The issue's
+pair (Angel One and Kite against one Kite account) differ in more than the accounts; the Dhan
+pair differs in them alone (:func:`accounts_pair`).
 
 A scenario marked ``wss`` serves the client API over TLS (``WEBSOCKET_TLS=auto``, a self-signed
 certificate) and its clients pin the certificate's fingerprint; the suite runs the opening peak
@@ -123,6 +125,8 @@ class Scenario:
     accounts: str = ""
     #: The scenario whose backend cost per tick this one's must be no worse than.
     costs_no_more_than: str = ""
+    #: More of the backend's settings.
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -472,6 +476,7 @@ def run(scenario: Scenario, seconds: float, symbols: list[tuple[str, str]]) -> R
             **on_simulator(scenario.rate, scenario.broker),
             "SIMULATOR_ACCOUNTS": scenario.accounts,
             "WEBSOCKET_TLS": "auto" if scenario.tls else "off",
+            **scenario.settings,
         }
         with backend_process(home, settings) as (backend, ready):
             counter = BusCounter(ready.zmq, watched)
@@ -596,12 +601,17 @@ def suite(symbols: int, rate: float) -> list[Scenario]:
 def accounts_pair() -> list[Scenario]:
     """Two accounts, Angel One (3 x 1,000) and Kite (3 x 3,000), at 12,000 symbols x 4/s to one
     client, and beside it one Kite account at the same total rate (9,000 symbols x 5.33/s), whose
-    backend cost per tick the two accounts' must not exceed. Two Kite accounts at that rate
-    (18,000 symbols x 2.67/s, six connections) tell what several accounts cost from what Angel
-    One's protocol costs (one frame per tick: dearer per tick than Kite's)."""
-    one = f"accounts: 1 account, 9000 x {TWO_ACCOUNTS_RATE / 9000:.2f}/s (Kite)"
+    backend cost per tick the two accounts' must not exceed. These differ in more than the
+    accounts (more symbols, twice the connections, Angel One's dearer protocol), so the suite
+    also holds the accounts alone against each other: 9,000 Dhan symbols at the same rate on
+    four connections of one account, and on two connections each of two accounts."""
+    rate = TWO_ACCOUNTS_RATE / 9000
+    one = f"accounts: 1 account, 9000 x {rate:.2f}/s (Kite)"
+    one_dhan = f"accounts: 1 Dhan account, 9000 x {rate:.2f}/s on 4 connections"
+    half = {"broker": "dhan", "MAX_WEBSOCKET_CONNECTIONS": "2", "MAX_SYMBOLS_PER_WEBSOCKET": "2250"}
+    two_dhan = [{"name": f"dhan-{n}", **half} for n in (1, 2)]
     return [
-        Scenario(one, 9000, TWO_ACCOUNTS_RATE / 9000, broker="zerodha"),
+        Scenario(one, 9000, rate, broker="zerodha"),
         Scenario(
             "accounts: 2 accounts, 12000 x 4/s (Angel One 3,000 + Kite 9,000)",
             12_000,
@@ -611,12 +621,19 @@ def accounts_pair() -> list[Scenario]:
             costs_no_more_than=one,
         ),
         Scenario(
-            "accounts: 2 Kite accounts, 18000 x 2.67/s",
-            18_000,
-            TWO_ACCOUNTS_RATE / 18_000,
-            accounts="zerodha,zerodha",
+            one_dhan,
+            9000,
+            rate,
+            broker="dhan",
+            settings={"MAX_WEBSOCKET_CONNECTIONS": "4", "MAX_SYMBOLS_PER_WEBSOCKET": "2250"},
+        ),
+        Scenario(
+            f"accounts: 2 Dhan accounts, 9000 x {rate:.2f}/s on 2 + 2 connections",
+            9000,
+            rate,
+            settings={"ACCOUNTS": json.dumps(two_dhan)},
             floor=Floor(TWO_ACCOUNTS_RATE, FLOOR_P99_MS),
-            costs_no_more_than=one,
+            costs_no_more_than=one_dhan,
         ),
     ]
 

@@ -7,8 +7,10 @@ loop from the start, so its tasks advance whenever Qt processes events, as in ``
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
+from collections.abc import Iterator
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -56,6 +58,31 @@ def no_blocking_dialogs(monkeypatch: pytest.MonkeyPatch) -> None:
     for cls, names in BLOCKING_CALLS:
         for name in names:
             monkeypatch.setattr(cls, name, refuse(f"{cls.__name__}.{name}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collections_scan_the_tests_objects(qapp: QApplication) -> None:
+    """What the session holds before its first test (modules, the application) is left out of
+    the collector's scans (``gc.freeze``): the collections below scan the tests' own objects."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def qt_garbage_of_the_module_collected_here() -> Iterator[None]:
+    """What a module's fixtures leave in reference cycles is collected after they are gone."""
+    yield
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def qt_garbage_collected_here() -> Iterator[None]:
+    """Each test's Qt objects left in reference cycles are collected when it ends, on this (the
+    GUI) thread. Left to the collector's own time, they may be collected on whichever thread
+    allocates then, such as a worker thread while this one processes Qt events, and a QObject
+    destroyed off the GUI thread can crash the process."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
