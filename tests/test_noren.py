@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import threading
 from collections.abc import Iterable
 
 import msgspec
 import pytest
 from NorenRestApiPy.NorenApi import FeedType, NorenApi
-from proxy_client import BusMonitor, Client, eventually, start_proxy
+from proxy_client import API_KEY, BusMonitor, Client, eventually, start_proxy
 from simulator_process import StandaloneSimulator
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -278,6 +279,26 @@ async def test_an_adapter_moves_a_scrip_between_the_feeds_and_leaves_none_behind
 
 # 2. The backend
 
+#: OpenAlgo's Python SDK subscribing INFY's quote (``argv``: the API's URL and key); prints the
+#: first message its callback gets.
+OPENALGO_QUOTE = """
+import json, sys, threading
+from openalgo import api
+
+client = api(api_key=sys.argv[2], ws_url=sys.argv[1])
+assert client.connect()
+first = threading.Event()
+
+def on_data(message):
+    if not first.is_set():
+        print(json.dumps(message), flush=True)
+        first.set()
+
+client.subscribe_quote([{"exchange": "NSE", "symbol": "INFY"}], on_data_received=on_data)
+first.wait(15)
+client.disconnect()
+"""
+
 
 @pytest.fixture
 async def noren_backend(tmp_path, backends):
@@ -348,6 +369,19 @@ async def test_the_backend_streams_noren_as_another_broker_and_reports_silence_a
         typed = decode(tick_topic(exchange, symbol, mode), msgspec.json.encode(data))
         assert type(typed) is TICK_TYPES[mode] and msgspec.to_builtins(typed) == data
         assert data["ltp"] > 0
+
+    # OpenAlgo's own SDK, as a strategy uses it, finds every Quote field it reads in Noren's
+    # ticks (it would read a missing one as 0, without a word).
+    sdk = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", OPENALGO_QUOTE, ready["ws"], API_KEY, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(sdk.communicate(), WAIT)
+    printed = [line for line in out.decode().splitlines() if line.startswith("{")]
+    assert printed, out
+    got = json.loads(printed[0])
+    assert (got["symbol"], got["exchange"]) == ("INFY", "NSE")
+    assert set(got["data"]) <= set(TICK_FIELDS[QUOTE]), got
+    assert all(got["data"][name] > 0 for name in ("ltp", "open", "high", "low", "close")), got
 
     # Past the simulator's cap of 6 active subscriptions: accepted by Noren, no data, refused.
     more = [("WIPRO", "NSE"), ("ITC", "NSE")]
