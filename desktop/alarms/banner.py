@@ -1,7 +1,8 @@
 """The alarm banner over the main area: each alarm of an :class:`AlarmBoard` on a line of its own,
 in its colour, shown while there is one and gone when everything is back.
 
-When the broker ended the session, a **Log in again** button sits on the banner too.
+When the broker ended the session, a **Log in again** button sits on the banner too (with several
+accounts, for the first account whose session ended).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from desktop.alarms.board import SESSION, Alarm
 class AlarmBanner(QFrame):
     """Shows a list of alarms; hidden while the list is empty."""
 
-    #: The trader asked to log in to the broker again.
-    log_in_requested = Signal()
+    #: The trader asked to log in to the broker again: the account (empty with one).
+    log_in_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -26,7 +27,7 @@ class AlarmBanner(QFrame):
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.RichText)
         self.log_in_button = QPushButton("Log in again", self)
-        self.log_in_button.clicked.connect(self.log_in_requested)
+        self.log_in_button.clicked.connect(self._log_in)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.addWidget(self.label, 1)
@@ -37,6 +38,12 @@ class AlarmBanner(QFrame):
     @property
     def alarms(self) -> list[Alarm]:
         return list(self._alarms)
+
+    def _log_in(self) -> None:
+        """Log in to the account of the first session alarm."""
+        self.log_in_requested.emit(
+            next((alarm.account for alarm in self._alarms if alarm.kind == SESSION), "")
+        )
 
     def show_alarms(self, alarms: list[Alarm]) -> None:
         """Show ``alarms`` (the worst first), or hide the banner when there are none."""

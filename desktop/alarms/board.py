@@ -4,13 +4,17 @@ widgets).
 An :class:`AlarmBoard` holds at most one alarm for the backend, one for the broker's session and
 one per connection that is down or reconnecting. While the backend is not serving, only its alarm
 is listed: its pool and connections are gone with it, and the next statistics say what came back.
+
+With several broker accounts, the session's alarm is each account's whose session ended, saying
+how many of its symbols tick through other accounts meanwhile and how many wait; a connection is
+an alarm only while symbols wait on it (those moved to another account tick on).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.bus.messages import PoolStats
+from backend.bus.messages import AccountStats, PoolStats
 from backend.feed import DOWN, RECONNECTING, SESSION_EXPIRED
 from desktop.colours import state_colour
 from desktop.link.backend_link import CONNECTING
@@ -42,6 +46,8 @@ class Alarm:
     kind: str
     text: str
     colour: str
+    #: The account a session alarm is about, with several accounts.
+    account: str = ""
 
 
 def _backend_alarm(state: str, detail: str) -> Alarm:
@@ -62,6 +68,8 @@ class AlarmBoard:
         self._held: dict[int, int] = {}
         #: Why the broker refused the account's session before any connection opened.
         self._session_problem = ""
+        #: The accounts, with several; empty with one.
+        self._accounts: list[AccountStats] = []
 
     def set_backend_state(self, state: str, detail: str = "") -> None:
         """The backend's state (e.g. ``ready``, ``restarting``) and why."""
@@ -77,6 +85,7 @@ class AlarmBoard:
         self._states = {c.index: (c.state, c.reason) for c in pool.connections}
         self._held = {c.index: c.symbols for c in pool.connections}
         self._session_problem = pool.session_problem
+        self._accounts = pool.accounts if len(pool.accounts) > 1 else []
 
     def set_connection_state(self, index: int, state: str, reason: str = "") -> None:
         """A connection's new state, from ``SYS.HEALTH``."""
@@ -88,7 +97,9 @@ class AlarmBoard:
             return [self._backend]
         expired = [reason for state, reason in self._states.values() if state == SESSION_EXPIRED]
         alarms = []
-        if self._session_problem or expired:
+        if self._accounts:
+            alarms += [_account_alarm(a) for a in self._accounts if a.session_problem]
+        elif self._session_problem or expired:
             reason = self._session_problem or expired[0]
             because = f" ({reason})" if reason else ""
             alarms.append(
@@ -100,7 +111,8 @@ class AlarmBoard:
             )
         for index in sorted(self._states):
             state, reason = self._states[index]
-            if state in LOST_STATES:
+            waiting = self._held.get(index) or not self._accounts
+            if state in LOST_STATES and waiting:
                 alarms.append(self._connection_alarm(index, state, reason))
         return alarms
 
@@ -113,3 +125,21 @@ class AlarmBoard:
             f"Connection {index} {state}{because}: {symbols} do not tick until it is back.",
             state_colour(state),
         )
+
+
+def _account_alarm(account: AccountStats) -> Alarm:
+    """The alarm of an account whose session the broker ended."""
+    if not account.symbols:
+        meanwhile = "Its symbols tick through the other accounts meanwhile."
+    else:
+        moved = f"{account.lent:,} of its symbols tick" if account.lent else "None tick"
+        meanwhile = (
+            f"{moved} through the other accounts meanwhile; {account.symbols:,} wait for it."
+        )
+    return Alarm(
+        SESSION,
+        f"The broker ended account {account.name}'s session ({account.session_problem}): log in "
+        f"again. {meanwhile}",
+        state_colour(SESSION_EXPIRED),
+        account.name,
+    )

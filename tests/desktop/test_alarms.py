@@ -4,7 +4,7 @@ until it is back."""
 from __future__ import annotations
 
 import pytest
-from bus_messages import NOW, connection_stats, pool_stats
+from bus_messages import NOW, account_stats, connection_stats, pool_stats
 from PySide6.QtCore import Qt
 
 from backend.bus.messages import ConnectionHealth
@@ -100,3 +100,28 @@ def test_the_backend_restarting_raises_the_banner_and_ready_clears_it(window):
     assert window.gauges.total.reading.badge == "backend restarting"
     window.set_backend_state("ready")
     assert banner.isHidden()
+
+
+def test_with_several_accounts_the_alarm_names_the_account_and_what_still_ticks(window, qtbot):
+    expired = "Zerodha Kite ended the session; log in again"
+    moved = pool_stats(
+        connection_stats(1, account="angel", symbols=1000),
+        connection_stats(4, account="kite", state="session_expired", reason=expired),
+        connection_stats(5, account="kite", symbols=200, state="reconnecting", reason="refused"),
+        accounts=[
+            account_stats("angel", "angel", symbols=1000, borrowed=800),
+            account_stats(
+                "kite", "zerodha", serving=False, session_problem=expired, symbols=200, lent=800
+            ),
+        ],
+    )
+    window.handle_bus_message(POOL_TOPIC, moved)
+    banner = window.alarm_banner
+    assert [alarm.text for alarm in banner.alarms] == [
+        f"The broker ended account kite's session ({expired}): log in again. 800 of its "
+        "symbols tick through the other accounts meanwhile; 200 wait for it.",
+        "Connection 5 reconnecting (refused): its 200 symbols do not tick until it is back.",
+    ]  # connection 4 holds nothing: its symbols moved, nothing waits on it
+    with qtbot.waitSignal(banner.log_in_requested) as asked:
+        banner.log_in_button.click()
+    assert asked.args == ["kite"]
