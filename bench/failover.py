@@ -45,7 +45,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import picows
@@ -67,6 +66,7 @@ from backend.runtime.settings import Settings
 from backend.simulator import SimulatorCredentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from carrier_tap import CarrierTap
 from client import Client, subscribe
 from logins import kite_login
 from proxy_client import API_KEY, eventually, start_proxy
@@ -83,24 +83,6 @@ WITHIN_SECONDS = 30.0
 
 Key = bytes  # a subscription as the client names it: b"NSE_SBIN"
 Receipt = tuple[Key, int, float]  # (subscription, exchange timestamp ms, receipt time ms)
-
-
-class CarrierTap:
-    """The bus publisher as one account's connections see it: every tick they publish is noted
-    in ``carried`` as that account's, by subscription and exchange timestamp, then published."""
-
-    def __init__(self, publisher: ZmqPublisher, account: str, carried: dict) -> None:
-        self._publisher = publisher
-        self._account = account
-        self._carried = carried
-
-    def publish_tick(self, topic: bytes, tick: dict[str, Any]) -> None:
-        key = f"{tick['exchange']}_{tick['symbol']}".encode()
-        self._carried[key, tick["timestamp"]] = self._account
-        self._publisher.publish_tick(topic, tick)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._publisher, name)
 
 
 async def start_accounts(
