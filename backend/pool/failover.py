@@ -138,7 +138,8 @@ class Failover:
                     if moved:
                         source.failed_over += len(moved)
                         self._moved(FAILOVER, source, target, moved, reason)
-                    left = [k for k in left if k not in set(moved)]
+                    taken = set(moved)
+                    left = [k for k in left if k not in taken]
                 if left:
                     self._notify(
                         f"broker connection {index} of account {source.name} is down ({reason});"

@@ -155,7 +155,7 @@ class Backend:
         first = 1
         starts = []
         for number, account in enumerate(accounts):
-            starts.append(self._account(account, number, first))
+            starts.append(self._account(account, number, first, several=len(accounts) > 1))
             first += account.connections
         started = await asyncio.gather(*starts)
         self.master = started[0].pool.master
@@ -243,13 +243,14 @@ class Backend:
         """The (first account's) simulator, if simulated."""
         return self.simulators[0] if self.simulators else None
 
-    async def _account(self, account: AccountSettings, number: int, first: int) -> Account:
+    async def _account(
+        self, account: AccountSettings, number: int, first: int, *, several: bool
+    ) -> Account:
         """``account``'s pool, its connections numbered from ``first``, once its broker (or
-        simulator) is reached and its master loaded."""
+        simulator) is reached and its master loaded; ``several``: one of several accounts."""
         settings = self.settings
         broker = account.broker
         url, session, master, values = await self._broker(account, number)
-        several = len(settings.accounts) > 1
 
         def adapter(index: int):
             return broker.adapter(
